@@ -1,0 +1,20 @@
+# Two commands matter: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+PORT ?= 8069
+
+.PHONY: test demo demo-reset lint bench clean
+
+test:
+	@$(PYTHON) tools/devenv.py test $(PYTEST_ARGS)
+
+demo:
+	@$(PYTHON) tools/devenv.py demo --port $(PORT)
+
+demo-reset:
+	@$(PYTHON) tools/devenv.py demo-reset
+
+lint:
+	@.venv/bin/python -m ruff check . && .venv/bin/python -m ruff format --check .
+
+clean:
+	rm -rf .build .venv
