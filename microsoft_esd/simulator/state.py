@@ -48,9 +48,11 @@ class State:
         self.extra_products = extra_products
         self.lock = threading.RLock()
         self._file = self.dir / "state.json"
+        self._journal_file = self.dir / "journal.jsonl"
         self._catalog_file = self.dir / "catalog.json"
         if self._file.exists():
             self.data = json.loads(self._file.read_text())
+            self._replay_journal()
         else:
             self.data = {
                 "tenant": f"sim-{uuid.uuid4().hex[:8]}",
@@ -71,6 +73,7 @@ class State:
         )
         self._ensure_pki()
         self.save()
+        self._journal = self._journal_file.open("a", encoding="utf-8")
         # The instance's own catalog exists from the start, so its products can be ordered at once.
         self.catalog(self.data["country"], self.data["language"])
 
@@ -113,8 +116,32 @@ class State:
         os.replace(tmp, path)
 
     def save(self):
+        """Write a full snapshot and empty the journal."""
         with self.lock:
             self._atomic_write(self._file, self.data)
+            self._journal_file.write_text("")
+
+    def _replay_journal(self):
+        if not self._journal_file.exists():
+            return
+        for line in self._journal_file.read_text(encoding="utf-8").splitlines():
+            try:
+                collection, key, value = json.loads(line)
+            except ValueError:
+                break  # a torn last line after a crash: what follows was never acknowledged
+            self.data[collection][key] = value
+
+    def _put(self, *changes):
+        """Record (collection, key, value) changes: in memory, then one journal line each.
+
+        Appending keeps an order's cost constant; rewriting the whole state per order made the
+        simulator, not the latency, the bottleneck of parallel clients.
+        """
+        with self.lock:
+            for collection, key, value in changes:
+                self.data[collection][key] = value
+                self._journal.write(json.dumps([collection, key, value]) + "\n")
+            self._journal.flush()
 
     def save_catalogs(self):
         with self.lock:
@@ -212,7 +239,7 @@ class State:
                             if k in body
                         }
                     )
-                    self.save()
+                    self._put(("accounts", account["accountId"], account))
                     return self._account_wire(account)
             account_id = str(uuid.uuid4())
             account = {
@@ -225,8 +252,7 @@ class State:
                 "language": body.get("language"),
                 "status": "Active",
             }
-            self.data["accounts"][account_id] = account
-            self.save()
+            self._put(("accounts", account_id, account))
             return self._account_wire(account)
 
     @staticmethod
@@ -289,11 +315,12 @@ class State:
                 "resellerAccountId": reseller_id,
                 "externalReference": body.get("externalReference"),
             }
-            self.data["licenses"][license_id] = lic
             response = {"orderId": order_id, "licenses": [self.license_wire(lic)]}
-            self.data["orders"][order_id] = {"orderId": order_id, "licenseIds": [license_id]}
-            self.data["requests"][request_id] = {"digest": body_digest(body), "response": response}
-            self.save()
+            self._put(
+                ("licenses", license_id, lic),
+                ("orders", order_id, {"orderId": order_id, "licenseIds": [license_id]}),
+                ("requests", request_id, {"digest": body_digest(body), "response": response}),
+            )
             return response
 
     def _activation_link(self):
@@ -356,11 +383,14 @@ class State:
                 lastModified=contract.format_datetime(utcnow()),
             )
             response = {"tokenStatus": "ReturnAccepted", "returnStatus": "Successful"}
-            self.data["requests"][request_id] = {
-                "digest": body_digest({"return": license_id}),
-                "response": response,
-            }
-            self.save()
+            self._put(
+                ("licenses", license_id, lic),
+                (
+                    "requests",
+                    request_id,
+                    {"digest": body_digest({"return": license_id}), "response": response},
+                ),
+            )
             return response
 
     def redeem(self, license_id):
@@ -373,7 +403,7 @@ class State:
                 raise SimError(409, "InvalidTransition", f"license is {lic['tokenStatus']}")
             now = contract.format_datetime(utcnow())
             lic.update(tokenStatus="Redeemed", activationDate=now, lastModified=now)
-            self.save()
+            self._put(("licenses", license_id, lic))
             return self.license_wire(lic)
 
     def force_status(self, license_id, token_status, return_status=None):
@@ -388,5 +418,5 @@ class State:
             if return_status:
                 lic["returnStatus"] = return_status
             lic["lastModified"] = contract.format_datetime(utcnow())
-            self.save()
+            self._put(("licenses", license_id, lic))
             return self.license_wire(lic)

@@ -161,3 +161,24 @@ def test_unreachable_service_and_untrusted_tls(sim_config, make_client):
     untrusted = dataclasses.replace(sim_config, ca_bundle="")
     with pytest.raises(UnavailableError, match="Azure AD authority"):
         make_client(untrusted, deadline=2).check()
+
+
+def test_state_survives_a_restart(tmp_path):
+    from microsoft_esd.simulator.state import State  # noqa: PLC0415
+
+    state = State(tmp_path)
+    account = state.create_account(
+        {
+            "externalId": "e",
+            "role": "User",
+            "companyName": "C",
+            "email": "c@c.example",
+            "country": "US",
+        }
+    )
+    body = contract.order_body(PRODUCT, account["accountId"])
+    first = state.create_order("rid-restart", body)
+    reopened = State(tmp_path)  # replays the journal
+    assert reopened.create_order("rid-restart", body) == first
+    assert reopened.data["client_id"] == state.data["client_id"]
+    assert len(reopened.data["licenses"]) == 1
