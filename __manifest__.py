@@ -9,6 +9,13 @@
     "external_dependencies": {"python": ["requests", "msal", "cryptography"]},
     "data": [
         "security/esd_security.xml",
+        "security/ir.model.access.csv",
+        "security/esd_rules.xml",
+        "data/ir_cron.xml",
+        "views/esd_instance_views.xml",
+        "views/product_template_views.xml",
+        "views/res_config_settings_views.xml",
+        "wizards/esd_catalog_sync_result_views.xml",
         "views/esd_menus.xml",
     ],
     "application": False,

@@ -34,6 +34,7 @@ def start_simulator(state):
     proc = subprocess.Popen(
         [sys.executable, "-m", "microsoft_esd", "simulator", "--port", "0", "--state", state],
         env=env,
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
     config = Path(state) / "instance.json"

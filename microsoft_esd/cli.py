@@ -114,8 +114,10 @@ def _parser():
     )
     fault.add_argument("--paths", help="only paths containing this text (e.g. orders)")
     simcat = simsub.add_parser("catalog", parents=[common], help="change the catalog")
-    simcat.add_argument("op", choices=["add", "reprice", "rename", "discontinue", "remove"])
-    simcat.add_argument("product_id")
+    simcat.add_argument(
+        "op", choices=["add", "reprice", "rename", "discontinue", "remove", "reset"]
+    )
+    simcat.add_argument("product_id", nargs="?", help="not for reset")
     simcat.add_argument("--title")
     simcat.add_argument("--amount", type=float)
     simcat.add_argument("--country")
@@ -212,6 +214,8 @@ def _run_admin(args, config):
         values = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
         faults = admin.faults(**values) if values else admin.faults()
         return _print(args, faults, "\n".join(f"{k:18} {v}" for k, v in faults.items()))
+    if cmd == "catalog" and args.op == "reset":
+        return _print(args, admin.reset_catalog(), "catalog reset to the seeded one")
     if cmd == "catalog":
         item = admin.catalog(
             args.op, args.product_id, args.title, args.amount, args.country, args.language

@@ -1,0 +1,1 @@
+from . import esd_instance, product_template, res_config_settings

@@ -1,0 +1,1 @@
+from . import esd_catalog_sync_result

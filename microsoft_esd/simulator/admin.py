@@ -65,6 +65,9 @@ class AdminClient:
     def licenses(self):
         return self._call("GET", "/licenses")["items"]
 
+    def reset_catalog(self):
+        return self._call("DELETE", "/catalog")
+
     def catalog(self, op, product_id=None, title=None, amount=None, country=None, language=None):
         body = {
             "op": op,

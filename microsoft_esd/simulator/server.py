@@ -471,6 +471,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def admin_catalog(self, query):
         self._admin()
+        if self.command == "DELETE":
+            self.server.state.reset_catalogs()
+            return self._send(200, {"reset": True})
         body = self._json_body()
         state = self.server.state
         item = state.change_catalog(
@@ -535,6 +538,7 @@ ROUTES = [
     ("POST", re.compile(r"/admin/licenses/(?P<license_id>[^/]+)/redeem"), Handler.admin_redeem),
     ("POST", re.compile(r"/admin/licenses/(?P<license_id>[^/]+)/status"), Handler.admin_force),
     ("POST", re.compile(r"/admin/catalog"), Handler.admin_catalog),
+    ("DELETE", re.compile(r"/admin/catalog"), Handler.admin_catalog),
 ]
 
 

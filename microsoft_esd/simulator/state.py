@@ -162,6 +162,12 @@ class State:
                 self.save_catalogs()
             return self.catalogs[key]
 
+    def reset_catalogs(self):
+        """Admin: back to the seeded catalogs."""
+        with self.lock:
+            self.catalogs = {}
+            self.catalog(self.data["country"], self.data["language"])
+
     def find_product(self, product_id):
         with self.lock:
             for items in self.catalogs.values():

@@ -49,6 +49,7 @@ def sim_process(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "microsoft_esd", "simulator", "--port", "0", "--state", str(state)],
         env=env,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

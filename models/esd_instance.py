@@ -1,0 +1,418 @@
+import base64
+import datetime
+import json
+import logging
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..microsoft_esd import catalog_sync
+from ..microsoft_esd.certificate import load_certificate
+from ..microsoft_esd.client import CisClient
+from ..microsoft_esd.config import DEFAULT_AUTHORITY, InstanceConfig
+from ..microsoft_esd.errors import EsdError
+
+_logger = logging.getLogger(__name__)
+
+CERTIFICATE_WARNING_DAYS = 30
+
+
+class EsdInstance(models.Model):
+    """One CIS ESD instance: the credentials and catalog of one country or region."""
+
+    _name = "esd.instance"
+    _description = "Microsoft ESD Instance"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "sequence, name"
+
+    name = fields.Char("System Name", required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
+    sequence = fields.Integer(default=10)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    state = fields.Selection(
+        [("draft", "Not connected"), ("connected", "Connected"), ("error", "Error")],
+        default="draft",
+        required=True,
+        readonly=True,
+        copy=False,
+        tracking=True,
+    )
+    last_error = fields.Text(readonly=True, copy=False)
+    # Connection (step 1)
+    resource_api = fields.Char(
+        "Resource API",
+        required=True,
+        help="Azure AD resource of the CIS API; the scope is <resource>/.default.",
+    )
+    service_url = fields.Char(
+        "Service URL", required=True, help="Base URL of the CIS API (https://...)."
+    )
+    tenant = fields.Char(
+        "Azure AD Tenant", required=True, help="Tenant id or domain of your Azure AD."
+    )
+    authority = fields.Char(
+        help="Advanced: the Azure AD authority. Empty means " + DEFAULT_AUTHORITY + "."
+    )
+    channel_id = fields.Char("Channel ID", required=True)
+    client_id = fields.Char(
+        "Client ID", required=True, help="Application (client) id registered in Azure AD."
+    )
+    ca_bundle = fields.Char(
+        "CA Bundle Path",
+        groups="base.group_system",
+        help="Advanced: a PEM file on the server trusted for the CIS and Azure AD TLS certificates "
+        "(e.g. the simulator's). Empty uses the system's trusted authorities.",
+    )
+    # Certificate, country and language (step 2, once the connection is saved)
+    certificate_file = fields.Binary(
+        "Certificate",
+        attachment=True,
+        copy=False,
+        groups="base.group_system",
+        help="PFX (PKCS#12) or PEM with the private key, as registered for the Azure AD "
+        "application.",
+    )
+    certificate_filename = fields.Char(copy=False)
+    certificate_password = fields.Char(copy=False, groups="base.group_system")
+    thumbprint = fields.Char(compute="_compute_certificate", store=True, readonly=True)
+    certificate_expiry = fields.Datetime(compute="_compute_certificate", store=True, readonly=True)
+    certificate_error = fields.Char(compute="_compute_certificate", store=True, readonly=True)
+    certificate_expiring = fields.Boolean(compute="_compute_certificate_expiring")
+    country_id = fields.Many2one("res.country", "Country", tracking=True)
+    lang = fields.Selection(
+        "_lang_selection",
+        "Catalog Language",
+        default=lambda self: self.env.lang or "en_US",
+        tracking=True,
+    )
+    return_window_days = fields.Integer(
+        "Return Window (days)",
+        default=30,
+        help="Licenses can be returned this many days after purchase.",
+    )
+    extra_recipient_ids = fields.Many2many(
+        "res.partner",
+        string="Extra License Recipients",
+        help="Also receive every license email of this instance (e.g. a managed-services "
+        "provider).",
+    )
+    catalog_last_sync = fields.Datetime("Last Catalog Sync", readonly=True, copy=False)
+    product_count = fields.Integer(compute="_compute_product_count")
+
+    _sql_constraints = [
+        (
+            "return_window_positive",
+            "CHECK(return_window_days >= 0)",
+            "The return window cannot be negative.",
+        ),
+    ]
+
+    @api.model
+    def _lang_selection(self):
+        return self.env["res.lang"].get_installed()
+
+    @api.depends("certificate_file", "certificate_password")
+    def _compute_certificate(self):
+        for instance in self:
+            data = instance.sudo().certificate_file
+            instance.thumbprint = instance.certificate_expiry = instance.certificate_error = False
+            if not data:
+                continue
+            try:
+                cert = load_certificate(
+                    base64.b64decode(data), instance.sudo().certificate_password, allow_expired=True
+                )
+            except EsdError as exc:
+                instance.certificate_error = str(exc)
+                continue
+            instance.thumbprint = cert.thumbprint
+            instance.certificate_expiry = cert.not_after
+
+    @api.depends("certificate_expiry")
+    def _compute_certificate_expiring(self):
+        limit = fields.Datetime.now() + datetime.timedelta(days=CERTIFICATE_WARNING_DAYS)
+        for instance in self:
+            instance.certificate_expiring = bool(
+                instance.certificate_expiry and instance.certificate_expiry <= limit
+            )
+
+    def _compute_product_count(self):
+        groups = (
+            self.env["product.template"]
+            .with_context(active_test=False)
+            ._read_group([("esd_instance_id", "in", self.ids)], ["esd_instance_id"], ["__count"])
+        )
+        counts = {instance.id: count for instance, count in groups}
+        for instance in self:
+            instance.product_count = counts.get(instance.id, 0)
+
+    @api.constrains("service_url", "authority")
+    def _check_urls(self):
+        for instance in self:
+            for label, url in (
+                ("service URL", instance.service_url),
+                ("authority", instance.authority),
+            ):
+                if url and not url.startswith("https://"):
+                    raise ValidationError(
+                        _(
+                            "The %(label)s of %(name)s must start with https://.",
+                            label=label,
+                            name=instance.name,
+                        )
+                    )
+
+    @api.constrains("certificate_file", "certificate_password")
+    def _check_certificate(self):
+        for instance in self:
+            if instance.certificate_error:
+                raise ValidationError(
+                    _(
+                        "The certificate of %(name)s cannot be used: %(error)s",
+                        name=instance.name,
+                        error=instance.certificate_error,
+                    )
+                )
+
+    def write(self, vals):
+        connection_fields = {
+            "resource_api",
+            "service_url",
+            "tenant",
+            "authority",
+            "channel_id",
+            "client_id",
+            "certificate_file",
+            "certificate_password",
+            "ca_bundle",
+            "country_id",
+            "lang",
+        }
+        if connection_fields & set(vals) and "state" not in vals:
+            vals = dict(vals, state="draft")
+        return super().write(vals)
+
+    # ------------------------------------------------------------------ client
+    def _esd_config(self):
+        """The plain configuration the pure client takes."""
+        self.ensure_one()
+        secret = self.sudo()
+        if not secret.certificate_file:
+            raise UserError(
+                _(
+                    "%(name)s has no certificate: upload the PFX or PEM file registered in "
+                    "Azure AD.",
+                    name=self.name,
+                )
+            )
+        if not self.country_id:
+            raise UserError(
+                _("%(name)s has no country: choose the country of its catalog.", name=self.name)
+            )
+        try:
+            return InstanceConfig(
+                service_url=self.service_url,
+                resource_api=self.resource_api,
+                tenant=self.tenant,
+                channel_id=self.channel_id,
+                client_id=self.client_id,
+                authority=self.authority or "",
+                certificate_data=base64.b64decode(secret.certificate_file),
+                certificate_password=secret.certificate_password or "",
+                ca_bundle=secret.ca_bundle or "",
+                country=self.country_id.code,
+                language=catalog_sync.odoo_language_to_cis(self.lang),
+            )
+        except EsdError as exc:
+            raise UserError(_("%(name)s: %(error)s", name=self.name, error=exc)) from None
+
+    def _cis_client(self, **options):
+        config = self._esd_config()
+        try:
+            return CisClient(config, **options)
+        except EsdError as exc:
+            raise UserError(self._error_text(exc)) from None
+
+    def _error_text(self, exc):
+        return _("Instance %(name)s: %(error)s", name=self.name, error=exc)
+
+    # ------------------------------------------------------------------ actions
+    def action_test_connection(self):
+        self.ensure_one()
+        try:
+            with self._cis_client() as client:
+                report = client.check()
+        except (EsdError, UserError) as exc:
+            message = exc.args[0] if isinstance(exc, UserError) else self._error_text(exc)
+            self.write({"state": "error", "last_error": message})
+            self.message_post(body=_("Connection test failed: %s", message))
+            return self._notify(_("Connection failed"), message, "danger")
+        self.write({"state": "connected", "last_error": False})
+        message = _(
+            "Authenticated and read %(count)s catalog items in %(ms)s ms.",
+            count=report["catalogItems"],
+            ms=report["elapsedMs"],
+        )
+        self.message_post(body=_("Connection test succeeded. %s", message))
+        return self._notify(_("Connected"), message, "success")
+
+    def _notify(self, title, message, kind):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": title,
+                "message": message,
+                "type": kind,
+                "sticky": kind == "danger",
+                "next": {"type": "ir.actions.act_window_close"} if kind == "success" else False,
+            },
+        }
+
+    def action_get_services_definition(self):
+        """Download the catalog ("Get Services Definition") and show what changed."""
+        self.ensure_one()
+        result = self._sync_catalog()
+        return result.action_open()
+
+    def action_view_products(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("microsoft_esd.action_esd_catalog")
+        action["domain"] = [("esd_instance_id", "=", self.id)]
+        action["context"] = {"active_test": False, "search_default_groupby_status": 1}
+        return action
+
+    # ------------------------------------------------------------------ catalog
+    def _sync_catalog(self):
+        """Fetch the whole catalog first, then apply it in one transaction: never half a sync."""
+        self.ensure_one()
+        correlation_id = str(uuid.uuid4())
+        try:
+            with self._cis_client() as client:
+                items = list(client.iter_catalog(correlation_id=correlation_id))
+            Product = self.env["product.template"].with_context(active_test=False)
+            existing = Product.search_read(
+                [("esd_instance_id", "=", self.id)],
+                ["esd_product_id", "esd_fingerprint", "esd_catalog_status"],
+            )
+            known = {
+                row["esd_product_id"]: catalog_sync.Known(
+                    row["id"], row["esd_fingerprint"] or "", row["esd_catalog_status"] or "active"
+                )
+                for row in existing
+            }
+            plan = catalog_sync.plan(known, items)
+        except EsdError as exc:
+            message = self._error_text(exc)
+            _logger.warning("catalog sync of ESD instance %s failed: %s", self.id, message)
+            raise UserError(
+                message
+                + "\n"
+                + _(
+                    "The catalog was not changed. Check the connection settings and test the "
+                    "connection."
+                )
+            ) from None
+        products = Product._esd_apply_catalog_plan(self, plan)
+        self.catalog_last_sync = fields.Datetime.now()
+        result = self.env["esd.catalog.sync.result"].create(
+            {
+                "instance_id": self.id,
+                "correlation_id": correlation_id,
+                "total_count": len(items),
+                "unchanged_count": plan.unchanged,
+                "new_product_ids": [fields.Command.set(products["new"].ids)],
+                "updated_product_ids": [fields.Command.set(products["updated"].ids)],
+                "discontinued_product_ids": [fields.Command.set(products["discontinued"].ids)],
+            }
+        )
+        self.message_post(body=result.summary, subtype_xmlid="mail.mt_note")
+        return result
+
+    @api.model
+    def _cron_sync_catalogs(self):
+        """Monthly: Microsoft publishes its catalog changes once a month."""
+        instances = self.search([("state", "=", "connected")])
+        for instance in instances:
+            try:
+                instance._sync_catalog()
+                self.env.cr.commit()
+            except UserError as exc:
+                self.env.cr.rollback()
+                instance.write({"state": "error", "last_error": exc.args[0]})
+                instance.message_post(body=_("Monthly catalog sync failed: %s", exc.args[0]))
+                self.env.cr.commit()
+
+    @api.model
+    def _cron_check_certificates(self):
+        """Plan an activity for the ESD managers when a certificate expires within 30 days."""
+        limit = fields.Datetime.now() + datetime.timedelta(days=CERTIFICATE_WARNING_DAYS)
+        managers = self.env.ref("microsoft_esd.group_esd_manager").users.filtered(
+            lambda u: not u.share and u.active and u.id != self.env.ref("base.user_root").id
+        )
+        activity_type = self.env.ref("mail.mail_activity_data_todo")
+        for instance in self.search([("certificate_expiry", "<=", limit)]):
+            summary = _("Renew the ESD certificate %s", instance.thumbprint)
+            planned = instance.activity_ids.filtered(lambda a, s=summary: a.summary == s).user_id
+            for user in managers - planned:
+                instance.activity_schedule(
+                    activity_type_id=activity_type.id,
+                    summary=summary,
+                    note=_(
+                        "The certificate of %(name)s expires on %(date)s. Register a new "
+                        "certificate for the Azure AD application and upload it here.",
+                        name=instance.name,
+                        date=fields.Date.to_string(instance.certificate_expiry.date()),
+                    ),
+                    date_deadline=instance.certificate_expiry.date(),
+                    user_id=user.id,
+                )
+
+    # ------------------------------------------------------------------ demo
+    @api.model
+    def _esd_values_from_simulator(self, config_path):
+        """Instance values from the ``instance.json`` a running simulator wrote."""
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+        with open(config["certificate_path"], "rb") as handle:
+            certificate = base64.b64encode(handle.read())
+        country = self.env["res.country"].search([("code", "=", config["country"])], limit=1)
+        return {
+            "name": f"CIS Simulator ({config['country']})",
+            "resource_api": config["resource_api"],
+            "service_url": config["service_url"],
+            "tenant": config["tenant"],
+            "authority": config["authority"],
+            "channel_id": config["channel_id"],
+            "client_id": config["client_id"],
+            "ca_bundle": config["ca_bundle"],
+            "certificate_file": certificate,
+            "certificate_filename": "client.pfx",
+            "certificate_password": config["certificate_password"],
+            "country_id": country.id,
+            "lang": config["language"].replace("-", "_"),
+        }
+
+    @api.model
+    def _esd_setup_from_simulator(self, config_path, xmlid="microsoft_esd.esd_instance_simulator"):
+        """Create or update the instance that points at a running simulator (``make demo``)."""
+        vals = self._esd_values_from_simulator(config_path)
+        instance = self.env.ref(xmlid, raise_if_not_found=False)
+        if instance:
+            instance.write(vals)
+        else:
+            instance = self.create(vals)
+            module, name = xmlid.split(".")
+            self.env["ir.model.data"].create(
+                {
+                    "module": module,
+                    "name": name,
+                    "model": self._name,
+                    "res_id": instance.id,
+                    "noupdate": True,
+                }
+            )
+        return instance

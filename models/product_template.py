@@ -1,0 +1,128 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..microsoft_esd import catalog_sync
+
+
+class ProductTemplate(models.Model):
+    _inherit = "product.template"
+
+    is_esd = fields.Boolean(
+        "Microsoft ESD",
+        index=True,
+        copy=False,
+        help="Sold as a Microsoft ESD license (one token per unit).",
+    )
+    esd_instance_id = fields.Many2one(
+        "esd.instance", "ESD Instance", index=True, copy=False, ondelete="restrict"
+    )
+    esd_product_id = fields.Char("CIS Product ID", index=True, copy=False, readonly=True)
+    esd_sku = fields.Char("CIS SKU", copy=False, readonly=True)
+    esd_catalog_status = fields.Selection(
+        [
+            ("new", "New"),
+            ("active", "Active"),
+            ("updated", "Updated"),
+            ("discontinued", "Discontinued"),
+        ],
+        string="Catalog Status",
+        copy=False,
+        readonly=True,
+        index=True,
+    )
+    esd_returnable = fields.Boolean(
+        "Returnable",
+        default=True,
+        help="Licenses of this product can be returned to Microsoft while unredeemed.",
+    )
+    esd_last_sync = fields.Datetime("Last ESD Sync", copy=False, readonly=True)
+    esd_cis_price = fields.Float(
+        "CIS Unit Price", digits="Product Price", readonly=True, copy=False
+    )
+    esd_cis_currency = fields.Char("CIS Currency", readonly=True, copy=False)
+    esd_platform = fields.Char("Platform", readonly=True, copy=False)
+    esd_fingerprint = fields.Char(copy=False, readonly=True)
+
+    _sql_constraints = [
+        (
+            "esd_product_unique",
+            "UNIQUE(esd_instance_id, esd_product_id)",
+            "A CIS product is synchronised once per instance.",
+        ),
+    ]
+
+    @api.model
+    def _esd_item_values(self, item, now):
+        return {
+            "name": item.title,
+            "default_code": item.product_id,
+            "esd_sku": item.sku,
+            "description_sale": item.description or False,
+            "esd_cis_price": item.price,
+            "esd_cis_currency": item.currency,
+            "esd_platform": item.platform,
+            "esd_fingerprint": catalog_sync.fingerprint(item),
+            "esd_last_sync": now,
+        }
+
+    @api.model
+    def _esd_apply_catalog_plan(self, instance, plan):
+        """Write a catalog plan: one batched create, per-product updates, one discontinue write."""
+        now = fields.Datetime.now()
+        lang = instance.lang or "en_US"
+        Product = self.with_context(lang=lang, active_test=False, tracking_disable=True)
+        created = Product.create(
+            [
+                {
+                    **self._esd_item_values(item, now),
+                    "is_esd": True,
+                    "esd_instance_id": instance.id,
+                    "esd_product_id": item.product_id,
+                    "esd_catalog_status": "new",
+                    "type": "service",
+                    "invoice_policy": "order",
+                    "sale_ok": False,
+                    "purchase_ok": False,
+                    "list_price": 0.0,
+                    "company_id": instance.company_id.id,
+                }
+                for item in plan.create
+            ]
+        )
+        updated = Product.browse([record_id for record_id, _item, _status in plan.update])
+        for (_record_id, item, status), product in zip(plan.update, updated, strict=True):
+            product.write({**self._esd_item_values(item, now), "esd_catalog_status": status})
+        discontinued = Product.browse([record_id for record_id, _item in plan.discontinue])
+        if discontinued:
+            discontinued.write(
+                {"esd_catalog_status": "discontinued", "sale_ok": False, "esd_last_sync": now}
+            )
+        return {"new": created, "updated": updated, "discontinued": discontinued}
+
+    def action_esd_activate_for_sale(self):
+        """Make reviewed ESD products sellable (bulk action on the catalog list)."""
+        products = self.filtered("is_esd")
+        discontinued = products.filtered(lambda p: p.esd_catalog_status == "discontinued")
+        unpriced = (products - discontinued).filtered(lambda p: p.list_price <= 0)
+        problems = []
+        if discontinued:
+            problems.append(
+                _("Microsoft discontinued: %s", ", ".join(discontinued.mapped("display_name")))
+            )
+        if unpriced:
+            problems.append(_("No sales price yet: %s", ", ".join(unpriced.mapped("display_name"))))
+        if problems:
+            raise UserError(
+                _("Nothing was activated. Fix these products first:\n%s", "\n".join(problems))
+            )
+        products.write({"sale_ok": True, "esd_catalog_status": "active"})
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Activated for sale"),
+                "message": _("%s products can now be sold.", len(products)),
+                "type": "success",
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }

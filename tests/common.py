@@ -1,0 +1,32 @@
+import tempfile
+
+from odoo.tests import TransactionCase
+
+from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
+
+
+class EsdSimulatorCase(TransactionCase):
+    """Tests against a real HTTPS CIS simulator running in this process."""
+
+    extra_products = 0
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
+        cls.addClassCleanup(cls._sim_dir.cleanup)
+        cls.simulator = Simulator(cls._sim_dir.name, extra_products=cls.extra_products).start()
+        cls.addClassCleanup(cls.simulator.stop)
+        cls.sim_config = InstanceConfig.from_file(cls.simulator.config_path)
+        cls.admin = AdminClient(cls.sim_config)
+        cls.instance = cls.env["esd.instance"].create(
+            cls.env["esd.instance"]._esd_values_from_simulator(cls.simulator.config_path)
+        )
+        cls.instance.action_test_connection()
+
+    def setUp(self):
+        super().setUp()
+        self.admin.clear_faults()
+        self.admin.reset_catalog()
+        self.addCleanup(self.admin.clear_faults)

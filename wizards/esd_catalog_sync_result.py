@@ -1,0 +1,76 @@
+from odoo import _, api, fields, models
+
+
+class EsdCatalogSyncResult(models.TransientModel):
+    """The summary an operator sees after a catalog synchronisation."""
+
+    _name = "esd.catalog.sync.result"
+    _description = "Microsoft ESD Catalog Sync Summary"
+
+    instance_id = fields.Many2one("esd.instance", required=True, readonly=True, ondelete="cascade")
+    correlation_id = fields.Char(readonly=True)
+    total_count = fields.Integer("Products in CIS", readonly=True)
+    unchanged_count = fields.Integer("Unchanged", readonly=True)
+    new_product_ids = fields.Many2many(
+        "product.template", "esd_sync_result_new_rel", string="New Products", readonly=True
+    )
+    updated_product_ids = fields.Many2many(
+        "product.template", "esd_sync_result_updated_rel", string="Changed Products", readonly=True
+    )
+    discontinued_product_ids = fields.Many2many(
+        "product.template",
+        "esd_sync_result_discontinued_rel",
+        string="Discontinued Products",
+        readonly=True,
+    )
+    new_count = fields.Integer(compute="_compute_counts")
+    updated_count = fields.Integer(compute="_compute_counts")
+    discontinued_count = fields.Integer(compute="_compute_counts")
+    summary = fields.Char(compute="_compute_counts")
+
+    @api.depends("new_product_ids", "updated_product_ids", "discontinued_product_ids")
+    def _compute_counts(self):
+        for result in self:
+            result.new_count = len(result.new_product_ids)
+            result.updated_count = len(result.updated_product_ids)
+            result.discontinued_count = len(result.discontinued_product_ids)
+            result.summary = _(
+                "Catalog synchronised: %(new)s new, %(updated)s changed, %(discontinued)s "
+                "discontinued, %(unchanged)s unchanged (%(total)s in CIS; correlation id "
+                "%(correlation)s).",
+                new=result.new_count,
+                updated=result.updated_count,
+                discontinued=result.discontinued_count,
+                unchanged=result.unchanged_count,
+                total=result.total_count,
+                correlation=result.correlation_id,
+            )
+
+    def action_open(self):
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Get Services Definition"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    def _open_products(self, products, title):
+        action = self.env["ir.actions.act_window"]._for_xml_id("microsoft_esd.action_esd_catalog")
+        action.update(
+            name=title,
+            domain=[("id", "in", products.ids)],
+            context={"active_test": False},
+            target="current",
+        )
+        return action
+
+    def action_open_new(self):
+        return self._open_products(self.new_product_ids, _("New ESD products"))
+
+    def action_open_updated(self):
+        return self._open_products(self.updated_product_ids, _("Changed ESD products"))
+
+    def action_open_discontinued(self):
+        return self._open_products(self.discontinued_product_ids, _("Discontinued ESD products"))
