@@ -4,6 +4,9 @@ PORT ?= 8069
 
 .PHONY: test demo demo-reset lint bench clean
 
+bench:
+	@$(PYTHON) tools/devenv.py bench
+
 test:
 	@$(PYTHON) tools/devenv.py test $(PYTEST_ARGS)
 

@@ -18,6 +18,7 @@
         "wizards/esd_catalog_sync_result_views.xml",
         "views/esd_menus.xml",
     ],
+    "demo": ["demo/esd_demo.xml"],
     "application": False,
     "installable": True,
 }

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.neutralize import get_neutralization_queries
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import pki
 
@@ -262,6 +262,9 @@ class TestEsdInstance(EsdSimulatorCase):
         self.assertIn(self.instance, visible)
         self.assertNotIn(foreign, visible)
 
-    def test_settings_open_the_instances(self):
-        action = self.env["res.config.settings"].create({}).action_open_esd_instances()
+    def test_settings_count_and_open_the_instances(self):
+        settings = Form(self.env["res.config.settings"])
+        self.assertEqual(settings.esd_instance_count, 1)
+        self.assertEqual(settings.esd_connected_count, 1)
+        action = settings.save().action_open_esd_instances()
         self.assertEqual(action["res_model"], "esd.instance")

@@ -497,6 +497,36 @@ def _free_port():
         return s.getsockname()[1]
 
 
+DEMO_SETUP = """
+instance = env["esd.instance"]._esd_setup_from_simulator({config!r})
+instance.action_test_connection()
+if instance.state == "connected" and not instance.catalog_last_sync:
+    instance._sync_catalog()
+env.cr.commit()
+print("ESD-DEMO", instance.state, instance.product_count, instance.last_error or "")
+"""
+
+
+def start_simulator(py, state_dir):
+    """The CIS simulator in the background; returns (process, instance.json path)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    config = state_dir / "instance.json"
+    config.unlink(missing_ok=True)
+    log = (LOGS / "simulator.log").open("w")
+    proc = subprocess.Popen(
+        [str(py), "-m", "microsoft_esd", "simulator", "--port", "0", "--state", str(state_dir)],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while not config.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise HarnessError(f"the CIS simulator did not start: see {LOGS / 'simulator.log'}")
+        time.sleep(0.1)
+    return proc, config
+
+
 def cmd_demo(args):
     py = ensure_venv()
     _version, odoo_pkg = find_odoo(py)
@@ -537,13 +567,33 @@ def cmd_demo(args):
             f"the demo database could not be prepared: {_last_error(log)} "
             f"(full log: {log}; `make demo-reset` starts from scratch)"
         )
+    simulator, sim_config = start_simulator(py, BUILD / "demo-simulator")
+    say(f"CIS simulator running, client configuration in {sim_config}")
+    setup = run(
+        [*odoo_command(py, odoo_pkg), "shell", "-c", str(conf), "-d", db, "--no-http"],
+        check=False,
+        input=DEMO_SETUP.format(config=str(sim_config)),
+        capture_output=True,
+        text=True,
+        env=odoo_env(),
+    )
+    marker = [line for line in setup.stdout.splitlines() if line.startswith("ESD-DEMO")]
+    if not marker:
+        simulator.terminate()
+        raise HarnessError(
+            "the demo ESD instance could not be set up: "
+            + ((setup.stderr or setup.stdout).strip().splitlines() or ["no output"])[-1]
+        )
+    _, state, products, *error = marker[0].split(" ", 3)
+    say(f"demo ESD instance: {state}, {products} products in its catalog {' '.join(error)}")
     url = f"http://127.0.0.1:{args.port}/web/login"
     print("\n" + "=" * 78)
     print(f"  Microsoft ESD demo: {url}   (database {db})")
     print(
         "  administrator: admin / admin      salesperson: demo / demo      portal: portal / portal"
     )
-    print("  Sales > Microsoft ESD.  Stop with Ctrl-C.")
+    print("  Sales > Microsoft ESD.  Simulator admin: .venv/bin/esd --config " + str(sim_config))
+    print("  Stop with Ctrl-C.")
     print("=" * 78 + "\n", flush=True)
     server = subprocess.Popen(
         [
@@ -567,7 +617,82 @@ def cmd_demo(args):
     if server.poll() is None:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+    simulator.terminate()
+    simulator.wait(timeout=10)
     pg.stop()
+    return 0
+
+
+def cmd_bench(args):
+    """The benchmarks of docs/benchmarks.md (they print figures; they assert nothing)."""
+    py = ensure_venv()
+    say("CIS client: 200 orders with 50 ms latency, sequential and 8 in parallel")
+    run([str(py), str(ROOT / "bench" / "bench_orders.py")], cwd=ROOT)
+    _version, odoo_pkg = find_odoo(py)
+    addons = addons_path(odoo_pkg)
+    pg = Postgres().ensure()
+    db = f"esd_bench_{os.getpid()}"
+    conf = write_config("odoo-bench", pg, addons)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    atexit.register(pg.drop_database, db)
+    log = LOGS / "odoo-bench.log"
+    say(f"installing {ADDON} in {db} (log: {log})")
+    with log.open("w") as out:
+        run(
+            [
+                *odoo_command(py, odoo_pkg),
+                "-c",
+                str(conf),
+                "-d",
+                db,
+                "-i",
+                ADDON,
+                "--without-demo=all",
+                "--stop-after-init",
+                "--http-port",
+                str(_free_port()),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=odoo_env(),
+        )
+    state = Path(tempfile.mkdtemp(prefix="esd-bench-sim-"))
+    simulator = subprocess.Popen(
+        [
+            str(py),
+            "-m",
+            "microsoft_esd",
+            "simulator",
+            "--port",
+            "0",
+            "--state",
+            str(state),
+            "--extra-products",
+            str(args.products - 13),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    atexit.register(simulator.terminate)
+    while not (state / "instance.json").exists():
+        if simulator.poll() is not None:
+            raise HarnessError("the CIS simulator did not start")
+        time.sleep(0.1)
+    say(f"catalog sync of {args.products} active products: first, then unchanged")
+    proc = run(
+        [*odoo_command(py, odoo_pkg), "shell", "-c", str(conf), "-d", db, "--no-http"],
+        input=(ROOT / "bench" / "bench_catalog_sync.py").read_text(),
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(odoo_env(), ESD_BENCH_CONFIG=str(state / "instance.json")),
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("ESD-BENCH ")]
+    if not lines:
+        raise HarnessError(
+            "the catalog benchmark failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+        )
+    print(json.dumps(json.loads(lines[0][len("ESD-BENCH ") :]), indent=2))
     return 0
 
 
@@ -590,13 +715,20 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="serve the demo database on 127.0.0.1")
     demo.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8069")))
     demo.add_argument("--database", default="esd_demo")
+    bench = sub.add_parser("bench", help="run the benchmarks of docs/benchmarks.md")
+    bench.add_argument("--products", type=int, default=5000)
     reset = sub.add_parser("demo-reset", help="drop the demo database")
     reset.add_argument("--database", default="esd_demo")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pytest_args = extra
-    handler = {"test": cmd_test, "demo": cmd_demo, "demo-reset": cmd_demo_reset}[args.command]
+    handler = {
+        "test": cmd_test,
+        "demo": cmd_demo,
+        "demo-reset": cmd_demo_reset,
+        "bench": cmd_bench,
+    }[args.command]
     started = time.monotonic()
     try:
         rc = handler(args)

@@ -1,0 +1,42 @@
+"""Benchmark: first and unchanged catalog sync of a 5,000-product catalog.
+
+Run through ``make bench`` (it executes this file inside ``odoo shell`` on a throw-away database
+with the addon installed, and passes the simulator's instance.json in ESD_BENCH_CONFIG).
+Prints one JSON report: wall time and SQL query count of each sync.
+"""
+
+import json
+import os
+import time
+
+import odoo
+
+config_path = os.environ["ESD_BENCH_CONFIG"]
+Instance = env["esd.instance"]  # noqa: F821 - provided by odoo shell
+instance = Instance.create(Instance._esd_values_from_simulator(config_path))
+instance.action_test_connection()
+assert instance.state == "connected", instance.last_error
+env.cr.commit()  # noqa: F821
+
+
+def measure(label):
+    env.invalidate_all()  # noqa: F821
+    queries = odoo.sql_db.sql_counter
+    started = time.perf_counter()
+    result = instance._sync_catalog()
+    env.flush_all()  # noqa: F821
+    env.cr.commit()  # noqa: F821
+    return {
+        "sync": label,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "sql_queries": odoo.sql_db.sql_counter - queries,
+        "products_in_cis": result.total_count,
+        "new": result.new_count,
+        "changed": result.updated_count,
+        "discontinued": result.discontinued_count,
+        "unchanged": result.unchanged_count,
+    }
+
+
+report = [measure("first"), measure("unchanged re-sync")]
+print("ESD-BENCH " + json.dumps(report))
