@@ -2,7 +2,10 @@
 PYTHON ?= python3
 PORT ?= 8069
 
-.PHONY: test demo demo-reset lint bench clean
+.PHONY: test test-pure demo demo-reset lint bench clean
+
+test-pure:
+	@$(PYTHON) tools/devenv.py test-pure $(PYTEST_ARGS)
 
 bench:
 	@$(PYTHON) tools/devenv.py bench

@@ -1,0 +1,78 @@
+"""Provisioning rules: split quantities, order licenses with bounded parallelism, retry schedule.
+
+The addon claims pending licenses in the database, hands them here as :class:`Job` values (no
+record, no cursor crosses a thread) and writes the :class:`Outcome` values back.
+"""
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .errors import EsdError
+
+DEFAULT_PARALLELISM = 8
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Job:
+    key: int  # the record id, opaque here
+    product_id: str
+    customer_account_id: str
+    reseller_account_id: str = None
+    request_id: str = None  # the idempotency key, fixed when the license was created
+    external_reference: str = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: int
+    order: object = None  # contract.Order
+    error: EsdError = None
+
+    @property
+    def license(self):
+        return self.order.licenses[0] if self.order else None
+
+
+def license_count(quantity):
+    """How many licenses (lines of quantity 1) a line of ``quantity`` becomes."""
+    if quantity is None or quantity < 1 or not math.isclose(quantity, round(quantity)):
+        raise ValueError(
+            f"an ESD line needs a whole quantity of at least 1 license (got {quantity})"
+        )
+    return round(quantity)
+
+
+def order_all(client, jobs, parallelism=DEFAULT_PARALLELISM, correlation_id=None):
+    """Order one license per job, at most ``parallelism`` at once; outcomes in the jobs' order."""
+
+    def order(job):
+        try:
+            return Outcome(
+                job.key,
+                order=client.order_license(
+                    job.product_id,
+                    job.customer_account_id,
+                    job.reseller_account_id,
+                    job.external_reference,
+                    request_id=job.request_id,
+                    correlation_id=correlation_id,
+                ),
+            )
+        except EsdError as exc:
+            return Outcome(job.key, error=exc)
+
+    if parallelism <= 1 or len(jobs) <= 1:
+        return [order(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=min(parallelism, len(jobs))) as pool:
+        return list(pool.map(order, jobs))
+
+
+def retry_delay(attempt, base=60, cap=3600):
+    """Seconds before the job tries a transiently failed license again (1, 2, 4... minutes)."""
+    return min(cap, base * 2 ** max(0, attempt - 1))
+
+
+def should_retry(error, attempt, max_attempts=MAX_ATTEMPTS):
+    return bool(getattr(error, "transient", False)) and attempt < max_attempts
