@@ -12,20 +12,20 @@ import time
 import odoo
 
 config_path = os.environ["ESD_BENCH_CONFIG"]
-Instance = env["esd.instance"]  # noqa: F821 - provided by odoo shell
+Instance = env["esd.instance"]
 instance = Instance.create(Instance._esd_values_from_simulator(config_path))
 instance.action_test_connection()
 assert instance.state == "connected", instance.last_error
-env.cr.commit()  # noqa: F821
+env.cr.commit()
 
 
 def measure(label):
-    env.invalidate_all()  # noqa: F821
+    env.invalidate_all()
     queries = odoo.sql_db.sql_counter
     started = time.perf_counter()
     result = instance._sync_catalog()
-    env.flush_all()  # noqa: F821
-    env.cr.commit()  # noqa: F821
+    env.flush_all()
+    env.cr.commit()
     return {
         "sync": label,
         "wall_s": round(time.perf_counter() - started, 2),

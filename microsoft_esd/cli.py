@@ -103,6 +103,7 @@ def _parser():
     fault.add_argument("--retry-after", type=int, metavar="SECONDS")
     fault.add_argument("--fail", type=int, metavar="N", help="next N requests fail")
     fault.add_argument("--fail-status", type=int, metavar="STATUS")
+    fault.add_argument("--fail-skip", type=int, metavar="N", help="let N requests pass first")
     fault.add_argument("--timeout", type=int, metavar="N", help="next N answers are held back")
     fault.add_argument("--timeout-seconds", type=float)
     fault.add_argument("--malformed", type=int, metavar="N", help="next N bodies are not JSON")
@@ -205,6 +206,7 @@ def _run_admin(args, config):
             "retry_after",
             "fail",
             "fail_status",
+            "fail_skip",
             "timeout",
             "timeout_seconds",
             "malformed",

@@ -1,1 +1,10 @@
-from . import esd_instance, product_template, res_config_settings
+from . import (
+    esd_asset,
+    esd_instance,
+    esd_partner_account,
+    product_template,
+    res_config_settings,
+    res_partner,
+    sale_order,
+    sale_order_line,
+)

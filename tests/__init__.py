@@ -1,1 +1,1 @@
-from . import test_esd_instance, test_install
+from . import test_concurrency, test_esd_instance, test_install, test_provisioning

@@ -547,14 +547,24 @@ print("ESD-DEMO", instance.state, instance.product_count, instance.last_error or
 """
 
 
-def start_simulator(py, state_dir):
+def start_simulator(py, state_dir, extra_args=()):
     """The CIS simulator in the background; returns (process, instance.json path)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     config = state_dir / "instance.json"
     config.unlink(missing_ok=True)
     log = (LOGS / "simulator.log").open("w")
     proc = subprocess.Popen(
-        [str(py), "-m", "microsoft_esd", "simulator", "--port", "0", "--state", str(state_dir)],
+        [
+            str(py),
+            "-m",
+            "microsoft_esd",
+            "simulator",
+            "--port",
+            "0",
+            "--state",
+            str(state_dir),
+            *extra_args,
+        ],
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -696,43 +706,34 @@ def cmd_bench(args):
             stderr=subprocess.STDOUT,
             env=odoo_env(),
         )
-    state = Path(tempfile.mkdtemp(prefix="esd-bench-sim-"))
-    simulator = subprocess.Popen(
-        [
-            str(py),
-            "-m",
-            "microsoft_esd",
-            "simulator",
-            "--port",
-            "0",
-            "--state",
-            str(state),
-            "--extra-products",
-            str(args.products - 13),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    atexit.register(simulator.terminate)
-    while not (state / "instance.json").exists():
-        if simulator.poll() is not None:
-            raise HarnessError("the CIS simulator did not start")
-        time.sleep(0.1)
-    say(f"catalog sync of {args.products} active products: first, then unchanged")
-    proc = run(
-        [*odoo_command(py, odoo_pkg), "shell", "-c", str(conf), "-d", db, "--no-http"],
-        input=(ROOT / "bench" / "bench_catalog_sync.py").read_text(),
-        capture_output=True,
-        text=True,
-        check=False,
-        env=dict(odoo_env(), ESD_BENCH_CONFIG=str(state / "instance.json")),
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("ESD-BENCH ")]
-    if not lines:
-        raise HarnessError(
-            "the catalog benchmark failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+
+    def shell(script, sim_config, **extra_env):
+        proc = run(
+            [*odoo_command(py, odoo_pkg), "shell", "-c", str(conf), "-d", db, "--no-http"],
+            input=(ROOT / "bench" / script).read_text(),
+            capture_output=True,
+            text=True,
+            check=False,
+            env=dict(odoo_env(), ESD_BENCH_CONFIG=str(sim_config), **extra_env),
         )
-    print(json.dumps(json.loads(lines[0][len("ESD-BENCH ") :]), indent=2))
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("ESD-BENCH ")]
+        if not lines:
+            last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            raise HarnessError(f"the benchmark {script} failed: {last}")
+        print(json.dumps(json.loads(lines[0][len("ESD-BENCH ") :]), indent=2), flush=True)
+
+    def simulator(extra_products):
+        state = Path(tempfile.mkdtemp(prefix="esd-bench-sim-"))
+        proc, config = start_simulator(py, state, ["--extra-products", str(extra_products)])
+        atexit.register(proc.terminate)
+        return config
+
+    say(f"catalog sync of {args.products} active products: first, then unchanged")
+    shell("bench_catalog_sync.py", simulator(args.products - 13))
+    say(
+        f"provisioning {args.licenses // 4} then {args.licenses} licenses, 100 ms latency per order"
+    )
+    shell("bench_provisioning.py", simulator(0), ESD_BENCH_LICENSES=str(args.licenses))
     return 0
 
 
@@ -758,6 +759,7 @@ def main(argv=None):
     demo.add_argument("--database", default="esd_demo")
     bench = sub.add_parser("bench", help="run the benchmarks of docs/benchmarks.md")
     bench.add_argument("--products", type=int, default=5000)
+    bench.add_argument("--licenses", type=int, default=200)
     reset = sub.add_parser("demo-reset", help="drop the demo database")
     reset.add_argument("--database", default="esd_demo")
     args, extra = parser.parse_known_args(argv)

@@ -38,6 +38,7 @@ class Faults:
         "retry_after",  # seconds, for rate_limit
         "fail",  # next N API requests answered with fail_status
         "fail_status",
+        "fail_skip",  # let this many matching requests through before "fail" starts
         "timeout",  # next N: the request is processed, then the answer is held timeout_seconds
         "timeout_seconds",
         "malformed",  # next N: a 200 whose body is not JSON
@@ -59,6 +60,7 @@ class Faults:
                 "retry_after": 1,
                 "fail": 0,
                 "fail_status": 503,
+                "fail_skip": 0,
                 "timeout": 0,
                 "timeout_seconds": 5.0,
                 "malformed": 0,
@@ -84,6 +86,10 @@ class Faults:
     def take(self, name, path):
         """Consume one of a counted fault for this request; True when it fires."""
         with self.lock:
+            if name == "fail" and self.values["fail"] > 0 and self.applies(path):
+                if self.values["fail_skip"] > 0:
+                    self.values["fail_skip"] -= 1
+                    return False
             if self.values[name] > 0 and self.applies(path):
                 self.values[name] -= 1
                 return True

@@ -1,0 +1,86 @@
+"""Benchmark: one order of N licenses, from confirmation to the posted invoice.
+
+Run through ``make bench`` (inside ``odoo shell`` on a throw-away database; the simulator's
+instance.json in ESD_BENCH_CONFIG, its latency set to ESD_BENCH_LATENCY_MS on orders). Prints one
+JSON report: wall time against the bound N x latency / parallelism, and SQL queries per license.
+"""
+
+import json
+import os
+import time
+
+import odoo
+from odoo import Command
+
+from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient
+
+licenses = int(os.environ.get("ESD_BENCH_LICENSES", "200"))
+latency_ms = int(os.environ.get("ESD_BENCH_LATENCY_MS", "100"))
+config_path = os.environ["ESD_BENCH_CONFIG"]
+admin = AdminClient(InstanceConfig.from_file(config_path))
+
+Instance = env["esd.instance"]
+instance = Instance.create(Instance._esd_values_from_simulator(config_path))
+instance.action_test_connection()
+instance._sync_catalog()
+product = env["product.template"].search(
+    [("esd_instance_id", "=", instance.id), ("esd_product_id", "=", "EP2-06606:en-US")]
+)
+product.list_price = 100
+product.action_esd_activate_for_sale()
+partner = env["res.partner"].create(
+    {
+        "name": "Bench Customer",
+        "is_company": True,
+        "email": "b@bench.example",
+        "country_id": env.ref("base.us").id,
+    }
+)
+parallelism = env["esd.asset"]._esd_parallelism()
+env.cr.commit()
+
+
+def run(count):
+    order = env["sale.order"].create(
+        {
+            "partner_id": partner.id,
+            "order_line": [
+                Command.create(
+                    {"product_id": product.product_variant_id.id, "product_uom_qty": count}
+                )
+            ],
+        }
+    )
+    env.cr.commit()
+    admin.faults(latency_ms=latency_ms, paths="orders")
+    queries = odoo.sql_db.sql_counter
+    started = time.perf_counter()
+    order.action_confirm()
+    env.cr.commit()
+    confirmed = time.perf_counter()
+    env["esd.asset"]._esd_provision_pending(commit=True)
+    wall = time.perf_counter() - started
+    admin.clear_faults()
+    env.invalidate_all()
+    assets = order.esd_asset_ids
+    return {
+        "licenses": count,
+        "delivered": len(assets.filtered(lambda a: a.sync_status == "synchronized")),
+        "invoices": len(order.invoice_ids),
+        "invoice_lines": len(order.invoice_ids.invoice_line_ids),
+        "confirm_s": round(confirmed - started, 2),
+        "confirm_to_invoice_s": round(wall, 2),
+        "bound_s": round(count * latency_ms / 1000 / parallelism, 2),
+        "ratio_to_bound": round(wall / (count * latency_ms / 1000 / parallelism), 2),
+        "sql_queries": odoo.sql_db.sql_counter - queries,
+        "sql_queries_per_license": round((odoo.sql_db.sql_counter - queries) / count, 1),
+    }
+
+
+report = {
+    "parallelism": parallelism,
+    "latency_ms": latency_ms,
+    "runs": [run(licenses // 4), run(licenses)],
+}
+print("ESD-BENCH " + json.dumps(report))

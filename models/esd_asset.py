@@ -1,0 +1,354 @@
+import logging
+import threading
+import uuid
+
+import psycopg2.errors
+
+from odoo import _, api, fields, models, modules
+from odoo.exceptions import UserError
+
+from ..microsoft_esd import provisioning
+
+_logger = logging.getLogger(__name__)
+
+SYNC_STATUS = [
+    ("unsynchronised", "Unsynchronised"),
+    ("synchronized", "Synchronized"),
+    ("failed", "Failed"),
+]
+TOKEN_STATUS = [
+    ("activated", "Activated"),
+    ("redeemed", "Redeemed"),
+    ("return_accepted", "Return Accepted"),
+]
+
+# CIS clients reused across batches and cron runs: one token, kept-alive connections.
+_CLIENTS = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+class EsdAsset(models.Model):
+    """One Microsoft license sold: its token, its status at Microsoft, its sale and invoice."""
+
+    _name = "esd.asset"
+    _description = "Microsoft ESD License"
+    _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
+    _order = "id desc"
+
+    name = fields.Char(required=True, readonly=True, copy=False, default=lambda self: _("New"))
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one(related="sale_order_id.company_id", store=True, index=True)
+    customer_id = fields.Many2one(
+        "res.partner", "Customer", required=True, readonly=True, index=True, tracking=True
+    )
+    billing_partner_id = fields.Many2one(
+        "res.partner", "Billed To", required=True, readonly=True, index=True
+    )
+    sale_order_id = fields.Many2one(
+        "sale.order", "Order", required=True, readonly=True, index=True, ondelete="restrict"
+    )
+    sale_line_id = fields.Many2one(
+        "sale.order.line", "Order Line", readonly=True, index=True, ondelete="set null"
+    )
+    user_id = fields.Many2one(related="sale_order_id.user_id", string="Salesperson")
+    product_id = fields.Many2one("product.product", "Product", required=True, readonly=True)
+    instance_id = fields.Many2one("esd.instance", "ESD Instance", required=True, readonly=True)
+    price_unit = fields.Monetary("Price", readonly=True)
+    currency_id = fields.Many2one("res.currency", required=True, readonly=True)
+    purchase_date = fields.Date(readonly=True, default=fields.Date.context_today)
+    state = fields.Selection(
+        [("active", "Active"), ("cancelled", "Cancelled")],
+        default="active",
+        required=True,
+        readonly=True,
+        tracking=True,
+    )
+    sync_status = fields.Selection(
+        SYNC_STATUS,
+        "Provisioning",
+        default="unsynchronised",
+        required=True,
+        readonly=True,
+        index=True,
+        tracking=True,
+    )
+    sync_error = fields.Text("Provisioning Error", readonly=True)
+    sync_attempts = fields.Integer(readonly=True, default=0)
+    next_attempt_at = fields.Datetime(readonly=True)
+    token = fields.Char(readonly=True, copy=False, groups="microsoft_esd.group_esd_user")
+    token_status = fields.Selection(TOKEN_STATUS, readonly=True, tracking=True)
+    return_status = fields.Selection(
+        [("none", "None"), ("successful", "Successful")],
+        readonly=True,
+        default="none",
+        tracking=True,
+    )
+    activation_link = fields.Char(readonly=True, copy=False)
+    activation_date = fields.Datetime(readonly=True)
+    esd_license_id = fields.Char("CIS License ID", readonly=True, copy=False, index=True)
+    esd_order_id = fields.Char("CIS Order ID", readonly=True, copy=False)
+    request_id = fields.Char(
+        "Idempotency Key",
+        required=True,
+        readonly=True,
+        copy=False,
+        default=lambda self: str(uuid.uuid4()),
+        help="Sent as MS-RequestId: ordering again with it returns the same license, never a "
+        "second one.",
+    )
+    invoice_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
+    invoice_id = fields.Many2one(related="invoice_line_id.move_id", string="Invoice")
+    welcome_partner_ids = fields.Many2many(
+        "res.partner",
+        compute="_compute_welcome_partner_ids",
+        string="License Email Recipients",
+        help="The customer plus the instance's extra recipients.",
+    )
+
+    _sql_constraints = [
+        ("request_id_unique", "UNIQUE(request_id)", "The idempotency key of a license is unique."),
+        ("license_unique", "UNIQUE(esd_license_id)", "A CIS license is recorded once."),
+    ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        sequence = self.env["ir.sequence"]
+        for vals in vals_list:
+            if vals.get("name", _("New")) == _("New"):
+                vals["name"] = sequence.next_by_code("esd.asset") or _("New")
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "request_id" in vals and any(asset.request_id != vals["request_id"] for asset in self):
+            raise UserError(_("The idempotency key of a license never changes."))
+        return super().write(vals)
+
+    def _compute_access_url(self):
+        super()._compute_access_url()
+        for asset in self:
+            asset.access_url = f"/my/esd/{asset.id}"
+
+    # ------------------------------------------------------------------ actions
+    def action_retry_provisioning(self):
+        failed = self.filtered(lambda a: a.sync_status == "failed")
+        if not failed:
+            raise UserError(_("Only licenses whose provisioning failed can be retried."))
+        failed.write(
+            {
+                "sync_status": "unsynchronised",
+                "sync_error": False,
+                "sync_attempts": 0,
+                "next_attempt_at": False,
+            }
+        )
+        failed.activity_ids.filtered(
+            lambda a: a.activity_type_id == self.env.ref("mail.mail_activity_data_todo")
+        ).action_feedback(feedback=_("Provisioning retried."))
+        self._esd_trigger_provisioning()
+        return True
+
+    # ------------------------------------------------------------------ provisioning
+    @api.model
+    def _esd_trigger_provisioning(self):
+        self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger()
+
+    @api.model
+    def _esd_parallelism(self):
+        value = self.env["ir.config_parameter"].sudo().get_param("microsoft_esd.parallelism", "8")
+        try:
+            return max(1, int(value))
+        except ValueError:
+            return provisioning.DEFAULT_PARALLELISM
+
+    @api.model
+    def _esd_claim(self, limit):
+        """Lock up to ``limit`` pending licenses; licenses another worker holds are skipped."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT id FROM esd_asset
+             WHERE sync_status = 'unsynchronised' AND active
+               AND (next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))
+             ORDER BY id
+             LIMIT %s
+               FOR UPDATE SKIP LOCKED
+            """,
+            [limit],
+        )
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
+
+    @api.model
+    def _cron_provision(self):
+        """Provision pending licenses batch by batch, committing each batch."""
+        in_test = modules.module.current_test
+        done = self._esd_provision_pending(commit=not in_test)
+        remaining = self.search_count(
+            [("sync_status", "=", "unsynchronised"), ("next_attempt_at", "=", False)]
+        )
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+
+    @api.model
+    def _esd_provision_pending(self, commit=False, max_batches=None):
+        """Claim and provision batches until nothing is claimable; returns licenses processed."""
+        batch_size = self._esd_parallelism() * 4
+        done = batches = 0
+        while max_batches is None or batches < max_batches:
+            assets = self._esd_claim(batch_size)
+            if not assets:
+                break
+            assets._esd_provision()
+            done += len(assets)
+            batches += 1
+            if commit:
+                self.env.cr.commit()
+        # Invoice in a transaction that starts after this worker's last commit: whichever worker
+        # commits last sees every license of the order delivered and invoices it.
+        self._esd_invoice_ready(commit)
+        return done
+
+    @api.model
+    def _esd_invoice_ready(self, commit=False):
+        """Invoice the orders whose licenses are all settled and some delivered, not invoiced."""
+        orders = self.search(
+            [
+                ("sync_status", "=", "synchronized"),
+                ("invoice_line_id", "=", False),
+                ("state", "=", "active"),
+            ]
+        ).sale_order_id
+        for order in orders:
+            try:
+                with self.env.cr.savepoint():
+                    # Another worker invoicing this order holds the lock, or changed it after our
+                    # snapshot began: it does the job, this one skips.
+                    self.env.cr.execute(
+                        "SELECT id FROM sale_order WHERE id = %s FOR UPDATE NOWAIT", [order.id]
+                    )
+                    order._esd_invoice_delivered()
+            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
+                _logger.info("order %s is being invoiced by another worker", order.id)
+                continue
+            if commit:
+                self.env.cr.commit()
+
+    def _esd_client(self, instance):
+        key = (self.env.cr.dbname, instance.id, str(instance.write_date))
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                for stale in [k for k in _CLIENTS if k[:2] == key[:2]]:
+                    _CLIENTS.pop(stale).close()
+                client = instance._cis_client(pool_size=self._esd_parallelism())
+                _CLIENTS[key] = client
+            return client
+
+    def _esd_provision(self):
+        """Order the licenses of ``self`` (claimed by this transaction) and record the results."""
+        delivered = self.browse()
+        for instance, assets in self.grouped("instance_id").items():
+            jobs, unsyncable = [], []
+            for asset in assets:
+                job = asset._esd_job()
+                if isinstance(job, str):
+                    unsyncable.append((asset, job))
+                else:
+                    jobs.append(job)
+            for asset, reason in unsyncable:
+                asset._esd_fail(reason, transient=False)
+            if not jobs:
+                continue
+            try:
+                client = self._esd_client(instance)
+            except UserError as exc:
+                for asset in assets.browse([job.key for job in jobs]):
+                    asset._esd_fail(exc.args[0], transient=False)
+                continue
+            correlation_id = str(uuid.uuid4())
+            outcomes = provisioning.order_all(client, jobs, self._esd_parallelism(), correlation_id)
+            for outcome in outcomes:
+                asset = self.browse(outcome.key)
+                if outcome.error:
+                    asset._esd_fail(str(outcome.error), transient=outcome.error.transient)
+                else:
+                    asset._esd_deliver(outcome)
+                    delivered |= asset
+        delivered._esd_send_welcome()
+
+    def _esd_job(self):
+        """The plain job for the pure provisioning code, or the reason it cannot be ordered."""
+        self.ensure_one()
+        customer = self.customer_id._esd_account(self.instance_id)
+        if customer.sync_status != "synchronized":
+            return _(
+                "%s is not synchronized with CIS: open its Sync Options.",
+                self.customer_id.display_name,
+            )
+        reseller_account_id = None
+        if self.billing_partner_id != self.customer_id:
+            reseller = self.billing_partner_id._esd_account(self.instance_id)
+            if reseller.sync_status != "synchronized":
+                return _(
+                    "The reseller %s is not synchronized with CIS: open its Sync Options.",
+                    self.billing_partner_id.display_name,
+                )
+            reseller_account_id = reseller.account_id
+        return provisioning.Job(
+            key=self.id,
+            product_id=self.product_id.product_tmpl_id.esd_product_id,
+            customer_account_id=customer.account_id,
+            reseller_account_id=reseller_account_id,
+            request_id=self.request_id,
+            external_reference=f"{self.sale_order_id.name}/{self.name}",
+        )
+
+    def _esd_deliver(self, outcome):
+        lic = outcome.license
+        self.sudo().write(
+            {
+                "sync_status": "synchronized",
+                "sync_error": False,
+                "next_attempt_at": False,
+                "esd_order_id": outcome.order.order_id,
+                "esd_license_id": lic.license_id,
+                "token": lic.token,
+                "token_status": lic.token_status,
+                "return_status": lic.return_status,
+                "activation_link": lic.activation_link,
+                "activation_date": lic.activation_date,
+            }
+        )
+
+    def _esd_fail(self, message, transient):
+        attempts = self.sync_attempts + 1
+        if transient and attempts < provisioning.MAX_ATTEMPTS:
+            delay = provisioning.retry_delay(attempts)
+            self.write(
+                {
+                    "sync_attempts": attempts,
+                    "sync_error": message,
+                    "next_attempt_at": fields.Datetime.add(fields.Datetime.now(), seconds=delay),
+                }
+            )
+            self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger(self.next_attempt_at)
+            _logger.info("ESD license %s: transient failure, retry in %ss", self.id, delay)
+            return
+        self.write({"sync_status": "failed", "sync_error": message, "sync_attempts": attempts})
+        self.message_post(body=_("Provisioning failed: %s", message))
+        self.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=_("ESD license not delivered"),
+            note=_("%(error)s Fix the cause, then press Retry provisioning.", error=message),
+            user_id=(self.sale_order_id.user_id or self.env.user).id,
+        )
+
+    def _esd_send_welcome(self):
+        template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
+        for asset in self:
+            asset.with_context(lang=asset.customer_id.lang).message_post_with_source(
+                template, message_type="comment", subtype_xmlid="mail.mt_comment"
+            )
+
+    @api.depends("customer_id", "instance_id.extra_recipient_ids")
+    def _compute_welcome_partner_ids(self):
+        for asset in self:
+            asset.welcome_partner_ids = asset.customer_id | asset.instance_id.extra_recipient_ids

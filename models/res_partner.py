@@ -1,0 +1,129 @@
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import email_normalize
+
+from ..microsoft_esd.errors import EsdError
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    esd_role = fields.Selection(
+        [("reseller", "Reseller"), ("user", "User")],
+        string="ESD Role",
+        help="How this company is known to Microsoft CIS: a reseller ordering for end customers, "
+        "or an end customer (user).",
+    )
+    esd_email = fields.Char(
+        "Microsoft Contact Email",
+        help="The address CIS knows this company by (default: its email).",
+    )
+    esd_account_ids = fields.One2many("esd.partner.account", "partner_id", string="CIS Accounts")
+    esd_sync_status = fields.Selection(
+        [("not_synced", "Not synced"), ("synchronized", "Synchronized"), ("failed", "Failed")],
+        string="ESD Sync Status",
+        compute="_compute_esd_sync_status",
+    )
+
+    @api.depends("esd_account_ids.sync_status")
+    def _compute_esd_sync_status(self):
+        for partner in self:
+            statuses = set(partner.esd_account_ids.mapped("sync_status"))
+            if "failed" in statuses:
+                partner.esd_sync_status = "failed"
+            elif statuses == {"synchronized"}:
+                partner.esd_sync_status = "synchronized"
+            else:
+                partner.esd_sync_status = "not_synced"
+
+    def action_esd_sync_options(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Microsoft ESD Sync Options"),
+            "res_model": "esd.partner.sync.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_partner_id": self.id},
+        }
+
+    # ------------------------------------------------------------------ business
+    def _esd_check_syncable(self, role=None):
+        """The rules CIS enforces, checked before calling it. Returns the contact email."""
+        self.ensure_one()
+        if self.parent_id:
+            raise UserError(
+                _(
+                    "%(contact)s belongs to %(company)s: CIS accounts have no parent account, so "
+                    "synchronize the company %(company)s instead.",
+                    contact=self.display_name,
+                    company=self.commercial_partner_id.display_name,
+                )
+            )
+        if not (role or self.esd_role):
+            raise UserError(
+                _(
+                    "Choose the ESD role of %s (reseller or user) in its Sync Options.",
+                    self.display_name,
+                )
+            )
+        email = email_normalize(self.esd_email or self.email or "")
+        if not email:
+            raise UserError(
+                _(
+                    "%s needs a valid Microsoft contact email (Sync Options) before it can be "
+                    "synchronized.",
+                    self.display_name,
+                )
+            )
+        return email
+
+    def _esd_account(self, instance):
+        return self.esd_account_ids.filtered(lambda a: a.instance_id == instance)[:1]
+
+    def _esd_sync(self, instance, role=None, raise_on_error=True):
+        """Create or update the partner's CIS account on ``instance``; return the account."""
+        self.ensure_one()
+        role = role or self.esd_role
+        email = self._esd_check_syncable(role)
+        account = self._esd_account(instance) or self.env["esd.partner.account"].sudo().create(
+            {"partner_id": self.id, "instance_id": instance.id}
+        )
+        dbuuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
+        try:
+            with instance._cis_client() as client:
+                result = client.create_account(
+                    f"odoo-{dbuuid[:8]}-{self.id}",
+                    role,
+                    self.name,
+                    email,
+                    (self.country_id or instance.country_id).code,
+                    request_id=str(uuid.uuid4()),
+                )
+        except (EsdError, UserError) as exc:
+            message = str(exc) if isinstance(exc, EsdError) else exc.args[0]
+            account.sudo().write({"sync_status": "failed", "sync_error": message})
+            if raise_on_error:
+                raise UserError(
+                    _(
+                        "%(partner)s could not be synchronized with %(instance)s: %(error)s",
+                        partner=self.display_name,
+                        instance=instance.name,
+                        error=message,
+                    )
+                ) from None
+            return account
+        account.sudo().write(
+            {
+                "account_id": result.account_id,
+                "role": role,
+                "sync_status": "synchronized",
+                "sync_error": False,
+                "synced_on": fields.Datetime.now(),
+            }
+        )
+        if not self.esd_role:
+            self.esd_role = role
+        return account

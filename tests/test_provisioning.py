@@ -1,0 +1,267 @@
+from odoo import Command
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from .common import EsdSimulatorCase
+
+OFFICE = "EP2-06606:en-US"
+VISIO = "D86-05998:en-US"
+
+
+@tagged("post_install", "-at_install")
+class TestProvisioning(EsdSimulatorCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.instance._sync_catalog()
+        Product = cls.env["product.template"].with_context(active_test=False)
+        cls.office = Product.search([("esd_product_id", "=", OFFICE)])
+        cls.visio = Product.search([("esd_product_id", "=", VISIO)])
+        (cls.office | cls.visio).write({"list_price": 200.0})
+        (cls.office | cls.visio).action_esd_activate_for_sale()
+        us = cls.env.ref("base.us")
+        cls.customer = cls.env["res.partner"].create(
+            {
+                "name": "Contoso Ltd",
+                "is_company": True,
+                "email": "it@contoso.example",
+                "country_id": us.id,
+            }
+        )
+        cls.reseller = cls.env["res.partner"].create(
+            {
+                "name": "Fabrikam Reseller",
+                "is_company": True,
+                "email": "sales@fabrikam.example",
+                "country_id": us.id,
+                "esd_role": "reseller",
+            }
+        )
+        cls.end_customer = cls.env["res.partner"].create(
+            {
+                "name": "Northwind Traders",
+                "is_company": True,
+                "email": "admin@northwind.example",
+                "country_id": us.id,
+            }
+        )
+        cls.tax = cls.env["account.tax"].create(
+            {"name": "VAT 10%", "amount": 10.0, "type_tax_use": "sale"}
+        )
+
+    def _order(self, partner, lines, end_customer=None, discount=0.0):
+        return self.env["sale.order"].create(
+            {
+                "partner_id": partner.id,
+                "esd_end_customer_id": end_customer and end_customer.id,
+                "order_line": [
+                    Command.create(
+                        {
+                            "product_id": product.product_variant_id.id,
+                            "product_uom_qty": qty,
+                            "discount": discount,
+                            "tax_id": [Command.set(self.tax.ids)],
+                        }
+                    )
+                    for product, qty in lines
+                ],
+            }
+        )
+
+    def _provision(self):
+        return self.env["esd.asset"]._esd_provision_pending()
+
+    def _welcome_messages(self, asset):
+        template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
+        return asset.message_ids.filtered(
+            lambda m: (
+                m.message_type == "comment" and template.subject.split(":")[0] in (m.subject or "")
+            )
+        )
+
+    def test_quantity_three_is_three_licenses_three_emails_one_invoice(self):
+        order = self._order(self.customer, [(self.office, 3)], discount=10.0)
+        order.action_confirm()
+        self.assertEqual(order.order_line.mapped("product_uom_qty"), [1.0, 1.0, 1.0])
+        self.assertEqual(set(order.order_line.mapped("discount")), {10.0})
+        self.assertEqual(order.order_line.tax_id, self.tax)
+        self.assertEqual(order.amount_untaxed, 540.0)
+        assets = order.esd_asset_ids
+        self.assertEqual(len(assets), 3)
+        self.assertEqual(set(assets.mapped("sync_status")), {"unsynchronised"})
+        self.assertEqual(len(set(assets.mapped("request_id"))), 3)
+        # Confirming does not order: the cron is triggered for that.
+        trigger = self.env["ir.cron.trigger"].search(
+            [("cron_id", "=", self.env.ref("microsoft_esd.ir_cron_esd_provision").id)]
+        )
+        self.assertTrue(trigger)
+
+        self.assertEqual(self._provision(), 3)
+        self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})
+        self.assertEqual(len(set(assets.mapped("token"))), 3)
+        self.assertEqual(set(assets.mapped("token_status")), {"activated"})
+        self.assertEqual(set(assets.mapped("price_unit")), {180.0})
+        for asset in assets:
+            (message,) = self._welcome_messages(asset)
+            self.assertIn(self.customer, message.partner_ids)
+            self.assertIn(asset.token, message.body)
+            self.assertIn(asset.activation_link, message.body)
+        invoice = assets.invoice_id
+        self.assertEqual(len(invoice), 1)
+        self.assertEqual(invoice.state, "posted")
+        self.assertEqual(len(invoice.invoice_line_ids), 3)
+        self.assertEqual(set(invoice.invoice_line_ids.mapped("quantity")), {1.0})
+        self.assertEqual(invoice.amount_untaxed, 540.0)
+        self.assertEqual(invoice.amount_total, 594.0)
+        self.assertEqual(order.invoice_status, "invoiced")
+        # A second run finds nothing to do and writes nothing twice.
+        self.assertEqual(self._provision(), 0)
+        self.assertEqual(len(order.invoice_ids), 1)
+
+    def test_reseller_orders_for_an_end_customer(self):
+        order = self._order(self.reseller, [(self.office, 1)], end_customer=self.end_customer)
+        order.action_confirm()
+        self._provision()
+        asset = order.esd_asset_ids
+        self.assertEqual(asset.customer_id, self.end_customer)
+        self.assertEqual(asset.billing_partner_id, self.reseller)
+        self.assertEqual(asset.sync_status, "synchronized")
+        self.assertEqual(self.reseller._esd_account(self.instance).role, "reseller")
+        self.assertEqual(self.end_customer._esd_account(self.instance).role, "user")
+        self.assertEqual(asset.invoice_id.partner_id, self.reseller)
+        self.assertIn(self.end_customer, self._welcome_messages(asset).partner_ids)
+
+    def test_extra_recipients_receive_the_license_email(self):
+        msp = self.env["res.partner"].create({"name": "Managed IT", "email": "noc@msp.example"})
+        self.instance.extra_recipient_ids = msp
+        self.instance.state = "connected"
+        order = self._order(self.customer, [(self.office, 1)])
+        order.action_confirm()
+        self._provision()
+        self.assertEqual(
+            self._welcome_messages(order.esd_asset_ids).partner_ids, self.customer | msp
+        )
+
+    def test_second_license_fails_then_retry_delivers_and_invoices_it(self):
+        self.env["ir.config_parameter"].set_param("microsoft_esd.parallelism", "1")
+        order = self._order(self.customer, [(self.office, 3)])
+        order.action_confirm()
+        self.admin.faults(fail=1, fail_skip=1, fail_status=422, paths="orders")
+        self._provision()
+        assets = order.esd_asset_ids.sorted("id")
+        self.assertEqual(assets.mapped("sync_status"), ["synchronized", "failed", "synchronized"])
+        failed = assets[1]
+        self.assertIn("injected failure", failed.sync_error)
+        self.assertEqual(failed.activity_ids.user_id, order.user_id)
+        first_invoice = order.invoice_ids
+        self.assertEqual(len(first_invoice.invoice_line_ids), 2)
+        self.assertFalse(failed.invoice_line_id)
+
+        failed.action_retry_provisioning()
+        self.assertFalse(failed.activity_ids)
+        self._provision()
+        self.assertEqual(failed.sync_status, "synchronized")
+        follow_up = order.invoice_ids - first_invoice
+        self.assertEqual(len(follow_up), 1)
+        self.assertEqual(len(follow_up.invoice_line_ids), 1)
+        self.assertEqual(failed.invoice_id, follow_up)
+
+    def test_transient_errors_wait_and_do_not_invoice(self):
+        order = self._order(self.customer, [(self.office, 1)])
+        order.action_confirm()
+        self.admin.faults(fail=50, fail_status=503, paths="orders")
+        self._provision()
+        asset = order.esd_asset_ids
+        self.assertEqual(asset.sync_status, "unsynchronised")
+        self.assertEqual(asset.sync_attempts, 1)
+        self.assertTrue(asset.next_attempt_at)
+        self.assertIn("503", asset.sync_error)
+        self.assertFalse(order.invoice_ids)
+        self.assertEqual(self._provision(), 0)  # not due yet
+
+    def test_dropped_connection_after_commit_gives_no_second_token(self):
+        order = self._order(self.customer, [(self.office, 1)])
+        order.action_confirm()
+        asset = order.esd_asset_ids
+        before = self.admin.stats()["licenses"]
+        self.admin.faults(drop_after_commit=1, paths="orders")
+        self._provision()
+        self.assertEqual(asset.sync_status, "synchronized")
+        self.assertEqual(self.admin.stats()["licenses"], before + 1)
+
+    def test_crash_after_cis_ordered_but_before_commit_gives_the_same_token(self):
+        order = self._order(self.customer, [(self.office, 1)])
+        order.action_confirm()
+        asset = order.esd_asset_ids
+        # A worker ordered the license, then died before its transaction committed.
+        job = asset._esd_job()
+        with self.instance._cis_client() as client:
+            lost = client.order_license(
+                job.product_id,
+                job.customer_account_id,
+                job.reseller_account_id,
+                job.external_reference,
+                request_id=job.request_id,
+            ).licenses[0]
+        before = self.admin.stats()["licenses"]
+        self._provision()
+        self.assertEqual(asset.esd_license_id, lost.license_id)
+        self.assertEqual(asset.token, lost.token)
+        self.assertEqual(self.admin.stats()["licenses"], before)
+
+    def test_confirming_again_creates_only_missing_licenses(self):
+        order = self._order(self.customer, [(self.office, 2)])
+        order.action_confirm()
+        self.assertEqual(len(order.esd_asset_ids), 2)
+        self.assertFalse(order._esd_create_assets())
+
+    def test_unsyncable_partner_stops_confirmation_with_a_clear_message(self):
+        nobody = self.env["res.partner"].create({"name": "No Mail Inc", "is_company": True})
+        order = self._order(nobody, [(self.office, 1)])
+        with self.assertRaisesRegex(UserError, "No Mail Inc needs a valid Microsoft contact email"):
+            order.action_confirm()
+        self.assertEqual(order.state, "draft")
+        self.assertFalse(order.esd_asset_ids)
+
+    def test_fractional_quantity_and_discontinued_product_are_refused(self):
+        order = self._order(self.customer, [(self.office, 1.5)])
+        with self.assertRaisesRegex(UserError, "whole quantity"):
+            order.action_confirm()
+        self.office.esd_catalog_status = "discontinued"
+        order = self._order(self.customer, [(self.office, 1)])
+        with self.assertRaisesRegex(UserError, "can no longer be ordered"):
+            order.action_confirm()
+
+    def test_sync_options_wizard_enforces_the_rules(self):
+        contact = self.env["res.partner"].create(
+            {"name": "Jane", "parent_id": self.customer.id, "email": "jane@contoso.example"}
+        )
+        wizard = (
+            self.env["esd.partner.sync.wizard"]
+            .with_context(default_partner_id=contact.id)
+            .create({})
+        )
+        self.assertTrue(wizard.has_parent)
+        with self.assertRaisesRegex(UserError, "synchronize the company Contoso Ltd instead"):
+            wizard.action_save_and_sync()
+        wizard = (
+            self.env["esd.partner.sync.wizard"]
+            .with_context(default_partner_id=self.end_customer.id)
+            .create({"email": "not-an-email"})
+        )
+        with self.assertRaisesRegex(UserError, "valid Microsoft contact email"):
+            wizard.action_save_and_sync()
+        wizard.email = "licensing@northwind.example"
+        wizard.role = "user"
+        wizard.action_save_and_sync()
+        account = self.end_customer._esd_account(self.instance)
+        self.assertEqual((account.sync_status, account.role), ("synchronized", "user"))
+        self.assertTrue(account.account_id)
+        self.assertEqual(self.end_customer.esd_email, "licensing@northwind.example")
+        self.assertEqual(self.end_customer.esd_sync_status, "synchronized")
+
+    def test_the_idempotency_key_never_changes(self):
+        order = self._order(self.customer, [(self.office, 1)])
+        order.action_confirm()
+        with self.assertRaisesRegex(UserError, "never changes"):
+            order.esd_asset_ids.write({"request_id": "other"})

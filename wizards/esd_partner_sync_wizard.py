@@ -1,0 +1,60 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+
+class EsdPartnerSyncWizard(models.TransientModel):
+    """Sync Options: the role and contact CIS needs, then Save & Synchronize."""
+
+    _name = "esd.partner.sync.wizard"
+    _description = "Microsoft ESD Partner Sync Options"
+
+    partner_id = fields.Many2one("res.partner", required=True, readonly=True)
+    has_parent = fields.Boolean(compute="_compute_has_parent")
+    role = fields.Selection([("reseller", "Reseller"), ("user", "User")], required=True)
+    email = fields.Char("Microsoft Contact Email", required=True)
+    instance_ids = fields.Many2many(
+        "esd.instance",
+        string="Instances",
+        default=lambda self: self.env["esd.instance"].search([("state", "=", "connected")]),
+    )
+
+    @api.depends("partner_id")
+    def _compute_has_parent(self):
+        for wizard in self:
+            wizard.has_parent = bool(wizard.partner_id.parent_id)
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        partner = self.env["res.partner"].browse(values.get("partner_id"))
+        if partner:
+            values.setdefault("role", partner.esd_role or "user")
+            values.setdefault("email", partner.esd_email or partner.email)
+        return values
+
+    def action_save(self):
+        self.ensure_one()
+        self.partner_id.write({"esd_role": self.role, "esd_email": self.email})
+        self.partner_id._esd_check_syncable(self.role)
+        return {"type": "ir.actions.act_window_close"}
+
+    def action_save_and_sync(self):
+        self.action_save()
+        if not self.instance_ids:
+            raise UserError(_("Choose at least one connected ESD instance to synchronize with."))
+        for instance in self.instance_ids:
+            self.partner_id._esd_sync(instance, self.role)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Synchronized"),
+                "message": _(
+                    "%(partner)s is known to CIS on %(instances)s.",
+                    partner=self.partner_id.display_name,
+                    instances=", ".join(self.instance_ids.mapped("name")),
+                ),
+                "type": "success",
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
