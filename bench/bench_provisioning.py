@@ -61,6 +61,9 @@ def run(count):
     confirmed = time.perf_counter()
     env["esd.asset"]._esd_provision_pending(commit=True)
     wall = time.perf_counter() - started
+    emails_started = time.perf_counter()
+    env["esd.asset"]._esd_send_pending_welcome(commit=True)  # the email cron
+    emails = time.perf_counter() - emails_started
     admin.clear_faults()
     env.invalidate_all()
     assets = order.esd_asset_ids
@@ -71,12 +74,23 @@ def run(count):
         "invoice_lines": len(order.invoice_ids.invoice_line_ids),
         "confirm_s": round(confirmed - started, 2),
         "confirm_to_invoice_s": round(wall, 2),
+        "emails_s": round(emails, 2),
         "bound_s": round(count * latency_ms / 1000 / parallelism, 2),
         "ratio_to_bound": round(wall / (count * latency_ms / 1000 / parallelism), 2),
         "sql_queries": odoo.sql_db.sql_counter - queries,
         "sql_queries_per_license": round((odoo.sql_db.sql_counter - queries) / count, 1),
     }
 
+
+if os.environ.get("ESD_BENCH_PROFILE"):
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run(licenses)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 report = {
     "parallelism": parallelism,

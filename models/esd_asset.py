@@ -97,6 +97,9 @@ class EsdAsset(models.Model):
         "second one.",
     )
     invoice_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
+    welcome_pending = fields.Boolean(
+        readonly=True, copy=False, index=True, help="The welcome email waits for its cron."
+    )
     invoice_id = fields.Many2one(related="invoice_line_id.move_id", string="Invoice")
     welcome_partner_ids = fields.Many2many(
         "res.partner",
@@ -272,7 +275,8 @@ class EsdAsset(models.Model):
                 else:
                     asset._esd_deliver(outcome)
                     delivered |= asset
-        delivered._esd_send_welcome()
+        if delivered:
+            self.env.ref("microsoft_esd.ir_cron_esd_welcome")._trigger()
 
     def _esd_job(self):
         """The plain job for the pure provisioning code, or the reason it cannot be ordered."""
@@ -303,7 +307,9 @@ class EsdAsset(models.Model):
 
     def _esd_deliver(self, outcome):
         lic = outcome.license
-        self.sudo().write(
+        # The welcome email posted next records the delivery in the chatter; tracking these
+        # fields as well would double the messages (and the cost) of every license.
+        self.sudo().with_context(tracking_disable=True).write(
             {
                 "sync_status": "synchronized",
                 "sync_error": False,
@@ -315,6 +321,7 @@ class EsdAsset(models.Model):
                 "return_status": lic.return_status,
                 "activation_link": lic.activation_link,
                 "activation_date": lic.activation_date,
+                "welcome_pending": True,
             }
         )
 
@@ -341,10 +348,41 @@ class EsdAsset(models.Model):
             user_id=(self.sale_order_id.user_id or self.env.user).id,
         )
 
+    @api.model
+    def _cron_send_welcome(self):
+        """Send the welcome emails of delivered licenses (kept on the record until sent)."""
+        in_test = modules.module.current_test
+        done = self._esd_send_pending_welcome(commit=not in_test)
+        remaining = self.search_count([("welcome_pending", "=", True)])
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+
+    @api.model
+    def _esd_send_pending_welcome(self, commit=False, batch_size=50):
+        done = 0
+        while True:
+            self.env.flush_all()
+            self.env.cr.execute(
+                "SELECT id FROM esd_asset WHERE welcome_pending ORDER BY id LIMIT %s "
+                "FOR UPDATE SKIP LOCKED",
+                [batch_size],
+            )
+            assets = self.browse([row[0] for row in self.env.cr.fetchall()])
+            if not assets:
+                return done
+            assets._esd_send_welcome()
+            assets.write({"welcome_pending": False})
+            done += len(assets)
+            if commit:
+                self.env.cr.commit()
+
     def _esd_send_welcome(self):
         template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
-        for asset in self:
-            asset.with_context(lang=asset.customer_id.lang).message_post_with_source(
+        # Queue the emails for Odoo's mail cron rather than sending them inside the batch's
+        # commit: the provisioning job must not wait on an SMTP server.
+        # One composer for the whole batch: the template (in each customer's language) is
+        # rendered for all licenses at once, then one message is posted on each.
+        if self:
+            self.with_context(mail_notify_force_send=False).message_post_with_source(
                 template, message_type="comment", subtype_xmlid="mail.mt_comment"
             )
 

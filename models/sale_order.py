@@ -123,7 +123,9 @@ class SaleOrder(models.Model):
                         "purchase_date": fields.Date.context_today(order),
                     }
                 ] * max(0, missing)
-        return self.env["esd.asset"].sudo().create(vals_list)
+        # The order's chatter records the confirmation; no "created" note on each license.
+        Asset = self.env["esd.asset"].sudo().with_context(mail_create_nolog=True)
+        return Asset.create(vals_list)
 
     # ------------------------------------------------------------------ invoicing
     def _get_invoiceable_lines(self, final=False):

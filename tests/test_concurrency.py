@@ -146,6 +146,8 @@ class TestConcurrentWorkers(TransactionCase):
         after = self.admin.stats()
         self.assertEqual(after["licenses"] - before["licenses"], LICENSES)
         with self.registry.cursor() as cr:
+            self._env(cr)["esd.asset"]._esd_send_pending_welcome(commit=True)
+        with self.registry.cursor() as cr:
             env = self._env(cr)
             assets = env["sale.order"].browse(order_id).esd_asset_ids
             self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})

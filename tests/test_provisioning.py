@@ -69,7 +69,10 @@ class TestProvisioning(EsdSimulatorCase):
         )
 
     def _provision(self):
-        return self.env["esd.asset"]._esd_provision_pending()
+        """What the two crons do: provision (and invoice), then send the license emails."""
+        done = self.env["esd.asset"]._esd_provision_pending()
+        self.env["esd.asset"]._esd_send_pending_welcome()
+        return done
 
     def _welcome_messages(self, asset):
         template = self.env.ref("microsoft_esd.mail_template_esd_welcome")

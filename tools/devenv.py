@@ -537,16 +537,6 @@ def _free_port():
         return s.getsockname()[1]
 
 
-DEMO_SETUP = """
-instance = env["esd.instance"]._esd_setup_from_simulator({config!r})
-instance.action_test_connection()
-if instance.state == "connected" and not instance.catalog_last_sync:
-    instance._sync_catalog()
-env.cr.commit()
-print("ESD-DEMO", instance.state, instance.product_count, instance.last_error or "")
-"""
-
-
 def start_simulator(py, state_dir, extra_args=()):
     """The CIS simulator in the background; returns (process, instance.json path)."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -622,10 +612,10 @@ def cmd_demo(args):
     setup = run(
         [*odoo_command(py, odoo_pkg), "shell", "-c", str(conf), "-d", db, "--no-http"],
         check=False,
-        input=DEMO_SETUP.format(config=str(sim_config)),
+        input=(ROOT / "tools" / "demo_setup.py").read_text(),
         capture_output=True,
         text=True,
-        env=odoo_env(),
+        env=dict(odoo_env(), ESD_DEMO_CONFIG=str(sim_config)),
     )
     marker = [line for line in setup.stdout.splitlines() if line.startswith("ESD-DEMO")]
     if not marker:
@@ -634,8 +624,9 @@ def cmd_demo(args):
             "the demo ESD instance could not be set up: "
             + ((setup.stderr or setup.stdout).strip().splitlines() or ["no output"])[-1]
         )
-    _, state, products, *error = marker[0].split(" ", 3)
-    say(f"demo ESD instance: {state}, {products} products in its catalog {' '.join(error)}")
+    _, state, products, licenses, *error = marker[0].split(" ", 4)
+    error = " ".join(error)
+    say(f"demo ESD instance: {state}, {products} products, {licenses} licenses sold {error}")
     url = f"http://127.0.0.1:{args.port}/web/login"
     print("\n" + "=" * 78)
     print(f"  Microsoft ESD demo: {url}   (database {db})")
@@ -676,8 +667,9 @@ def cmd_demo(args):
 def cmd_bench(args):
     """The benchmarks of docs/benchmarks.md (they print figures; they assert nothing)."""
     py = ensure_venv()
-    say("CIS client: 200 orders with 50 ms latency, sequential and 8 in parallel")
-    run([str(py), str(ROOT / "bench" / "bench_orders.py")], cwd=ROOT)
+    if not os.environ.get("ESD_BENCH_PROFILE"):
+        say("CIS client: 200 orders with 50 ms latency, sequential and 8 in parallel")
+        run([str(py), str(ROOT / "bench" / "bench_orders.py")], cwd=ROOT)
     _version, odoo_pkg = find_odoo(py)
     addons = addons_path(odoo_pkg)
     pg = Postgres().ensure()
@@ -717,6 +709,8 @@ def cmd_bench(args):
             env=dict(odoo_env(), ESD_BENCH_CONFIG=str(sim_config), **extra_env),
         )
         lines = [line for line in proc.stdout.splitlines() if line.startswith("ESD-BENCH ")]
+        if os.environ.get("ESD_BENCH_PROFILE"):
+            print(proc.stdout)
         if not lines:
             last = (proc.stderr.strip().splitlines() or ["?"])[-1]
             raise HarnessError(f"the benchmark {script} failed: {last}")
@@ -728,8 +722,9 @@ def cmd_bench(args):
         atexit.register(proc.terminate)
         return config
 
-    say(f"catalog sync of {args.products} active products: first, then unchanged")
-    shell("bench_catalog_sync.py", simulator(args.products - 13))
+    if not os.environ.get("ESD_BENCH_PROFILE"):
+        say(f"catalog sync of {args.products} active products: first, then unchanged")
+        shell("bench_catalog_sync.py", simulator(args.products - 13))
     say(
         f"provisioning {args.licenses // 4} then {args.licenses} licenses, 100 ms latency per order"
     )

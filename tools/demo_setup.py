@@ -1,0 +1,97 @@
+"""Demo data of ``make demo``, run inside ``odoo shell`` (which provides ``env``).
+
+Points the demo instance at the running simulator (ESD_DEMO_CONFIG), tests it, syncs the catalog,
+then, once per database: prices and activates the catalog, sells licenses to demo customers (one
+through a reseller, one to the portal user) and leaves a quotation of 3 licenses to confirm.
+"""
+
+import os
+
+from odoo import Command
+
+instance = env["esd.instance"]._esd_setup_from_simulator(os.environ["ESD_DEMO_CONFIG"])
+instance.action_test_connection()
+if instance.state == "connected" and not instance.catalog_last_sync:
+    instance._sync_catalog()
+if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done", False):
+    products = env["product.template"].search(
+        [("esd_instance_id", "=", instance.id), ("esd_catalog_status", "in", ("new", "updated"))]
+    )
+    for product in products.filtered(lambda p: not p.list_price):
+        product.list_price = round(product.esd_cis_price * 1.15, 2)
+    products.action_esd_activate_for_sale()
+    office = products.filtered(lambda p: p.esd_product_id == "EP2-06606:en-US")
+    windows = products.filtered(lambda p: p.esd_product_id == "FQC-10572:en-US")
+    us = env.ref("base.us")
+    Partner = env["res.partner"]
+    contoso = Partner.create(
+        {
+            "name": "Contoso Ltd",
+            "is_company": True,
+            "email": "it@contoso.example",
+            "country_id": us.id,
+            "esd_role": "user",
+        }
+    )
+    fabrikam = Partner.create(
+        {
+            "name": "Fabrikam Reseller",
+            "is_company": True,
+            "email": "sales@fabrikam.example",
+            "country_id": us.id,
+            "esd_role": "reseller",
+        }
+    )
+    northwind = Partner.create(
+        {
+            "name": "Northwind Traders",
+            "is_company": True,
+            "email": "admin@northwind.example",
+            "country_id": us.id,
+            "esd_role": "user",
+        }
+    )
+    portal = env.ref("base.partner_demo_portal").commercial_partner_id
+    portal.write({"country_id": portal.country_id.id or us.id, "esd_role": "user"})
+    salesperson = env.ref("base.user_demo")
+
+    def order(partner, lines, end_customer=None):
+        return env["sale.order"].create(
+            {
+                "partner_id": partner.id,
+                "user_id": salesperson.id,
+                "esd_end_customer_id": end_customer and end_customer.id,
+                "order_line": [
+                    Command.create({"product_id": p.product_variant_id.id, "product_uom_qty": q})
+                    for p, q in lines
+                ],
+            }
+        )
+
+    confirmed = (
+        order(contoso, [(office, 3)])
+        | order(fabrikam, [(windows, 2)], northwind)
+        | order(portal, [(office, 1), (windows, 1)])
+    )
+    confirmed.action_confirm()
+    env.cr.commit()
+    env["esd.asset"]._esd_provision_pending(commit=True)
+    env["esd.asset"]._esd_send_pending_welcome(commit=True)
+    order(contoso, [(office, 3)])  # a quotation to confirm in the demo
+    env["ir.model.data"].create(
+        {
+            "module": "microsoft_esd",
+            "name": "demo_orders_done",
+            "model": "esd.instance",
+            "res_id": instance.id,
+            "noupdate": True,
+        }
+    )
+env.cr.commit()
+print(
+    "ESD-DEMO",
+    instance.state,
+    instance.product_count,
+    env["esd.asset"].search_count([]),
+    instance.last_error or "",
+)
