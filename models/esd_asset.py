@@ -207,6 +207,10 @@ class EsdAsset(models.Model):
         # Invoice in a transaction that starts after this worker's last commit: whichever worker
         # commits last sees every license of the order delivered and invoices it.
         self._esd_invoice_ready(commit)
+        # The emails go last: their cron writes the same licenses, so it must not run while
+        # the invoice links them.
+        if done:
+            self.env.ref("microsoft_esd.ir_cron_esd_welcome")._trigger()
         return done
 
     @api.model
@@ -229,7 +233,12 @@ class EsdAsset(models.Model):
                     )
                     order._esd_invoice_delivered()
             except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
-                _logger.info("order %s is being invoiced by another worker", order.id)
+                # Another transaction holds or changed the order or its licenses: try again in
+                # a moment rather than at the next scheduled run.
+                _logger.info("order %s: invoicing deferred after a concurrent update", order.id)
+                self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger(
+                    fields.Datetime.add(fields.Datetime.now(), seconds=10)
+                )
                 continue
             if commit:
                 self.env.cr.commit()
@@ -275,8 +284,6 @@ class EsdAsset(models.Model):
                 else:
                     asset._esd_deliver(outcome)
                     delivered |= asset
-        if delivered:
-            self.env.ref("microsoft_esd.ir_cron_esd_welcome")._trigger()
 
     def _esd_job(self):
         """The plain job for the pure provisioning code, or the reason it cannot be ordered."""
@@ -324,6 +331,8 @@ class EsdAsset(models.Model):
                 "welcome_pending": True,
             }
         )
+        if self.sale_line_id:
+            self.sale_line_id.sudo().qty_delivered = 1
 
     def _esd_fail(self, message, transient):
         attempts = self.sync_attempts + 1

@@ -104,6 +104,7 @@ class TestProvisioning(EsdSimulatorCase):
         self.assertEqual(len(set(assets.mapped("token"))), 3)
         self.assertEqual(set(assets.mapped("token_status")), {"activated"})
         self.assertEqual(set(assets.mapped("price_unit")), {180.0})
+        self.assertEqual(order.order_line.mapped("qty_delivered"), [1.0, 1.0, 1.0])
         for asset in assets:
             (message,) = self._welcome_messages(asset)
             self.assertIn(self.customer, message.partner_ids)
