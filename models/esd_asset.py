@@ -385,14 +385,26 @@ class EsdAsset(models.Model):
                 self.env.cr.commit()
 
     def _esd_send_welcome(self):
+        """Email each license to its recipients; the chatter records it without the key.
+
+        The key travels only in the email (a queued mail.mail, deleted once sent): a chatter
+        message would keep it readable by everyone who can read the license's messages.
+        """
         template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
-        # Queue the emails for Odoo's mail cron rather than sending them inside the batch's
-        # commit: the provisioning job must not wait on an SMTP server.
-        # One composer for the whole batch: the template (in each customer's language) is
-        # rendered for all licenses at once, then one message is posted on each.
-        if self:
-            self.with_context(mail_notify_force_send=False).message_post_with_source(
-                template, message_type="comment", subtype_xmlid="mail.mt_comment"
+        for asset in self:
+            # Not linked to the license (model/res_id): Odoo's chatter shows linked emails.
+            template.send_mail(
+                asset.id,
+                force_send=False,
+                email_layout_xmlid="mail.mail_notification_light",
+                email_values={"model": False, "res_id": False},
+            )
+            recipients = ", ".join(
+                f"{p.name} <{p.email}>" if p.email else p.name for p in asset.welcome_partner_ids
+            )
+            asset.message_post(
+                body=_("License email sent to %(recipients)s.", recipients=recipients),
+                subtype_xmlid="mail.mt_note",
             )
 
     @api.depends("customer_id", "instance_id.extra_recipient_ids")

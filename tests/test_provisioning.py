@@ -74,13 +74,23 @@ class TestProvisioning(EsdSimulatorCase):
         self.env["esd.asset"]._esd_send_pending_welcome()
         return done
 
-    def _welcome_messages(self, asset):
-        template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
-        return asset.message_ids.filtered(
-            lambda m: (
-                m.message_type == "comment" and template.subject.split(":")[0] in (m.subject or "")
-            )
+    def _welcome_mails(self, asset):
+        return self.env["mail.mail"].search([("subject", "like", f"({asset.name})")])
+
+    def _assert_key_only_in_the_email(self, asset):
+        """The key is in the queued email, never in the chatter (and never in test output)."""
+        (mail,) = self._welcome_mails(asset)
+        self.assertTrue(asset.token in mail.body_html, "the email carries the license key")
+        self.assertTrue(asset.activation_link in mail.body_html)
+        self.assertEqual(mail.state, "outgoing")  # queued, not sent inside provisioning
+        self.assertTrue(mail.auto_delete)  # the key does not stay in the mail queue
+        self.assertFalse(mail.model or mail.res_id, "the email is not a chatter message")
+        leaks = asset.message_ids.filtered(lambda m: asset.token in (m.body or ""))
+        self.assertFalse(leaks, "the license key appears in the chatter")
+        self.assertTrue(
+            asset.message_ids.filtered(lambda m: "License email sent to" in (m.body or ""))
         )
+        return mail
 
     def test_quantity_three_is_three_licenses_three_emails_one_invoice(self):
         order = self._order(self.customer, [(self.office, 3)], discount=10.0)
@@ -106,10 +116,8 @@ class TestProvisioning(EsdSimulatorCase):
         self.assertEqual(set(assets.mapped("price_unit")), {180.0})
         self.assertEqual(order.order_line.mapped("qty_delivered"), [1.0, 1.0, 1.0])
         for asset in assets:
-            (message,) = self._welcome_messages(asset)
-            self.assertIn(self.customer, message.partner_ids)
-            self.assertIn(asset.token, message.body)
-            self.assertIn(asset.activation_link, message.body)
+            mail = self._assert_key_only_in_the_email(asset)
+            self.assertIn(self.customer, mail.recipient_ids)
         invoice = assets.invoice_id
         self.assertEqual(len(invoice), 1)
         self.assertEqual(invoice.state, "posted")
@@ -133,7 +141,7 @@ class TestProvisioning(EsdSimulatorCase):
         self.assertEqual(self.reseller._esd_account(self.instance).role, "reseller")
         self.assertEqual(self.end_customer._esd_account(self.instance).role, "user")
         self.assertEqual(asset.invoice_id.partner_id, self.reseller)
-        self.assertIn(self.end_customer, self._welcome_messages(asset).partner_ids)
+        self.assertIn(self.end_customer, self._assert_key_only_in_the_email(asset).recipient_ids)
 
     def test_extra_recipients_receive_the_license_email(self):
         msp = self.env["res.partner"].create({"name": "Managed IT", "email": "noc@msp.example"})
@@ -142,9 +150,8 @@ class TestProvisioning(EsdSimulatorCase):
         order = self._order(self.customer, [(self.office, 1)])
         order.action_confirm()
         self._provision()
-        self.assertEqual(
-            self._welcome_messages(order.esd_asset_ids).partner_ids, self.customer | msp
-        )
+        mail = self._assert_key_only_in_the_email(order.esd_asset_ids)
+        self.assertEqual(mail.recipient_ids, self.customer | msp)
 
     def test_second_license_fails_then_retry_delivers_and_invoices_it(self):
         self.env["ir.config_parameter"].set_param("microsoft_esd.parallelism", "1")
