@@ -19,6 +19,7 @@
         "views/res_partner_views.xml",
         "views/sale_order_views.xml",
         "wizards/esd_partner_sync_wizard_views.xml",
+        "wizards/esd_reconciliation_views.xml",
         "views/product_template_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/esd_catalog_sync_result_views.xml",

@@ -4,10 +4,13 @@ import uuid
 
 import psycopg2.errors
 
-from odoo import _, api, fields, models, modules
+from odoo import Command, _, api, fields, models, modules
 from odoo.exceptions import UserError
+from odoo.tools import config
 
-from ..microsoft_esd import provisioning
+from ..microsoft_esd import licenses, provisioning
+from ..microsoft_esd.contract import License
+from ..microsoft_esd.errors import ConflictError, EsdError
 
 _logger = logging.getLogger(__name__)
 
@@ -75,7 +78,17 @@ class EsdAsset(models.Model):
     sync_error = fields.Text("Provisioning Error", readonly=True)
     sync_attempts = fields.Integer(readonly=True, default=0)
     next_attempt_at = fields.Datetime(readonly=True)
-    token = fields.Char(readonly=True, copy=False, groups="microsoft_esd.group_esd_user")
+    token = fields.Char(
+        "License Key",
+        compute="_compute_token",
+        inverse="_inverse_token",
+        search="_search_token",
+        readonly=True,
+        help="Shown in full to ESD users and to the license's customer and reseller; masked "
+        "(last 5 characters) for everyone else. Search with the whole key.",
+    )
+    token_stored = fields.Char(copy=False, groups="base.group_system")
+    token_hash = fields.Char(copy=False, index=True, groups="base.group_system")
     token_status = fields.Selection(TOKEN_STATUS, readonly=True, tracking=True)
     return_status = fields.Selection(
         [("none", "None"), ("successful", "Successful")],
@@ -97,10 +110,28 @@ class EsdAsset(models.Model):
         "second one.",
     )
     invoice_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
+    credit_note_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
+    credit_note_id = fields.Many2one(related="credit_note_line_id.move_id", string="Credit Note")
+    cancel_request_state = fields.Selection(
+        [("none", "None"), ("pending", "Pending"), ("rejected", "Rejected")],
+        "Cancellation Request",
+        default="none",
+        readonly=True,
+        copy=False,
+        tracking=True,
+    )
+    cancel_request_comment = fields.Text(readonly=True, copy=False)
+    cancel_requested_by = fields.Many2one("res.partner", readonly=True, copy=False)
+    cancel_requested_on = fields.Datetime(readonly=True, copy=False)
     welcome_pending = fields.Boolean(
         readonly=True, copy=False, index=True, help="The welcome email waits for its cron."
     )
     invoice_id = fields.Many2one(related="invoice_line_id.move_id", string="Invoice")
+    invoice_amount = fields.Monetary(
+        related="invoice_line_id.price_total", string="Invoice Amount", currency_field="currency_id"
+    )
+    quantity = fields.Float(related="sale_line_id.product_uom_qty", string="Quantity")
+    uom_id = fields.Many2one(related="product_id.uom_id", string="Unit")
     welcome_partner_ids = fields.Many2many(
         "res.partner",
         compute="_compute_welcome_partner_ids",
@@ -126,6 +157,68 @@ class EsdAsset(models.Model):
             raise UserError(_("The idempotency key of a license never changes."))
         return super().write(vals)
 
+    def unlink(self):
+        delivered = self.filtered(lambda a: a.sync_status == "synchronized")
+        if delivered:
+            raise UserError(
+                _(
+                    "%s: a delivered license is proof of a sale and cannot be deleted. Archive "
+                    "it instead.",
+                    ", ".join(delivered.mapped("name")),
+                )
+            )
+        if not self.env.user.has_group("microsoft_esd.group_esd_manager"):
+            raise UserError(_("Only ESD managers can delete licenses that were never delivered."))
+        return super().unlink()
+
+    # ------------------------------------------------------------------ the key
+    @api.model
+    def _esd_token_key(self):
+        """The encryption key, from Odoo's configuration file (never from the database)."""
+        return config.get("esd_token_key") or None
+
+    @api.model
+    def _esd_token_hash_key(self):
+        return self._esd_token_key() or self.env["ir.config_parameter"].sudo().get_param(
+            "database.secret"
+        )
+
+    def _esd_token_visible(self):
+        """ESD users, the license's customer and its reseller see the whole key."""
+        self.ensure_one()
+        if self.env.su or self.env.user.has_group("microsoft_esd.group_esd_user"):
+            return True
+        commercial = self.env.user.partner_id.commercial_partner_id
+        return commercial in (self.customer_id | self.billing_partner_id)
+
+    @api.depends_context("uid")
+    def _compute_token(self):
+        key = self._esd_token_key()
+        for asset in self:
+            try:
+                token = licenses.unseal(asset.sudo().token_stored, key)
+            except ValueError as exc:
+                _logger.warning("license %s: %s", asset.id, exc)
+                token = False
+            asset.token = token if not token or asset._esd_token_visible() else licenses.mask(token)
+
+    def _inverse_token(self):
+        key, hash_key = self._esd_token_key(), self._esd_token_hash_key()
+        for asset in self:
+            asset.sudo().write(
+                {
+                    "token_stored": licenses.seal(asset.token, key) or False,
+                    "token_hash": asset.token and licenses.keyed_hash(asset.token, hash_key),
+                }
+            )
+
+    def _search_token(self, operator, value):
+        if operator not in ("=", "ilike", "like", "=ilike", "=like") or not value:
+            raise UserError(_("Search a license by its whole key."))
+        digest = licenses.keyed_hash(value, self._esd_token_hash_key())
+        ids = self.sudo()._search([("token_hash", "=", digest)])
+        return [("id", "in", ids)]
+
     def _compute_access_url(self):
         super()._compute_access_url()
         for asset in self:
@@ -149,6 +242,289 @@ class EsdAsset(models.Model):
         ).action_feedback(feedback=_("Provisioning retried."))
         self._esd_trigger_provisioning()
         return True
+
+    def action_update_license_status(self):
+        """Ask CIS for the status of these licenses and apply the allowed transitions."""
+        assets = self.filtered(lambda a: a.sync_status == "synchronized")
+        if not assets:
+            raise UserError(_("Only delivered licenses have a status at Microsoft."))
+        for instance, group in assets.grouped("instance_id").items():
+            client = self._esd_client(instance)
+            for asset in group:
+                try:
+                    reported = client.get_license(asset.esd_license_id)
+                except EsdError as exc:
+                    raise UserError(
+                        _("%(license)s: %(error)s", license=asset.name, error=exc)
+                    ) from None
+                asset._esd_apply_status(reported)
+        return True
+
+    def _esd_apply_status(self, reported, correlation_id=None):
+        """Apply what CIS reports if the transition is allowed; log it otherwise."""
+        self.ensure_one()
+        verdict = licenses.transition(self.token_status, reported.token_status)
+        if verdict == "same":
+            return verdict
+        labels = dict(self._fields["token_status"].selection)
+        if verdict == "refuse":
+            self.message_post(
+                body=_(
+                    "CIS reports %(reported)s but the license is %(current)s here: not applied "
+                    "(not an allowed transition). See Reconciliation.",
+                    reported=labels.get(reported.token_status),
+                    current=labels.get(self.token_status),
+                )
+            )
+            return verdict
+        values = {"token_status": reported.token_status}
+        if reported.token_status == licenses.REDEEMED:
+            values["activation_date"] = reported.activation_date or fields.Datetime.now()
+        else:
+            values.update(return_status="successful", state="cancelled")
+        self.sudo().write(values)
+        self.message_post(
+            body=_("Status at Microsoft: %(status)s.", status=labels.get(reported.token_status))
+        )
+        return verdict
+
+    @api.model
+    def _cron_refresh_statuses(self):
+        """Bulk refresh: one "changed since" call per instance, not one call per license."""
+        for instance in self.env["esd.instance"].search([("state", "=", "connected")]):
+            since = instance.license_status_synced_at or fields.Datetime.subtract(
+                fields.Datetime.now(), days=365
+            )
+            started = fields.Datetime.now()
+            try:
+                changes = list(self._esd_client(instance).iter_license_changes(since))
+            except (EsdError, UserError) as exc:
+                _logger.warning("status refresh of ESD instance %s failed: %s", instance.id, exc)
+                continue
+            by_id = {change.license_id: change for change in changes}
+            assets = self.search(
+                [
+                    ("instance_id", "=", instance.id),
+                    ("esd_license_id", "in", list(by_id)),
+                    ("sync_status", "=", "synchronized"),
+                ]
+            )
+            for asset in assets:
+                asset._esd_apply_status(by_id[asset.esd_license_id])
+            instance.license_status_synced_at = started
+
+    def action_resend_activation(self):
+        delivered = self.filtered(lambda a: a.sync_status == "synchronized" and a.state == "active")
+        if not delivered:
+            raise UserError(_("Only active, delivered licenses can be sent again."))
+        delivered._esd_send_welcome()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Activation email sent"),
+                "message": _("%s license email(s) queued.", len(delivered)),
+                "type": "success",
+            },
+        }
+
+    def _esd_return_refusal(self):
+        self.ensure_one()
+        if self.state != "active" or self.sync_status != "synchronized":
+            return _("it is not an active, delivered license")
+        return licenses.return_refusal(
+            self.token_status,
+            self.product_id.product_tmpl_id.esd_returnable,
+            self.purchase_date,
+            self.instance_id.return_window_days,
+            fields.Date.context_today(self),
+        )
+
+    def action_cancel_license(self):
+        """Return the licenses to Microsoft, then credit their invoice line in full."""
+        for asset in self:
+            refusal = asset._esd_return_refusal()
+            if refusal:
+                raise UserError(
+                    _(
+                        "%(license)s cannot be cancelled: %(reason)s.",
+                        license=asset.name,
+                        reason=refusal,
+                    )
+                )
+        problems = []
+        for asset in self:
+            try:
+                returned = self._esd_client(asset.instance_id).return_license(
+                    asset.esd_license_id, request_id=f"return-{asset.request_id}"
+                )
+            except ConflictError as exc:
+                if exc.code == "LicenseRedeemed":
+                    asset._esd_apply_status(asset._esd_redeemed_now())
+                problems.append(_("%(license)s: %(error)s", license=asset.name, error=exc))
+                continue
+            except (EsdError, UserError) as exc:
+                problems.append(_("%(license)s: %(error)s", license=asset.name, error=exc))
+                continue
+            asset.sudo().write(
+                {
+                    "state": "cancelled",
+                    "token_status": returned.token_status,
+                    "return_status": returned.return_status,
+                    "cancel_request_state": "none",
+                }
+            )
+            asset._esd_credit()
+            asset.message_post(
+                body=_(
+                    "Returned to Microsoft (return %(status)s); credit note %(credit)s.",
+                    status=returned.return_status,
+                    credit=asset.credit_note_id.name or _("none: the license was not invoiced"),
+                )
+            )
+        if problems and len(self) == 1:
+            # Nothing was returned: say why (the status CIS reported is kept).
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "title": _("Cancellation refused"),
+                    "message": "\n".join(problems),
+                    "type": "danger",
+                    "sticky": True,
+                    "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+                },
+            }
+        if problems:
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "title": _("Some licenses were not cancelled"),
+                    "message": "\n".join(problems),
+                    "type": "warning",
+                    "sticky": True,
+                },
+            }
+        return True
+
+    def _esd_redeemed_now(self):
+        """What CIS means by LicenseRedeemed, as a status to apply."""
+        return License(
+            self.esd_license_id, licenses.REDEEMED, activation_date=fields.Datetime.now()
+        )
+
+    def _esd_credit(self):
+        """A posted credit note for the full amount of the license's invoice line."""
+        self.ensure_one()
+        line = self.invoice_line_id
+        if not line or self.credit_note_line_id:
+            return
+        invoice = line.move_id
+        credit = (
+            self.env["account.move"]
+            .sudo()
+            .create(
+                {
+                    "move_type": "out_refund",
+                    "partner_id": invoice.partner_id.id,
+                    "currency_id": invoice.currency_id.id,
+                    "journal_id": invoice.journal_id.id,
+                    "fiscal_position_id": invoice.fiscal_position_id.id,
+                    "reversed_entry_id": invoice.id,
+                    "invoice_origin": invoice.name,
+                    "ref": _(
+                        "Return of %(license)s (%(invoice)s)",
+                        license=self.name,
+                        invoice=invoice.name,
+                    ),
+                    "invoice_line_ids": [
+                        Command.create(
+                            {
+                                "product_id": line.product_id.id,
+                                "name": line.name,
+                                "quantity": line.quantity,
+                                "product_uom_id": line.product_uom_id.id,
+                                "price_unit": line.price_unit,
+                                "discount": line.discount,
+                                "tax_ids": [Command.set(line.tax_ids.ids)],
+                                "sale_line_ids": [Command.set(line.sale_line_ids.ids)],
+                            }
+                        )
+                    ],
+                }
+            )
+        )
+        credit.action_post()
+        self.sudo().credit_note_line_id = credit.invoice_line_ids[:1]
+        # The order line of a returned license is no longer sold: nothing left to invoice.
+        if self.sale_line_id:
+            self.sale_line_id.sudo().write({"product_uom_qty": 0, "qty_delivered": 0})
+
+    def action_request_cancellation(self, comment=None, partner=None):
+        """A customer asks to cancel; an ESD user approves or rejects it."""
+        for asset in self:
+            refusal = asset._esd_return_refusal()
+            if refusal:
+                raise UserError(
+                    _(
+                        "%(license)s cannot be cancelled: %(reason)s.",
+                        license=asset.name,
+                        reason=refusal,
+                    )
+                )
+            if asset.cancel_request_state == "pending":
+                raise UserError(_("A cancellation of %s is already pending.", asset.name))
+        partner = partner or self.env.user.partner_id
+        self.sudo().write(
+            {
+                "cancel_request_state": "pending",
+                "cancel_request_comment": comment or False,
+                "cancel_requested_by": partner.id,
+                "cancel_requested_on": fields.Datetime.now(),
+            }
+        )
+        for asset in self:
+            asset.sudo().message_post(
+                body=_(
+                    "Cancellation requested by %(partner)s. %(comment)s",
+                    partner=partner.name,
+                    comment=comment or "",
+                ),
+                author_id=partner.id,
+            )
+            asset.sudo().activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=_("Cancellation request to review"),
+                user_id=(asset.sale_order_id.user_id or self.env.ref("base.user_admin")).id,
+            )
+        return True
+
+    def action_withdraw_cancellation(self):
+        pending = self.filtered(lambda a: a.cancel_request_state == "pending")
+        if not pending:
+            raise UserError(_("There is no pending cancellation request to withdraw."))
+        pending.sudo().write({"cancel_request_state": "none", "cancel_request_comment": False})
+        pending.sudo().message_post(body=_("Cancellation request withdrawn."))
+        pending.sudo()._esd_close_cancellation_activities()
+        return True
+
+    def action_approve_cancellation(self):
+        self._esd_close_cancellation_activities()
+        return self.action_cancel_license()
+
+    def action_reject_cancellation(self):
+        pending = self.filtered(lambda a: a.cancel_request_state == "pending")
+        pending.write({"cancel_request_state": "rejected"})
+        pending.message_post(body=_("Cancellation request rejected."))
+        pending._esd_close_cancellation_activities()
+        return True
+
+    def _esd_close_cancellation_activities(self):
+        summary = _("Cancellation request to review")
+        self.activity_ids.filtered(lambda a: a.summary == summary).action_feedback(
+            feedback=_("Done.")
+        )
 
     # ------------------------------------------------------------------ provisioning
     @api.model

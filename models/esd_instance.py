@@ -100,6 +100,7 @@ class EsdInstance(models.Model):
         "provider).",
     )
     catalog_last_sync = fields.Datetime("Last Catalog Sync", readonly=True, copy=False)
+    license_status_synced_at = fields.Datetime("Last Status Refresh", readonly=True, copy=False)
     product_count = fields.Integer(compute="_compute_product_count")
 
     _sql_constraints = [

@@ -27,6 +27,34 @@ class ResPartner(models.Model):
         compute="_compute_esd_sync_status",
     )
 
+    esd_asset_count = fields.Integer("Licenses", compute="_compute_esd_asset_count")
+
+    def _compute_esd_asset_count(self):
+        Asset = self.env["esd.asset"]
+        for partner in self:
+            commercial = partner.commercial_partner_id
+            partner.esd_asset_count = Asset.search_count(
+                [
+                    "|",
+                    ("customer_id", "=", commercial.id),
+                    ("billing_partner_id", "=", commercial.id),
+                ]
+            )
+
+    def action_view_esd_assets(self):
+        self.ensure_one()
+        commercial = self.commercial_partner_id
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "microsoft_esd.action_esd_asset_partner"
+        )
+        action["domain"] = [
+            "|",
+            ("customer_id", "=", commercial.id),
+            ("billing_partner_id", "=", commercial.id),
+        ]
+        action["display_name"] = _("Licenses of %s", commercial.display_name)
+        return action
+
     @api.depends("esd_account_ids.sync_status")
     def _compute_esd_sync_status(self):
         for partner in self:

@@ -1,1 +1,1 @@
-from . import esd_catalog_sync_result, esd_partner_sync_wizard
+from . import esd_catalog_sync_result, esd_partner_sync_wizard, esd_reconciliation

@@ -1,0 +1,196 @@
+import datetime
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..microsoft_esd import reconciliation
+from ..microsoft_esd.errors import EsdError
+
+_logger = logging.getLogger(__name__)
+
+KINDS = [
+    (reconciliation.STATUS_DIFFERS, "Status differs"),
+    (reconciliation.UNKNOWN_TO_CIS, "Unknown to CIS"),
+    (reconciliation.FAILED_LOCALLY, "Failed locally"),
+    (reconciliation.INVOICED_NOT_DELIVERED, "Invoiced, not delivered"),
+    (reconciliation.DELIVERED_NOT_INVOICED, "Delivered, not invoiced"),
+]
+
+
+class EsdReconciliation(models.TransientModel):
+    """Compare the active licenses with CIS and offer the corrective actions."""
+
+    _name = "esd.reconciliation"
+    _description = "Microsoft ESD Reconciliation"
+
+    instance_ids = fields.Many2many(
+        "esd.instance",
+        string="Instances",
+        default=lambda self: self.env["esd.instance"].search([("state", "=", "connected")]),
+    )
+    line_ids = fields.One2many("esd.reconciliation.line", "reconciliation_id", readonly=True)
+    checked_count = fields.Integer("Licenses compared", readonly=True)
+    finding_count = fields.Integer(compute="_compute_finding_count")
+    done = fields.Boolean(readonly=True)
+
+    @api.depends("line_ids")
+    def _compute_finding_count(self):
+        for wizard in self:
+            wizard.finding_count = len(wizard.line_ids)
+
+    def action_run(self):
+        self.ensure_one()
+        if not self.instance_ids:
+            raise UserError(_("Choose at least one connected instance."))
+        self.line_ids.unlink()
+        lines, checked = [], 0
+        Asset = self.env["esd.asset"]
+        for instance in self.instance_ids:
+            assets = Asset.search([("instance_id", "=", instance.id), ("state", "=", "active")])
+            checked += len(assets)
+            remote = self._remote_licenses(instance, assets)
+            pending_orders = assets.filtered(
+                lambda a: a.sync_status == "unsynchronised"
+            ).sale_order_id
+            local = [
+                reconciliation.Local(
+                    asset.id,
+                    asset.esd_license_id,
+                    asset.token_status,
+                    asset.sync_status,
+                    bool(asset.invoice_line_id),
+                    asset.sale_order_id not in pending_orders,
+                )
+                for asset in assets
+            ]
+            for finding in reconciliation.compare(local, remote):
+                lines.append(
+                    {
+                        "asset_id": finding.key,
+                        "kind": finding.kind,
+                        "reported_status": finding.reported_status,
+                        "applicable": finding.applicable,
+                    }
+                )
+        self.write(
+            {
+                "line_ids": [fields.Command.create(v) for v in lines],
+                "checked_count": checked,
+                "done": True,
+            }
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    @api.model
+    def _remote_licenses(self, instance, assets):
+        """Every license CIS changed since the oldest purchase: one paged call, not one each."""
+        delivered = assets.filtered(lambda a: a.sync_status == "synchronized")
+        if not delivered:
+            return {}
+        oldest = min(delivered.mapped("purchase_date"))
+        since = datetime.datetime.combine(oldest, datetime.time.min) - datetime.timedelta(days=1)
+        try:
+            changes = self.env["esd.asset"]._esd_client(instance).iter_license_changes(since)
+            return {change.license_id: change for change in changes}
+        except EsdError as exc:
+            raise UserError(
+                _("Instance %(name)s: %(error)s", name=instance.name, error=exc)
+            ) from None
+
+    @api.model
+    def _cron_reconcile(self):
+        """Daily: report the differences to the ESD managers."""
+        instances = self.env["esd.instance"].search([("state", "=", "connected")])
+        for instance in instances:
+            wizard = self.create({"instance_ids": [fields.Command.set(instance.ids)]})
+            try:
+                wizard.action_run()
+            except UserError as exc:
+                _logger.warning("reconciliation of ESD instance %s failed: %s", instance.id, exc)
+                continue
+            if wizard.line_ids:
+                counts = {}
+                for line in wizard.line_ids:
+                    counts[line.kind] = counts.get(line.kind, 0) + 1
+                labels = dict(KINDS)
+                summary = ", ".join(f"{n} {labels[k].lower()}" for k, n in counts.items())
+                instance.message_post(
+                    body=_(
+                        "Reconciliation found: %s. Open Sales > Microsoft ESD > Reconciliation.",
+                        summary,
+                    )
+                )
+
+
+class EsdReconciliationLine(models.TransientModel):
+    _name = "esd.reconciliation.line"
+    _description = "Microsoft ESD Reconciliation Finding"
+
+    reconciliation_id = fields.Many2one("esd.reconciliation", required=True, ondelete="cascade")
+    asset_id = fields.Many2one("esd.asset", "License", required=True, readonly=True)
+    customer_id = fields.Many2one(related="asset_id.customer_id")
+    product_id = fields.Many2one(related="asset_id.product_id")
+    sale_order_id = fields.Many2one(related="asset_id.sale_order_id")
+    local_status = fields.Selection(related="asset_id.token_status", string="Status here")
+    kind = fields.Selection(KINDS, "Finding", required=True, readonly=True)
+    reported_status = fields.Selection(
+        [
+            ("activated", "Activated"),
+            ("redeemed", "Redeemed"),
+            ("return_accepted", "Return Accepted"),
+        ],
+        "Status at CIS",
+        readonly=True,
+    )
+    applicable = fields.Boolean(readonly=True)
+    resolved = fields.Boolean(readonly=True)
+
+    def action_apply_cis_status(self):
+        from ..microsoft_esd.contract import License  # noqa: PLC0415
+
+        for line in self.filtered(lambda line: line.applicable and not line.resolved):
+            asset = line.asset_id
+            asset._esd_apply_status(
+                License(
+                    asset.esd_license_id,
+                    line.reported_status,
+                    activation_date=fields.Datetime.now(),
+                )
+            )
+            line.resolved = True
+        return self._reopen()
+
+    def action_retry_provisioning(self):
+        self.asset_id.action_retry_provisioning()
+        self.resolved = True
+        return self._reopen()
+
+    def action_invoice(self):
+        self.asset_id.sale_order_id._esd_invoice_delivered()
+        self.resolved = bool(self.asset_id.invoice_line_id)
+        return self._reopen()
+
+    def action_open_license(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "esd.asset",
+            "res_id": self.asset_id.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    def _reopen(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "esd.reconciliation",
+            "res_id": self.reconciliation_id.id,
+            "view_mode": "form",
+            "target": "current",
+        }
