@@ -78,6 +78,21 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
     env["esd.asset"]._esd_provision_pending(commit=True)
     env["esd.asset"]._esd_send_pending_welcome(commit=True)
     order(contoso, [(office, 3)])  # a quotation to confirm in the demo
+    # Discrepancies for the reconciliation wizard. Microsoft accepted the return of a Northwind
+    # license (the hourly status refresh applies it: an allowed transition), and one license of
+    # a Contoso order failed at Microsoft (it stays a finding until someone retries it).
+    from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+    from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient
+
+    admin = AdminClient(InstanceConfig.from_file(os.environ["ESD_DEMO_CONFIG"]))
+    seeded = env["esd.asset"].search([("customer_id", "=", northwind.id)], limit=1)
+    admin.force_status(seeded.esd_license_id, "ReturnAccepted", "Successful")
+    failing = order(contoso, [(windows, 1)])
+    failing.action_confirm()
+    env.cr.commit()
+    admin.faults(fail=1, fail_status=422, paths="orders")
+    env["esd.asset"]._esd_provision_pending(commit=True)
+    admin.clear_faults()
     env["ir.model.data"].create(
         {
             "module": "microsoft_esd",

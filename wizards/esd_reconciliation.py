@@ -24,6 +24,7 @@ class EsdReconciliation(models.TransientModel):
     _name = "esd.reconciliation"
     _description = "Microsoft ESD Reconciliation"
 
+    name = fields.Char(default=lambda self: _("Reconciliation"), readonly=True)
     instance_ids = fields.Many2many(
         "esd.instance",
         string="Instances",
@@ -31,7 +32,7 @@ class EsdReconciliation(models.TransientModel):
     )
     line_ids = fields.One2many("esd.reconciliation.line", "reconciliation_id", readonly=True)
     checked_count = fields.Integer("Licenses compared", readonly=True)
-    finding_count = fields.Integer(compute="_compute_finding_count")
+    finding_count = fields.Integer("Findings", compute="_compute_finding_count")
     done = fields.Boolean(readonly=True)
 
     @api.depends("line_ids")
