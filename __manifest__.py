@@ -11,6 +11,7 @@
         "security/esd_security.xml",
         "security/ir.model.access.csv",
         "security/esd_rules.xml",
+        "security/esd_portal_rules.xml",
         "data/ir_sequence.xml",
         "views/esd_asset_views.xml",
         "data/mail_template.xml",
@@ -23,9 +24,13 @@
         "views/product_template_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/esd_catalog_sync_result_views.xml",
+        "views/portal_templates.xml",
         "views/esd_menus.xml",
     ],
     "demo": ["demo/esd_demo.xml"],
+    "assets": {
+        "web.assets_tests": ["microsoft_esd/static/tests/tours/*.js"],
+    },
     "application": False,
     "installable": True,
 }

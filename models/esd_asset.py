@@ -707,8 +707,6 @@ class EsdAsset(models.Model):
                 "welcome_pending": True,
             }
         )
-        if self.sale_line_id:
-            self.sale_line_id.sudo().qty_delivered = 1
 
     def _esd_fail(self, message, transient):
         attempts = self.sync_attempts + 1

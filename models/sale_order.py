@@ -157,6 +157,9 @@ class SaleOrder(models.Model):
             )
             if not to_invoice:
                 continue
+            # Marked delivered here, under the order's lock: during provisioning, workers
+            # writing lines of the same order would collide on its stored totals.
+            to_invoice.sale_line_id.sudo().write({"qty_delivered": 1})
             moves = order.sudo()._create_invoices()
             moves.action_post()
             for asset in to_invoice:

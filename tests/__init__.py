@@ -1,1 +1,8 @@
-from . import test_concurrency, test_esd_instance, test_install, test_lifecycle, test_provisioning
+from . import (
+    test_concurrency,
+    test_esd_instance,
+    test_install,
+    test_lifecycle,
+    test_portal,
+    test_provisioning,
+)

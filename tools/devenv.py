@@ -435,6 +435,23 @@ def cmd_test_pure(args):
     ).returncode
 
 
+def ensure_chromium():
+    """Odoo's tours need Chromium; install Debian's package when missing (as root)."""
+    if any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        say("Chromium is missing: the portal tour will be skipped (apt-get install chromium)")
+        return
+    say("installing Chromium for the portal tour (apt-get install chromium)")
+    log = LOGS / "apt-chromium.log"
+    with log.open("w") as out:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+            if run(cmd, check=False, stdout=out, stderr=subprocess.STDOUT, env=env).returncode:
+                say(f"could not install Chromium (see {log}): the portal tour will be skipped")
+                return
+
+
 def cmd_test(args):
     require = os.environ.get("ESD_REQUIRE_ODOO") == "1"
     py = ensure_venv()
@@ -456,6 +473,8 @@ def cmd_test(args):
         return proc.returncode
     say(f"Odoo {version} found at {odoo_pkg}")
     addons = addons_path(odoo_pkg)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    ensure_chromium()
     pg = Postgres().ensure()
     db = f"esd_test_{os.getpid()}"
     conf = write_config("odoo-test", pg, addons)

@@ -1,0 +1,199 @@
+from collections import OrderedDict
+
+from odoo import _, http
+from odoo.exceptions import AccessError, MissingError, UserError
+from odoo.http import request
+
+from odoo.addons.portal.controllers.portal import CustomerPortal
+from odoo.addons.portal.controllers.portal import pager as portal_pager
+
+PAGE_SIZE = 20
+
+
+class EsdPortal(CustomerPortal):
+    """Licenses in the customer portal: a customer sees its own, a reseller those it billed."""
+
+    def _esd_commercial(self):
+        return request.env.user.partner_id.commercial_partner_id
+
+    def _esd_domain(self):
+        commercial = self._esd_commercial()
+        return [
+            "|",
+            ("customer_id", "=", commercial.id),
+            ("billing_partner_id", "=", commercial.id),
+        ]
+
+    def _prepare_home_portal_values(self, counters):
+        values = super()._prepare_home_portal_values(counters)
+        if "esd_asset_count" in counters:
+            Asset = request.env["esd.asset"]
+            values["esd_asset_count"] = (
+                Asset.search_count(self._esd_domain()) if Asset.has_access("read") else 0
+            )
+        return values
+
+    def _esd_filters(self):
+        return OrderedDict(
+            all={"label": _("All"), "domain": []},
+            active={"label": _("Active"), "domain": [("state", "=", "active")]},
+            cancelled={"label": _("Cancelled"), "domain": [("state", "=", "cancelled")]},
+        )
+
+    def _esd_sortings(self):
+        return {
+            "date": {"label": _("Newest"), "order": "purchase_date desc, id desc"},
+            "name": {"label": _("Reference"), "order": "name"},
+            "product": {"label": _("Product"), "order": "product_id, id desc"},
+        }
+
+    @http.route(["/my/esd", "/my/esd/page/<int:page>"], type="http", auth="user", website=True)
+    def portal_my_esd_assets(
+        self, page=1, sortby="date", filterby="all", search=None, customer=None, **kw
+    ):
+        Asset = request.env["esd.asset"]
+        commercial = self._esd_commercial()
+        filters, sortings = self._esd_filters(), self._esd_sortings()
+        filterby = filterby if filterby in filters else "all"
+        sortby = sortby if sortby in sortings else "date"
+        # Which licenses the user may see is decided with its own rights (record rules); the
+        # search then runs within those, as sudo, since it looks into products and partners.
+        visible = Asset._search(self._esd_domain() + filters[filterby]["domain"])
+        Asset = Asset.sudo()
+        domain = [("id", "in", visible)]
+        if search:
+            domain += [
+                "|",
+                "|",
+                ("name", "ilike", search),
+                ("product_id.name", "ilike", search),
+                ("customer_id.name", "ilike", search),
+            ]
+        # A reseller sees its end customers: group by customer, or pick one.
+        end_customers = Asset.search([("billing_partner_id", "=", commercial.id)]).customer_id
+        is_reseller = bool(end_customers - commercial)
+        selected = None
+        if customer and str(customer).isdigit():
+            selected = end_customers.filtered(lambda p: p.id == int(customer))
+            domain += [("customer_id", "=", selected.id or -1)]
+        count = Asset.search_count(domain)
+        url_args = {"sortby": sortby, "filterby": filterby, "search": search, "customer": customer}
+        pager = portal_pager(
+            url="/my/esd", url_args=url_args, total=count, page=page, step=PAGE_SIZE
+        )
+        order = sortings[sortby]["order"]
+        if is_reseller and not selected:
+            order = "customer_id, " + order
+        assets = Asset.search(domain, order=order, limit=PAGE_SIZE, offset=pager["offset"])
+        groups = (
+            [
+                (partner, assets.filtered(lambda a, p=partner: a.customer_id == p))
+                for partner in assets.customer_id
+            ]
+            if is_reseller and not selected
+            else [(selected, assets)]
+        )
+        values = self._prepare_portal_layout_values()
+        values.update(
+            {
+                "page_name": "esd_assets",
+                "default_url": "/my/esd",
+                "pager": pager,
+                "groups": groups,
+                "assets": assets,
+                "is_reseller": is_reseller,
+                "end_customers": end_customers,
+                "selected_customer": selected,
+                "searchbar_sortings": sortings,
+                "sortby": sortby,
+                "searchbar_filters": filters,
+                "filterby": filterby,
+                "searchbar_inputs": {"all": {"input": "all", "label": _("Search licenses")}},
+                "search_in": "all",
+                "search": search,
+            }
+        )
+        return request.render("microsoft_esd.portal_my_esd_assets", values)
+
+    def _esd_asset_or_404(self, asset_id, access_token=None):
+        try:
+            return self._document_check_access("esd.asset", asset_id, access_token)
+        except (AccessError, MissingError):
+            raise request.not_found() from None
+
+    @http.route(["/my/esd/<int:asset_id>"], type="http", auth="public", website=True)
+    def portal_my_esd_asset(self, asset_id, access_token=None, message=None, error=None, **kw):
+        asset = self._esd_asset_or_404(asset_id, access_token)
+        values = self._get_page_view_values(
+            asset, access_token, {"page_name": "esd_asset"}, "my_esd_history", False, **kw
+        )
+        values.update({"asset": asset, "message": message, "error": error})
+        return request.render("microsoft_esd.portal_my_esd_asset", values)
+
+    def _esd_action(self, asset_id, access_token, action, success):
+        asset = self._esd_asset_or_404(asset_id, access_token)
+        url = f"/my/esd/{asset.id}"
+        query = f"&access_token={access_token}" if access_token else ""
+        try:
+            action(asset)
+        except UserError as exc:
+            request.env.cr.rollback()
+            return request.redirect(f"{url}?error={_url(exc.args[0])}{query}")
+        return request.redirect(f"{url}?message={_url(success)}{query}")
+
+    @http.route(
+        "/my/esd/<int:asset_id>/update", type="http", auth="public", methods=["POST"], website=True
+    )
+    def portal_esd_update(self, asset_id, access_token=None, **kw):
+        return self._esd_action(
+            asset_id,
+            access_token,
+            lambda asset: asset.action_update_license_status(),
+            _("The status was updated from Microsoft."),
+        )
+
+    @http.route(
+        "/my/esd/<int:asset_id>/resend", type="http", auth="public", methods=["POST"], website=True
+    )
+    def portal_esd_resend(self, asset_id, access_token=None, **kw):
+        return self._esd_action(
+            asset_id,
+            access_token,
+            lambda asset: asset.action_resend_activation(),
+            _("The activation email is on its way."),
+        )
+
+    @http.route(
+        "/my/esd/<int:asset_id>/cancel", type="http", auth="public", methods=["POST"], website=True
+    )
+    def portal_esd_cancel(self, asset_id, access_token=None, comment=None, **kw):
+        partner = request.env.user.partner_id
+        return self._esd_action(
+            asset_id,
+            access_token,
+            lambda asset: asset.action_request_cancellation(
+                (comment or "").strip()[:2000], partner
+            ),
+            _("Your cancellation request was sent. We will let you know."),
+        )
+
+    @http.route(
+        "/my/esd/<int:asset_id>/withdraw",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+    )
+    def portal_esd_withdraw(self, asset_id, access_token=None, **kw):
+        return self._esd_action(
+            asset_id,
+            access_token,
+            lambda asset: asset.action_withdraw_cancellation(),
+            _("Your cancellation request was withdrawn."),
+        )
+
+
+def _url(text):
+    from urllib.parse import quote  # noqa: PLC0415
+
+    return quote(str(text))

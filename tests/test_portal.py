@@ -1,0 +1,197 @@
+import tempfile
+
+from odoo import Command, http
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
+
+OFFICE = "EP2-06606:en-US"
+
+
+@tagged("post_install", "-at_install")
+class TestPortal(HttpCase):
+    """What customers and resellers see and do in the portal, and only that."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
+        cls.addClassCleanup(cls._sim_dir.cleanup)
+        cls.simulator = Simulator(cls._sim_dir.name).start()
+        cls.addClassCleanup(cls.simulator.stop)
+        cls.admin = AdminClient(InstanceConfig.from_file(cls.simulator.config_path))
+        Instance = cls.env["esd.instance"]
+        cls.instance = Instance.create(
+            Instance._esd_values_from_simulator(cls.simulator.config_path)
+        )
+        cls.instance.action_test_connection()
+        cls.instance._sync_catalog()
+        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
+        cls.office.list_price = 100
+        cls.office.action_esd_activate_for_sale()
+        us = cls.env.ref("base.us")
+
+        def company(name, email, role="user"):
+            return cls.env["res.partner"].create(
+                {
+                    "name": name,
+                    "is_company": True,
+                    "email": email,
+                    "country_id": us.id,
+                    "esd_role": role,
+                }
+            )
+
+        cls.contoso = company("Contoso Ltd", "it@contoso.example")
+        cls.other = company("Other Customer", "it@other.example")
+        cls.reseller = company("Fabrikam Reseller", "sales@fabrikam.example", "reseller")
+        cls.northwind = company("Northwind Traders", "it@northwind.example")
+        cls.litware = company("Litware Inc", "it@litware.example")
+        cls.contoso_user = new_test_user(
+            cls.env, "contoso", groups="base.group_portal", name="Jane Contoso"
+        )
+        cls.contoso_user.partner_id.parent_id = cls.contoso
+        cls.reseller_user = new_test_user(
+            cls.env, "fabrikam", groups="base.group_portal", name="Rob Fabrikam"
+        )
+        cls.reseller_user.partner_id.parent_id = cls.reseller
+        cls.mine = cls._licenses(cls.contoso, 2)
+        cls.theirs = cls._licenses(cls.other, 1)
+        cls.for_northwind = cls._licenses(cls.reseller, 1, cls.northwind)
+        cls.for_litware = cls._licenses(cls.reseller, 1, cls.litware)
+
+    @classmethod
+    def _licenses(cls, partner, count, end_customer=None):
+        order = cls.env["sale.order"].create(
+            {
+                "partner_id": partner.id,
+                "esd_end_customer_id": end_customer and end_customer.id,
+                "order_line": [
+                    Command.create(
+                        {"product_id": cls.office.product_variant_id.id, "product_uom_qty": count}
+                    )
+                ],
+            }
+        )
+        order.action_confirm()
+        cls.env["esd.asset"]._esd_provision_pending()
+        cls.env["esd.asset"]._esd_send_pending_welcome()
+        return order.esd_asset_ids.sorted("id")
+
+    def _post(self, url, **data):
+        return self.url_open(url, data={"csrf_token": http.Request.csrf_token(self), **data})
+
+    def test_home_entry_and_list_show_own_licenses_only(self):
+        self.authenticate("contoso", "contoso")
+        home = self.url_open("/my/home")
+        self.assertIn("Microsoft ESD licenses", home.text)
+        page = self.url_open("/my/esd")
+        self.assertEqual(page.status_code, 200)
+        for asset in self.mine:
+            self.assertIn(asset.name, page.text)
+        for asset in self.theirs | self.for_northwind:
+            self.assertNotIn(asset.name, page.text)
+        counters = self.make_jsonrpc_request("/my/counters", {"counters": ["esd_asset_count"]})
+        self.assertEqual(counters["esd_asset_count"], 2)
+
+    def test_filters_and_search(self):
+        self.mine[0].sudo().write({"state": "cancelled"})
+        self.authenticate("contoso", "contoso")
+        cancelled = self.url_open("/my/esd?filterby=cancelled").text
+        self.assertIn(self.mine[0].name, cancelled)
+        self.assertNotIn(self.mine[1].name, cancelled)
+        found = self.url_open(f"/my/esd?search={self.mine[1].name}").text
+        self.assertIn(self.mine[1].name, found)
+        self.assertNotIn(self.mine[0].name, found)
+
+    def test_detail_page_and_another_customers_license(self):
+        self.authenticate("contoso", "contoso")
+        asset = self.mine[0]
+        page = self.url_open(f"/my/esd/{asset.id}")
+        self.assertEqual(page.status_code, 200)
+        self.assertTrue(asset.sudo().token in page.text, "the customer sees its key")
+        self.assertIn(asset.sudo().activation_link, page.text)
+        self.assertEqual(self.url_open(f"/my/esd/{self.theirs.id}").status_code, 404)
+        self.assertEqual(self.url_open("/my/esd/999999").status_code, 404)
+
+    def test_access_token_link_without_login(self):
+        asset = self.mine[1]
+        token = asset.sudo()._portal_ensure_token()
+        self.assertEqual(self.url_open(f"/my/esd/{asset.id}?access_token=wrong").status_code, 404)
+        page = self.url_open(f"/my/esd/{asset.id}?access_token={token}")
+        self.assertEqual(page.status_code, 200)
+        self.assertIn(asset.name, page.text)
+
+    def test_actions_post_with_csrf(self):
+        self.authenticate("contoso", "contoso")
+        asset = self.mine[0]
+        mails = self.env["mail.mail"].search_count([("subject", "like", f"({asset.name})")])
+        response = self._post(f"/my/esd/{asset.id}/resend")
+        self.assertIn("on its way", response.text)
+        self.assertEqual(
+            self.env["mail.mail"].search_count([("subject", "like", f"({asset.name})")]), mails + 1
+        )
+
+        self.admin.redeem(self.mine[1].esd_license_id)
+        response = self._post(f"/my/esd/{self.mine[1].id}/update")
+        self.assertIn("status was updated", response.text)
+        self.assertEqual(self.mine[1].token_status, "redeemed")
+
+        response = self._post(f"/my/esd/{asset.id}/cancel", comment="Bought one too many")
+        self.assertIn("cancellation request was sent", response.text)
+        self.assertEqual(asset.cancel_request_state, "pending")
+        self.assertEqual(asset.cancel_request_comment, "Bought one too many")
+        self.assertIn("Withdraw the request", response.text)
+        response = self._post(f"/my/esd/{asset.id}/withdraw")
+        self.assertEqual(asset.cancel_request_state, "none")
+
+        refused = self._post(f"/my/esd/{self.mine[1].id}/cancel")  # redeemed: refused, said why
+        self.assertIn("already redeemed", refused.text)
+        self.assertEqual(self.mine[1].cancel_request_state, "none")
+
+    def test_actions_on_another_customers_license_are_refused(self):
+        self.authenticate("contoso", "contoso")
+        for action in ("resend", "update", "cancel", "withdraw"):
+            self.assertEqual(self._post(f"/my/esd/{self.theirs.id}/{action}").status_code, 404)
+        self.assertEqual(self.theirs.cancel_request_state, "none")
+
+    def test_posts_without_csrf_are_rejected(self):
+        self.authenticate("contoso", "contoso")
+        response = self.url_open(f"/my/esd/{self.mine[0].id}/cancel", data={"comment": "x"})
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(self.mine[0].cancel_request_state, "none")
+
+    def test_reseller_sees_its_customers_grouped_and_can_pick_one(self):
+        self.authenticate("fabrikam", "fabrikam")
+        page = self.url_open("/my/esd").text
+        self.assertIn("Northwind Traders", page)
+        self.assertIn("Litware Inc", page)
+        self.assertIn("All my customers", page)
+        self.assertIn(self.for_northwind.name, page)
+        self.assertIn(self.for_litware.name, page)
+        self.assertNotIn(self.mine[0].name, page)
+        picked = self.url_open(f"/my/esd?customer={self.northwind.id}").text
+        self.assertIn(self.for_northwind.name, picked)
+        self.assertNotIn(self.for_litware.name, picked)
+        detail = self.url_open(f"/my/esd/{self.for_litware.id}")
+        self.assertEqual(detail.status_code, 200)
+
+    def test_record_rules_hold_through_rpc_too(self):
+        Asset = self.env["esd.asset"]
+        self.assertEqual(Asset.with_user(self.contoso_user).search([]), self.mine)
+        self.assertEqual(
+            Asset.with_user(self.reseller_user).search([]), self.for_northwind | self.for_litware
+        )
+        masked = self.theirs.with_user(
+            new_test_user(self.env, "sales2", groups="sales_team.group_sale_salesman")
+        ).token
+        self.assertTrue(masked.startswith("*****-"))
+
+    def test_portal_tour_opens_a_license_and_resends_its_link(self):
+        self.start_tour("/my/esd", "esd_portal_tour", login="contoso")
+        self.assertTrue(
+            self.env["mail.mail"].search_count([("subject", "like", f"({self.mine[0].name})")])
+            + self.env["mail.mail"].search_count([("subject", "like", f"({self.mine[1].name})")])
+            >= 3
+        )
