@@ -93,6 +93,24 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
     admin.faults(fail=1, fail_status=422, paths="orders")
     env["esd.asset"]._esd_provision_pending(commit=True)
     admin.clear_faults()
+    # A portal login for the reseller: it sees the licenses it bought for its customers.
+    contact = Partner.create(
+        {"name": "Rob Fabrikam", "parent_id": fabrikam.id, "email": "rob@fabrikam.example"}
+    )
+    env["res.users"].with_context(no_reset_password=True).create(
+        {
+            "name": contact.name,
+            "login": "reseller",
+            "password": "reseller",
+            "partner_id": contact.id,
+            "groups_id": [Command.set([env.ref("base.group_portal").id])],
+        }
+    )
+    second = order(fabrikam, [(office, 1)], contoso)
+    second.action_confirm()
+    env.cr.commit()
+    env["esd.asset"]._esd_provision_pending(commit=True)
+    env["esd.asset"]._esd_send_pending_welcome(commit=True)
     env["ir.model.data"].create(
         {
             "module": "microsoft_esd",

@@ -649,9 +649,8 @@ def cmd_demo(args):
     url = f"http://127.0.0.1:{args.port}/web/login"
     print("\n" + "=" * 78)
     print(f"  Microsoft ESD demo: {url}   (database {db})")
-    print(
-        "  administrator: admin / admin      salesperson: demo / demo      portal: portal / portal"
-    )
+    print("  administrator: admin / admin        salesperson: demo / demo")
+    print("  portal customer: portal / portal    portal reseller: reseller / reseller")
     print("  Sales > Microsoft ESD.  Simulator admin: .venv/bin/esd --config " + str(sim_config))
     print("  Stop with Ctrl-C.")
     print("=" * 78 + "\n", flush=True)
