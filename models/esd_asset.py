@@ -340,8 +340,8 @@ class EsdAsset(models.Model):
             fields.Date.context_today(self),
         )
 
-    def action_cancel_license(self):
-        """Return the licenses to Microsoft, then credit their invoice line in full."""
+    def _esd_check_returnable(self):
+        """Refuse, saying why, unless every license of ``self`` can be returned now."""
         for asset in self:
             refusal = asset._esd_return_refusal()
             if refusal:
@@ -352,6 +352,10 @@ class EsdAsset(models.Model):
                         reason=refusal,
                     )
                 )
+
+    def action_cancel_license(self):
+        """Return the licenses to Microsoft, then credit their invoice line in full."""
+        self._esd_check_returnable()
         problems = []
         for asset in self:
             try:
@@ -463,16 +467,8 @@ class EsdAsset(models.Model):
 
     def action_request_cancellation(self, comment=None, partner=None):
         """A customer asks to cancel; an ESD user approves or rejects it."""
+        self._esd_check_returnable()
         for asset in self:
-            refusal = asset._esd_return_refusal()
-            if refusal:
-                raise UserError(
-                    _(
-                        "%(license)s cannot be cancelled: %(reason)s.",
-                        license=asset.name,
-                        reason=refusal,
-                    )
-                )
             if asset.cancel_request_state == "pending":
                 raise UserError(_("A cancellation of %s is already pending.", asset.name))
         partner = partner or self.env.user.partner_id

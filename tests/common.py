@@ -1,5 +1,6 @@
 import tempfile
 
+from odoo import Command
 from odoo.tests import TransactionCase
 
 from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
@@ -30,3 +31,22 @@ class EsdSimulatorCase(TransactionCase):
         self.admin.clear_faults()
         self.admin.reset_catalog()
         self.addCleanup(self.admin.clear_faults)
+
+
+def sell_licenses(env, product, partner, count=1, end_customer=None):
+    """Confirm an order of ``count`` licenses and run what the crons run; return the licenses."""
+    order = env["sale.order"].create(
+        {
+            "partner_id": partner.id,
+            "esd_end_customer_id": end_customer and end_customer.id,
+            "order_line": [
+                Command.create(
+                    {"product_id": product.product_variant_id.id, "product_uom_qty": count}
+                )
+            ],
+        }
+    )
+    order.action_confirm()
+    env["esd.asset"]._esd_provision_pending()
+    env["esd.asset"]._esd_send_pending_welcome()
+    return order.esd_asset_ids.sorted("id")

@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import config
 
-from .common import EsdSimulatorCase
+from .common import EsdSimulatorCase, sell_licenses
 
 OFFICE = "EP2-06606:en-US"
 
@@ -29,20 +29,7 @@ class TestLifecycle(EsdSimulatorCase):
         )
 
     def _licenses(self, count=1, partner=None):
-        order = self.env["sale.order"].create(
-            {
-                "partner_id": (partner or self.customer).id,
-                "order_line": [
-                    Command.create(
-                        {"product_id": self.office.product_variant_id.id, "product_uom_qty": count}
-                    )
-                ],
-            }
-        )
-        order.action_confirm()
-        self.env["esd.asset"]._esd_provision_pending()
-        self.env["esd.asset"]._esd_send_pending_welcome()
-        return order.esd_asset_ids.sorted("id")
+        return sell_licenses(self.env, self.office, partner or self.customer, count)
 
     def _cis_status(self, asset):
         (lic,) = [i for i in self.admin.licenses() if i["licenseId"] == asset.esd_license_id]

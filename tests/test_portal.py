@@ -1,10 +1,12 @@
 import tempfile
 
-from odoo import Command, http
+from odoo import http
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
+
+from .common import sell_licenses
 
 OFFICE = "EP2-06606:en-US"
 
@@ -63,21 +65,7 @@ class TestPortal(HttpCase):
 
     @classmethod
     def _licenses(cls, partner, count, end_customer=None):
-        order = cls.env["sale.order"].create(
-            {
-                "partner_id": partner.id,
-                "esd_end_customer_id": end_customer and end_customer.id,
-                "order_line": [
-                    Command.create(
-                        {"product_id": cls.office.product_variant_id.id, "product_uom_qty": count}
-                    )
-                ],
-            }
-        )
-        order.action_confirm()
-        cls.env["esd.asset"]._esd_provision_pending()
-        cls.env["esd.asset"]._esd_send_pending_welcome()
-        return order.esd_asset_ids.sorted("id")
+        return sell_licenses(cls.env, cls.office, partner, count, end_customer)
 
     def _post(self, url, **data):
         return self.url_open(url, data={"csrf_token": http.Request.csrf_token(self), **data})
