@@ -259,7 +259,8 @@ class License:
             "productId": self.product_id,
             "lastModified": format_datetime(self.last_modified),
         }
-        return {k: v for k, v in wire.items() if v is not None}
+        # activationDate stays, null until redeemed, as CIS sends it; other absent fields go.
+        return {k: v for k, v in wire.items() if v is not None or k == "activationDate"}
 
     def as_dict(self):
         return asdict(self)

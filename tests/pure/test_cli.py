@@ -97,6 +97,7 @@ def test_check_catalog_account_order_status_redeem_return(sim_process):
     )
     (lic,) = order["licenses"]
     assert {"licenseId", "token", "activationLink", "tokenStatus", "returnStatus"} <= set(lic)
+    assert lic["activationDate"] is None
     again = json.loads(
         esd(
             *cfg,
