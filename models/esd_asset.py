@@ -11,6 +11,7 @@ from odoo.tools import config
 from ..microsoft_esd import licenses, provisioning
 from ..microsoft_esd.contract import License
 from ..microsoft_esd.errors import ConflictError, EsdError
+from .notification import RELOAD, notification
 
 _logger = logging.getLogger(__name__)
 
@@ -318,15 +319,9 @@ class EsdAsset(models.Model):
         if not delivered:
             raise UserError(_("Only active, delivered licenses can be sent again."))
         delivered._esd_send_welcome()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": _("Activation email sent"),
-                "message": _("%s license email(s) queued.", len(delivered)),
-                "type": "success",
-            },
-        }
+        return notification(
+            _("Activation email sent"), _("%s license email(s) queued.", len(delivered))
+        )
 
     def _esd_return_refusal(self):
         self.ensure_one()
@@ -388,28 +383,13 @@ class EsdAsset(models.Model):
             )
         if problems and len(self) == 1:
             # Nothing was returned: say why (the status CIS reported is kept).
-            return {
-                "type": "ir.actions.client",
-                "tag": "display_notification",
-                "params": {
-                    "title": _("Cancellation refused"),
-                    "message": "\n".join(problems),
-                    "type": "danger",
-                    "sticky": True,
-                    "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-                },
-            }
+            return notification(
+                _("Cancellation refused"), "\n".join(problems), "danger", next_action=RELOAD
+            )
         if problems:
-            return {
-                "type": "ir.actions.client",
-                "tag": "display_notification",
-                "params": {
-                    "title": _("Some licenses were not cancelled"),
-                    "message": "\n".join(problems),
-                    "type": "warning",
-                    "sticky": True,
-                },
-            }
+            return notification(
+                _("Some licenses were not cancelled"), "\n".join(problems), "warning", sticky=True
+            )
         return True
 
     def _esd_redeemed_now(self):

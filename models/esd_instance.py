@@ -12,6 +12,7 @@ from ..microsoft_esd.certificate import load_certificate
 from ..microsoft_esd.client import CisClient
 from ..microsoft_esd.config import DEFAULT_AUTHORITY, InstanceConfig
 from ..microsoft_esd.errors import EsdError
+from .notification import CLOSE, notification
 
 _logger = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ class EsdInstance(models.Model):
             message = exc.args[0] if isinstance(exc, UserError) else self._error_text(exc)
             self.write({"state": "error", "last_error": message})
             self.message_post(body=_("Connection test failed: %s", message))
-            return self._notify(_("Connection failed"), message, "danger")
+            return notification(_("Connection failed"), message, "danger")
         self.write({"state": "connected", "last_error": False})
         message = _(
             "Authenticated and read %(count)s catalog items in %(ms)s ms.",
@@ -258,20 +259,7 @@ class EsdInstance(models.Model):
             ms=report["elapsedMs"],
         )
         self.message_post(body=_("Connection test succeeded. %s", message))
-        return self._notify(_("Connected"), message, "success")
-
-    def _notify(self, title, message, kind):
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": title,
-                "message": message,
-                "type": kind,
-                "sticky": kind == "danger",
-                "next": {"type": "ir.actions.act_window_close"} if kind == "success" else False,
-            },
-        }
+        return notification(_("Connected"), message, next_action=CLOSE)
 
     def action_get_services_definition(self):
         """Download the catalog ("Get Services Definition") and show what changed."""

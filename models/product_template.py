@@ -2,6 +2,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import catalog_sync
+from .notification import CLOSE, notification
 
 
 class ProductTemplate(models.Model):
@@ -116,13 +117,8 @@ class ProductTemplate(models.Model):
                 _("Nothing was activated. Fix these products first:\n%s", "\n".join(problems))
             )
         products.write({"sale_ok": True, "esd_catalog_status": "active"})
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": _("Activated for sale"),
-                "message": _("%s products can now be sold.", len(products)),
-                "type": "success",
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return notification(
+            _("Activated for sale"),
+            _("%s products can now be sold.", len(products)),
+            next_action=CLOSE,
+        )

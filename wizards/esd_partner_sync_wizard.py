@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.notification import CLOSE, notification
+
 
 class EsdPartnerSyncWizard(models.TransientModel):
     """Sync Options: the role and contact CIS needs, then Save & Synchronize."""
@@ -44,17 +46,12 @@ class EsdPartnerSyncWizard(models.TransientModel):
             raise UserError(_("Choose at least one connected ESD instance to synchronize with."))
         for instance in self.instance_ids:
             self.partner_id._esd_sync(instance, self.role)
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": _("Synchronized"),
-                "message": _(
-                    "%(partner)s is known to CIS on %(instances)s.",
-                    partner=self.partner_id.display_name,
-                    instances=", ".join(self.instance_ids.mapped("name")),
-                ),
-                "type": "success",
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return notification(
+            _("Synchronized"),
+            _(
+                "%(partner)s is known to CIS on %(instances)s.",
+                partner=self.partner_id.display_name,
+                instances=", ".join(self.instance_ids.mapped("name")),
+            ),
+            next_action=CLOSE,
+        )
