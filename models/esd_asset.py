@@ -516,21 +516,39 @@ class EsdAsset(models.Model):
             return provisioning.DEFAULT_PARALLELISM
 
     @api.model
-    def _esd_claim(self, limit):
-        """Lock up to ``limit`` pending licenses; licenses another worker holds are skipped."""
+    def _esd_lock(self, where, limit, commit):
+        """Lock up to ``limit`` licenses matching ``where``; rows another worker holds are skipped.
+
+        Under REPEATABLE READ, a row another worker updated and committed after this statement's
+        snapshot raises a serialization failure instead of being skipped. At claim time this
+        worker has nothing uncommitted (in commit mode), so it starts a fresh transaction and
+        claims again.
+        """
         self.env.flush_all()
-        self.env.cr.execute(
-            """
-            SELECT id FROM esd_asset
-             WHERE sync_status = 'unsynchronised' AND active
-               AND (next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))
-             ORDER BY id
-             LIMIT %s
-               FOR UPDATE SKIP LOCKED
-            """,
-            [limit],
+        for _attempt in range(5):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(
+                        f"SELECT id FROM esd_asset WHERE {where} ORDER BY id LIMIT %s "
+                        "FOR UPDATE SKIP LOCKED",
+                        [limit],
+                    )
+                    return self.browse([row[0] for row in self.env.cr.fetchall()])
+            except psycopg2.errors.SerializationFailure:
+                if not commit:
+                    raise
+                self.env.cr.rollback()
+        return self.browse()
+
+    @api.model
+    def _esd_claim(self, limit, commit=False):
+        """Lock up to ``limit`` licenses due for provisioning."""
+        return self._esd_lock(
+            "sync_status = 'unsynchronised' AND active AND "
+            "(next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))",
+            limit,
+            commit,
         )
-        return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     @api.model
     def _cron_provision(self):
@@ -548,7 +566,7 @@ class EsdAsset(models.Model):
         batch_size = self._esd_parallelism() * 4
         done = batches = 0
         while max_batches is None or batches < max_batches:
-            assets = self._esd_claim(batch_size)
+            assets = self._esd_claim(batch_size, commit)
             if not assets:
                 break
             assets._esd_provision()
@@ -719,13 +737,7 @@ class EsdAsset(models.Model):
     def _esd_send_pending_welcome(self, commit=False, batch_size=50):
         done = 0
         while True:
-            self.env.flush_all()
-            self.env.cr.execute(
-                "SELECT id FROM esd_asset WHERE welcome_pending ORDER BY id LIMIT %s "
-                "FOR UPDATE SKIP LOCKED",
-                [batch_size],
-            )
-            assets = self.browse([row[0] for row in self.env.cr.fetchall()])
+            assets = self._esd_lock("welcome_pending", batch_size, commit)
             if not assets:
                 return done
             assets._esd_send_welcome()

@@ -115,6 +115,20 @@ class TestConcurrentWorkers(TransactionCase):
             cr.execute("DELETE FROM res_partner WHERE id = %s", [partner_id])
             cr.execute("DELETE FROM ir_config_parameter WHERE key = 'microsoft_esd.parallelism'")
 
+    def test_claim_survives_an_update_committed_after_its_snapshot(self):
+        instance_id, partner_id, order_id = self._setup_committed_order()
+        self.addCleanup(self._cleanup, instance_id, partner_id, order_id)
+        with self.registry.cursor() as worker_b, self.registry.cursor() as worker_a:
+            env_b = self._env(worker_b)
+            worker_b.execute("SELECT count(*) FROM esd_asset")  # B's snapshot starts here
+            worker_a.execute(
+                "UPDATE esd_asset SET sync_attempts = 0 WHERE sale_order_id = %s", [order_id]
+            )
+            worker_a.commit()  # A changed every pending row after B's snapshot
+            claimed = env_b["esd.asset"]._esd_claim(8, commit=True)
+            self.assertEqual(len(claimed), 8)
+            self.assertEqual(set(claimed.mapped("sale_order_id").ids), {order_id})
+
     def test_two_workers_provision_each_license_exactly_once(self):
         instance_id, partner_id, order_id = self._setup_committed_order()
         self.addCleanup(self._cleanup, instance_id, partner_id, order_id)
