@@ -1,4 +1,5 @@
 from collections import OrderedDict
+from urllib.parse import quote
 
 from odoo import _, http
 from odoo.exceptions import AccessError, MissingError, UserError
@@ -194,6 +195,4 @@ class EsdPortal(CustomerPortal):
 
 
 def _url(text):
-    from urllib.parse import quote  # noqa: PLC0415
-
     return quote(str(text))

@@ -1,5 +1,4 @@
 import logging
-import threading
 import uuid
 
 import psycopg2.errors
@@ -25,10 +24,6 @@ TOKEN_STATUS = [
     ("redeemed", "Redeemed"),
     ("return_accepted", "Return Accepted"),
 ]
-
-# CIS clients reused across batches and cron runs: one token, kept-alive connections.
-_CLIENTS = {}
-_CLIENTS_LOCK = threading.Lock()
 
 
 class EsdAsset(models.Model):
@@ -250,7 +245,7 @@ class EsdAsset(models.Model):
         if not assets:
             raise UserError(_("Only delivered licenses have a status at Microsoft."))
         for instance, group in assets.grouped("instance_id").items():
-            client = self._esd_client(instance)
+            client = instance._esd_client()
             for asset in group:
                 try:
                     reported = client.get_license(asset.esd_license_id)
@@ -298,7 +293,7 @@ class EsdAsset(models.Model):
             )
             started = fields.Datetime.now()
             try:
-                changes = list(self._esd_client(instance).iter_license_changes(since))
+                changes = list(instance._esd_client().iter_license_changes(since))
             except (EsdError, UserError) as exc:
                 _logger.warning("status refresh of ESD instance %s failed: %s", instance.id, exc)
                 continue
@@ -354,7 +349,7 @@ class EsdAsset(models.Model):
         problems = []
         for asset in self:
             try:
-                returned = self._esd_client(asset.instance_id).return_license(
+                returned = asset.instance_id._esd_client().return_license(
                     asset.esd_license_id, request_id=f"return-{asset.request_id}"
                 )
             except ConflictError as exc:
@@ -613,17 +608,6 @@ class EsdAsset(models.Model):
             if commit:
                 self.env.cr.commit()
 
-    def _esd_client(self, instance):
-        key = (self.env.cr.dbname, instance.id, str(instance.write_date))
-        with _CLIENTS_LOCK:
-            client = _CLIENTS.get(key)
-            if client is None:
-                for stale in [k for k in _CLIENTS if k[:2] == key[:2]]:
-                    _CLIENTS.pop(stale).close()
-                client = instance._cis_client(pool_size=self._esd_parallelism())
-                _CLIENTS[key] = client
-            return client
-
     def _esd_provision(self):
         """Order the licenses of ``self`` (claimed by this transaction) and record the results."""
         delivered = self.browse()
@@ -640,7 +624,7 @@ class EsdAsset(models.Model):
             if not jobs:
                 continue
             try:
-                client = self._esd_client(instance)
+                client = instance._esd_client()
             except UserError as exc:
                 for asset in assets.browse([job.key for job in jobs]):
                     asset._esd_fail(exc.args[0], transient=False)

@@ -2,6 +2,7 @@ import base64
 import datetime
 import json
 import logging
+import threading
 import uuid
 
 from odoo import _, api, fields, models
@@ -17,6 +18,11 @@ from .notification import CLOSE, notification
 _logger = logging.getLogger(__name__)
 
 CERTIFICATE_WARNING_DAYS = 30
+
+# CIS clients reused across calls, batches and cron runs: one token, kept-alive connections.
+# Keyed by the instance's write_date, so a changed configuration gets a new client.
+_CLIENTS = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
 class EsdInstance(models.Model):
@@ -237,6 +243,20 @@ class EsdInstance(models.Model):
             return CisClient(config, **options)
         except EsdError as exc:
             raise UserError(self._error_text(exc)) from None
+
+    def _esd_client(self):
+        """The shared client of this instance (not to be closed by callers)."""
+        self.ensure_one()
+        key = (self.env.cr.dbname, self.id, str(self.write_date))
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                for stale in [k for k in _CLIENTS if k[:2] == key[:2]]:
+                    _CLIENTS.pop(stale).close()
+                parallelism = self.env["esd.asset"]._esd_parallelism()
+                client = self._cis_client(pool_size=parallelism)
+                _CLIENTS[key] = client
+            return client
 
     def _error_text(self, exc):
         return _("Instance %(name)s: %(error)s", name=self.name, error=exc)

@@ -121,15 +121,14 @@ class ResPartner(models.Model):
         )
         dbuuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
         try:
-            with instance._cis_client() as client:
-                result = client.create_account(
-                    f"odoo-{dbuuid[:8]}-{self.id}",
-                    role,
-                    self.name,
-                    email,
-                    (self.country_id or instance.country_id).code,
-                    request_id=str(uuid.uuid4()),
-                )
+            result = instance._esd_client().create_account(
+                f"odoo-{dbuuid[:8]}-{self.id}",
+                role,
+                self.name,
+                email,
+                (self.country_id or instance.country_id).code,
+                request_id=str(uuid.uuid4()),
+            )
         except (EsdError, UserError) as exc:
             message = str(exc) if isinstance(exc, EsdError) else exc.args[0]
             account.sudo().write({"sync_status": "failed", "sync_error": message})

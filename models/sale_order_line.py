@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from ..microsoft_esd.provisioning import license_count
+
 
 class SaleOrderLine(models.Model):
     _inherit = "sale.order.line"
@@ -9,8 +11,6 @@ class SaleOrderLine(models.Model):
 
     def _esd_split(self):
         """Make every ESD line of quantity N into N lines of quantity 1 (prices, taxes kept)."""
-        from ..microsoft_esd.provisioning import license_count  # noqa: PLC0415
-
         for line in self.filtered("is_esd"):
             count = license_count(line.product_uom_qty)
             if count == 1:

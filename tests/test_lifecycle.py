@@ -57,7 +57,7 @@ class TestLifecycle(EsdSimulatorCase):
         assets = self._licenses(4)
         for asset in assets[:2]:
             self.admin.redeem(asset.esd_license_id)
-        self.env["esd.asset"]._esd_client(self.instance)  # the token is not what we count
+        self.instance._esd_client()  # the token is not what we count
         before = self.admin.stats()["requests"]
         self.env["esd.asset"]._cron_refresh_statuses()
         self.assertEqual(self.admin.stats()["requests"] - before, 2)  # the call + stats itself

@@ -5,6 +5,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import reconciliation
+from ..microsoft_esd.contract import License
 from ..microsoft_esd.errors import EsdError
 
 _logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class EsdReconciliation(models.TransientModel):
         oldest = min(delivered.mapped("purchase_date"))
         since = datetime.datetime.combine(oldest, datetime.time.min) - datetime.timedelta(days=1)
         try:
-            changes = self.env["esd.asset"]._esd_client(instance).iter_license_changes(since)
+            changes = instance._esd_client().iter_license_changes(since)
             return {change.license_id: change for change in changes}
         except EsdError as exc:
             raise UserError(
@@ -154,8 +155,6 @@ class EsdReconciliationLine(models.TransientModel):
     resolved = fields.Boolean(readonly=True)
 
     def action_apply_cis_status(self):
-        from ..microsoft_esd.contract import License  # noqa: PLC0415
-
         for line in self.filtered(lambda line: line.applicable and not line.resolved):
             asset = line.asset_id
             asset._esd_apply_status(

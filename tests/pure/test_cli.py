@@ -82,35 +82,13 @@ def test_check_catalog_account_order_status_redeem_return(sim_process):
             *cfg, "account", "--role", "user", "--email", "a@b.example", "--name", "A", "--json"
         ).stdout
     )
-    order = json.loads(
-        esd(
-            *cfg,
-            "order",
-            "--product",
-            PRODUCT,
-            "--customer",
-            account["accountId"],
-            "--request-id",
-            "cli-1",
-            "--json",
-        ).stdout
-    )
+    order_args = ["order", "--product", PRODUCT, "--customer", account["accountId"]]
+    order_args += ["--request-id", "cli-1", "--json"]
+    order = json.loads(esd(*cfg, *order_args).stdout)
     (lic,) = order["licenses"]
     assert {"licenseId", "token", "activationLink", "tokenStatus", "returnStatus"} <= set(lic)
     assert lic["activationDate"] is None
-    again = json.loads(
-        esd(
-            *cfg,
-            "order",
-            "--product",
-            PRODUCT,
-            "--customer",
-            account["accountId"],
-            "--request-id",
-            "cli-1",
-            "--json",
-        ).stdout
-    )
+    again = json.loads(esd(*cfg, *order_args).stdout)  # same request id: same order
     assert again["licenses"][0]["token"] == lic["token"]
 
     esd(*cfg, "sim", "redeem", lic["licenseId"])
