@@ -1,5 +1,7 @@
 from . import (
     esd_asset,
+    esd_asset_lifecycle,
+    esd_asset_provisioning,
     esd_instance,
     esd_partner_account,
     product_template,
