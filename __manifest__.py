@@ -1,7 +1,7 @@
 {
     "name": "Microsoft ESD",
     "summary": "Sell perpetual Microsoft licenses (ESD tokens) through Microsoft's CIS API",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/Sales",
     "author": "microsoft_esd contributors",
     "license": "LGPL-3",
@@ -29,6 +29,7 @@
     ],
     "demo": ["demo/esd_demo.xml"],
     "assets": {
+        "web.assets_backend": ["microsoft_esd/static/src/fields/*"],
         "web.assets_tests": ["microsoft_esd/static/tests/tours/*.js"],
     },
     "application": False,

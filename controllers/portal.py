@@ -117,10 +117,27 @@ class EsdPortal(CustomerPortal):
         return request.render("microsoft_esd.portal_my_esd_assets", values)
 
     def _esd_asset_or_404(self, asset_id, access_token=None):
+        """The license, as sudo for the requesting user, if that user may read it or holds its
+        share link; else 404.
+
+        ``_document_check_access`` returns the record as the superuser (OdooBot): the license is
+        put back under the requesting user, who alone decides whether the key shows.
+        """
         try:
-            return self._document_check_access("esd.asset", asset_id, access_token)
+            asset = self._document_check_access("esd.asset", asset_id, access_token)
         except (AccessError, MissingError):
             raise request.not_found() from None
+        return asset.with_env(request.env(su=True))
+
+    def _esd_owned_or_404(self, asset_id):
+        """The license (as sudo) if the logged-in user owns it; else 404.
+
+        Operations need an owner: a share link shows the license, it does not act on it.
+        """
+        asset = self._esd_asset_or_404(asset_id)
+        if not asset._esd_owned():
+            raise request.not_found()
+        return asset
 
     @http.route(["/my/esd/<int:asset_id>"], type="http", auth="public", website=True)
     def portal_my_esd_asset(self, asset_id, access_token=None, message=None, error=None, **kw):
@@ -128,68 +145,66 @@ class EsdPortal(CustomerPortal):
         values = self._get_page_view_values(
             asset, access_token, {"page_name": "esd_asset"}, "my_esd_history", False, **kw
         )
-        values.update({"asset": asset, "message": message, "error": error})
+        values.update(
+            {
+                "asset": asset,
+                # Decided for the requesting user: the record is sudo, its user is not.
+                "key_visible": bool(asset._esd_owned()),
+                "is_public": request.env.user._is_public(),
+                "message": message,
+                "error": error,
+            }
+        )
         return request.render("microsoft_esd.portal_my_esd_asset", values)
 
-    def _esd_action(self, asset_id, access_token, action, success):
-        asset = self._esd_asset_or_404(asset_id, access_token)
+    def _esd_action(self, asset_id, action, success):
+        asset = self._esd_owned_or_404(asset_id)
         url = f"/my/esd/{asset.id}"
-        query = f"&access_token={access_token}" if access_token else ""
         try:
             action(asset)
         except UserError as exc:
             request.env.cr.rollback()
-            return request.redirect(f"{url}?error={_url(exc.args[0])}{query}")
-        return request.redirect(f"{url}?message={_url(success)}{query}")
+            return request.redirect(f"{url}?error={_url(exc.args[0])}")
+        return request.redirect(f"{url}?message={_url(success)}")
 
     @http.route(
-        "/my/esd/<int:asset_id>/update", type="http", auth="public", methods=["POST"], website=True
+        "/my/esd/<int:asset_id>/update", type="http", auth="user", methods=["POST"], website=True
     )
-    def portal_esd_update(self, asset_id, access_token=None, **kw):
+    def portal_esd_update(self, asset_id, **kw):
         return self._esd_action(
             asset_id,
-            access_token,
-            lambda asset: asset.action_update_license_status(),
+            lambda asset: asset._esd_portal_update_status(),
             _("The status was updated from Microsoft."),
         )
 
     @http.route(
-        "/my/esd/<int:asset_id>/resend", type="http", auth="public", methods=["POST"], website=True
+        "/my/esd/<int:asset_id>/resend", type="http", auth="user", methods=["POST"], website=True
     )
-    def portal_esd_resend(self, asset_id, access_token=None, **kw):
+    def portal_esd_resend(self, asset_id, **kw):
         return self._esd_action(
             asset_id,
-            access_token,
-            lambda asset: asset.action_resend_activation(),
+            lambda asset: asset._esd_portal_resend(),
             _("The activation email is on its way."),
         )
 
     @http.route(
-        "/my/esd/<int:asset_id>/cancel", type="http", auth="public", methods=["POST"], website=True
+        "/my/esd/<int:asset_id>/cancel", type="http", auth="user", methods=["POST"], website=True
     )
-    def portal_esd_cancel(self, asset_id, access_token=None, comment=None, **kw):
+    def portal_esd_cancel(self, asset_id, comment=None, **kw):
         partner = request.env.user.partner_id
         return self._esd_action(
             asset_id,
-            access_token,
-            lambda asset: asset.action_request_cancellation(
-                (comment or "").strip()[:2000], partner
-            ),
+            lambda asset: asset._esd_request_cancellation((comment or "").strip()[:2000], partner),
             _("Your cancellation request was sent. We will let you know."),
         )
 
     @http.route(
-        "/my/esd/<int:asset_id>/withdraw",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        website=True,
+        "/my/esd/<int:asset_id>/withdraw", type="http", auth="user", methods=["POST"], website=True
     )
-    def portal_esd_withdraw(self, asset_id, access_token=None, **kw):
+    def portal_esd_withdraw(self, asset_id, **kw):
         return self._esd_action(
             asset_id,
-            access_token,
-            lambda asset: asset.action_withdraw_cancellation(),
+            lambda asset: asset._esd_withdraw_cancellation(),
             _("Your cancellation request was withdrawn."),
         )
 

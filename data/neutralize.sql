@@ -1,14 +1,31 @@
--- A neutralized copy (staging, test) must never order a real license: disable every ESD instance
--- and clear its credentials.
+-- A neutralized copy (staging, test) never orders a real license and holds no usable secret.
+-- Instances: disabled, credentials gone.
 UPDATE esd_instance
    SET active = false,
        state = 'draft',
        certificate_password = NULL,
+       thumbprint = NULL,
+       certificate_expiry = NULL,
        client_id = 'neutralized',
        last_error = 'Neutralized database: credentials removed.';
-DELETE FROM ir_attachment
+-- Certificates: detached here (SQL cannot empty the filestore); the first start of the copy
+-- deletes them through the ORM, so their files leave the filestore (esd.instance._register_hook).
+UPDATE ir_attachment
+   SET res_model = 'esd.neutralized.certificate',
+       res_field = NULL,
+       res_id = 0,
+       name = 'neutralized certificate'
  WHERE res_model = 'esd.instance'
    AND res_field = 'certificate_file';
+-- License keys, activation links and share links: gone; the last 5 characters stay.
+UPDATE esd_asset
+   SET token_sealed = NULL,
+       activation_link_sealed = NULL,
+       token_hash = NULL,
+       access_token = NULL,
+       welcome_pending = false;
+-- Queued license emails carry keys.
+DELETE FROM mail_mail WHERE esd_asset_id IS NOT NULL;
 UPDATE ir_cron
    SET active = false
  WHERE id IN (SELECT res_id FROM ir_model_data

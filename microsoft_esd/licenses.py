@@ -1,20 +1,15 @@
-"""License rules: allowed status transitions, returns, and how a key is kept and shown.
+"""License rules: allowed status transitions, returns, and how a key is shown to non-owners.
 
 Status rules (the only transitions CIS may report and we apply): Activated -> Redeemed (with the
 activation date) and Activated -> Return Accepted (return status Successful). Redeemed and Return
 Accepted are final.
 """
 
-import base64
 import datetime
-import hashlib
-import hmac
-
-from cryptography.fernet import Fernet, InvalidToken
+import math
 
 ACTIVATED, REDEEMED, RETURN_ACCEPTED = "activated", "redeemed", "return_accepted"
 ALLOWED = {(ACTIVATED, REDEEMED), (ACTIVATED, RETURN_ACCEPTED)}
-SEALED_PREFIX = "enc:v1:"
 
 
 def transition(current, reported):
@@ -47,32 +42,8 @@ def mask(token):
     return "*****-*****-*****-*****-" + token[-5:]
 
 
-def _fernet(key):
-    digest = hashlib.sha256(key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def seal(token, key):
-    """The stored form of a key: encrypted when a key is configured, else as is."""
-    if not token or not key:
-        return token
-    return SEALED_PREFIX + _fernet(key).encrypt(token.encode()).decode()
-
-
-def unseal(stored, key):
-    """The key from its stored form. Raises ValueError when it cannot be decrypted."""
-    if not stored or not stored.startswith(SEALED_PREFIX):
-        return stored
-    if not key:
-        raise ValueError("the license key is encrypted but no esd_token_key is configured")
-    try:
-        return _fernet(key).decrypt(stored[len(SEALED_PREFIX) :].encode()).decode()
-    except InvalidToken:
-        raise ValueError(
-            "the license key cannot be decrypted with the configured esd_token_key"
-        ) from None
-
-
-def keyed_hash(token, key):
-    """A keyed digest to find a license by its key without storing the key in clear."""
-    return hmac.new(key.encode(), token.strip().upper().encode(), hashlib.sha256).hexdigest()
+def wait_seconds(last, now, interval):
+    """Seconds left before an action done at ``last`` may be done again (0: it may be now)."""
+    if not last:
+        return 0
+    return max(0, math.ceil(interval - (now - last).total_seconds()))

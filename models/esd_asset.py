@@ -1,28 +1,35 @@
+import functools
 import logging
 import uuid
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
 
 from ..microsoft_esd import licenses
+from ..microsoft_esd.vault import Vault, WeakSecretError
+from .esd_access import check_caller
 
 _logger = logging.getLogger(__name__)
 
-SYNC_STATUS = [
-    ("unsynchronised", "Unsynchronised"),
-    ("synchronized", "Synchronized"),
-    ("failed", "Failed"),
-]
-TOKEN_STATUS = [
-    ("activated", "Activated"),
-    ("redeemed", "Redeemed"),
-    ("return_accepted", "Return Accepted"),
-]
+# Readable by internal users only: the portal reads a license through its controller.
+INTERNAL = "base.group_user"
+
+
+@functools.lru_cache(maxsize=8)
+def _vault(secret_option, fallback_secret):
+    return Vault.from_config(secret_option, fallback_secret)
 
 
 class EsdAsset(models.Model):
-    """One Microsoft license sold: its token, its status at Microsoft, its sale and invoice."""
+    """One Microsoft license sold: its key, its sale, who may see the key and act on it.
+
+    The key and the activation link are stored sealed in fields no user can read (not even an
+    administrator over RPC); :attr:`token` shows them in full to the license's owners only (the
+    users of its customer or billed company) and masked to everyone else, ESD users included,
+    who use "Reveal key" (recorded in the chatter). Provisioning, status and returns live in
+    ``esd_asset_provisioning.py`` and ``esd_asset_lifecycle.py``.
+    """
 
     _name = "esd.asset"
     _description = "Microsoft ESD License"
@@ -44,7 +51,9 @@ class EsdAsset(models.Model):
     sale_line_id = fields.Many2one(
         "sale.order.line", "Order Line", readonly=True, index=True, ondelete="set null"
     )
-    user_id = fields.Many2one(related="sale_order_id.user_id", string="Salesperson")
+    user_id = fields.Many2one(
+        related="sale_order_id.user_id", string="Salesperson", store=True, index=True
+    )
     product_id = fields.Many2one("product.product", "Product", required=True, readonly=True)
     instance_id = fields.Many2one("esd.instance", "ESD Instance", required=True, readonly=True)
     price_unit = fields.Monetary("Price", readonly=True)
@@ -57,77 +66,37 @@ class EsdAsset(models.Model):
         readonly=True,
         tracking=True,
     )
-    sync_status = fields.Selection(
-        SYNC_STATUS,
-        "Provisioning",
-        default="unsynchronised",
-        required=True,
-        readonly=True,
-        index=True,
-        tracking=True,
-    )
-    sync_error = fields.Text("Provisioning Error", readonly=True)
-    sync_attempts = fields.Integer(readonly=True, default=0)
-    next_attempt_at = fields.Datetime(readonly=True)
+    # The key: shown per requesting user, stored sealed where no user can read it.
     token = fields.Char(
         "License Key",
-        compute="_compute_token",
-        inverse="_inverse_token",
+        compute="_compute_secrets",
         search="_search_token",
-        readonly=True,
-        help="Shown in full to ESD users and to the license's customer and reseller; masked "
-        "(last 5 characters) for everyone else. Search with the whole key.",
+        help="Shown in full to the users of the license's customer and billed company; masked "
+        "(last 5 characters) for everyone else. ESD users reveal it with Reveal key, which the "
+        "chatter records. Search with the whole key.",
     )
-    token_stored = fields.Char(copy=False, groups="base.group_system")
-    token_hash = fields.Char(copy=False, index=True, groups="base.group_system")
-    token_status = fields.Selection(TOKEN_STATUS, readonly=True, tracking=True)
-    return_status = fields.Selection(
-        [("none", "None"), ("successful", "Successful")],
-        readonly=True,
-        default="none",
-        tracking=True,
+    activation_link = fields.Char(compute="_compute_secrets")
+    key_visible = fields.Boolean(
+        compute="_compute_secrets", help="The requesting user owns the license and sees its key."
     )
-    activation_link = fields.Char(readonly=True, copy=False)
-    activation_date = fields.Datetime(readonly=True)
-    esd_license_id = fields.Char("CIS License ID", readonly=True, copy=False, index=True)
-    esd_order_id = fields.Char("CIS Order ID", readonly=True, copy=False)
+    token_tail = fields.Char("Key Ends With", readonly=True, copy=False)
+    token_sealed = fields.Char(copy=False, groups=fields.NO_ACCESS)
+    activation_link_sealed = fields.Char(copy=False, groups=fields.NO_ACCESS)
+    token_hash = fields.Char(copy=False, index=True, groups=fields.NO_ACCESS)
+    access_token = fields.Char(groups=INTERNAL)
+    esd_license_id = fields.Char(
+        "CIS License ID", readonly=True, copy=False, index=True, groups=INTERNAL
+    )
+    esd_order_id = fields.Char("CIS Order ID", readonly=True, copy=False, groups=INTERNAL)
     request_id = fields.Char(
         "Idempotency Key",
         required=True,
         readonly=True,
         copy=False,
+        groups=INTERNAL,
         default=lambda self: str(uuid.uuid4()),
         help="Sent as MS-RequestId: ordering again with it returns the same license, never a "
         "second one.",
-    )
-    invoice_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
-    credit_note_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
-    credit_note_id = fields.Many2one(related="credit_note_line_id.move_id", string="Credit Note")
-    cancel_request_state = fields.Selection(
-        [("none", "None"), ("pending", "Pending"), ("rejected", "Rejected")],
-        "Cancellation Request",
-        default="none",
-        readonly=True,
-        copy=False,
-        tracking=True,
-    )
-    cancel_request_comment = fields.Text(readonly=True, copy=False)
-    cancel_requested_by = fields.Many2one("res.partner", readonly=True, copy=False)
-    cancel_requested_on = fields.Datetime(readonly=True, copy=False)
-    welcome_pending = fields.Boolean(
-        readonly=True, copy=False, index=True, help="The welcome email waits for its cron."
-    )
-    invoice_id = fields.Many2one(related="invoice_line_id.move_id", string="Invoice")
-    invoice_amount = fields.Monetary(
-        related="invoice_line_id.price_total", string="Invoice Amount", currency_field="currency_id"
-    )
-    quantity = fields.Float(related="sale_line_id.product_uom_qty", string="Quantity")
-    uom_id = fields.Many2one(related="product_id.uom_id", string="Unit")
-    welcome_partner_ids = fields.Many2many(
-        "res.partner",
-        compute="_compute_welcome_partner_ids",
-        string="License Email Recipients",
-        help="The customer plus the instance's extra recipients.",
     )
 
     _sql_constraints = [
@@ -135,6 +104,30 @@ class EsdAsset(models.Model):
         ("license_unique", "UNIQUE(esd_license_id)", "A CIS license is recorded once."),
     ]
 
+    @api.depends("token_tail", "token_sealed", "activation_link_sealed")
+    @api.depends_context("uid")
+    def _compute_secrets(self):
+        owned = self._esd_owned()
+        plain = owned._esd_secrets(strict=False) if owned else {}
+        for asset in self:
+            asset.key_visible = asset in owned
+            token, link = plain.get(asset.id) or (False, False)
+            if not asset.key_visible:
+                token, link = licenses.mask(asset.token_tail) or False, False
+            asset.token, asset.activation_link = token, link
+
+    def _search_token(self, operator, value):
+        if operator not in ("=", "ilike", "=ilike") or not isinstance(value, str) or not value:
+            raise UserError(_("Search a license by its whole key."))
+        digests = self._esd_vault(strict=False).lookup_hashes(value)
+        return [("id", "in", self.sudo()._search([("token_hash", "in", digests)]))]
+
+    def _compute_access_url(self):
+        super()._compute_access_url()
+        for asset in self:
+            asset.access_url = f"/my/esd/{asset.id}"
+
+    # ------------------------------------------------------------------ CRUD
     @api.model_create_multi
     def create(self, vals_list):
         sequence = self.env["ir.sequence"]
@@ -144,12 +137,14 @@ class EsdAsset(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
+        self._esd_check_user_write(vals)
         if "request_id" in vals and any(asset.request_id != vals["request_id"] for asset in self):
             raise UserError(_("The idempotency key of a license never changes."))
         return super().write(vals)
 
-    def unlink(self):
-        delivered = self.filtered(lambda a: a.sync_status == "synchronized")
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_delivered(self):
+        delivered = self.filtered("token_tail")
         if delivered:
             raise UserError(
                 _(
@@ -158,59 +153,128 @@ class EsdAsset(models.Model):
                     ", ".join(delivered.mapped("name")),
                 )
             )
-        if not self.env.user.has_group("microsoft_esd.group_esd_manager"):
-            raise UserError(_("Only ESD managers can delete licenses that were never delivered."))
-        return super().unlink()
+
+    def _esd_check_user_write(self, vals):
+        """Users archive licenses; everything else on a license is written by Odoo's own code."""
+        if self.env.su:
+            return
+        refused = [
+            self._fields[name].string
+            for name in vals
+            if name in self._fields
+            and self._fields[name]._module == "microsoft_esd"
+            and name != "active"
+        ]
+        if refused:
+            raise AccessError(
+                _(
+                    "%(fields)s of a license are set by Odoo from the sale and from Microsoft, "
+                    "never by hand.",
+                    fields=", ".join(refused),
+                )
+            )
 
     # ------------------------------------------------------------------ the key
     @api.model
-    def _esd_token_key(self):
-        """The encryption key, from Odoo's configuration file (never from the database)."""
-        return config.get("esd_token_key") or None
+    def _esd_vault(self, strict=True):
+        """The vault of ``esd_token_key`` (configuration file, never the database).
 
-    @api.model
-    def _esd_token_hash_key(self):
-        return self._esd_token_key() or self.env["ir.config_parameter"].sudo().get_param(
-            "database.secret"
+        A weak secret raises a UserError saying what a good one is; with ``strict=False`` it is
+        logged and the licenses are read (and searched) as if no secret were configured.
+        """
+        fallback = self.env["ir.config_parameter"].sudo().get_param("database.secret")
+        try:
+            return _vault(config.get("esd_token_key") or "", fallback)
+        except WeakSecretError as exc:
+            if strict:
+                raise UserError(str(exc)) from None
+            _logger.error("%s", exc)
+            return _vault("", fallback)
+
+    def _esd_owned(self):
+        """The licenses of ``self`` owned by the requesting user (never by superuser mode).
+
+        Owners are the users, portal or internal, of the license's customer or billed company.
+        """
+        user = self.env.user
+        if user._is_public() or not self:
+            return self.browse()
+        company = user.partner_id.commercial_partner_id
+        return self.filtered(
+            lambda asset: company in (asset.sudo().customer_id | asset.sudo().billing_partner_id)
         )
 
-    def _esd_token_visible(self):
-        """ESD users, the license's customer and its reseller see the whole key."""
-        self.ensure_one()
-        if self.env.su or self.env.user.has_group("microsoft_esd.group_esd_user"):
-            return True
-        commercial = self.env.user.partner_id.commercial_partner_id
-        return commercial in (self.customer_id | self.billing_partner_id)
-
-    @api.depends_context("uid")
-    def _compute_token(self):
-        key = self._esd_token_key()
-        for asset in self:
+    def _esd_secrets(self, strict=True):
+        """{id: (key, activation link)} in clear, for Odoo's own code (private: not over RPC)."""
+        vault = self._esd_vault(strict=strict)
+        result = {}
+        for asset in self.sudo():
             try:
-                token = licenses.unseal(asset.sudo().token_stored, key)
+                result[asset.id] = (
+                    vault.unseal(asset.token_sealed),
+                    vault.unseal(asset.activation_link_sealed),
+                )
             except ValueError as exc:
+                if strict:
+                    raise UserError(
+                        _("%(license)s: %(error)s", license=asset.name, error=exc)
+                    ) from None
                 _logger.warning("license %s: %s", asset.id, exc)
-                token = False
-            asset.token = token if not token or asset._esd_token_visible() else licenses.mask(token)
+        return result
 
-    def _inverse_token(self):
-        key, hash_key = self._esd_token_key(), self._esd_token_hash_key()
-        for asset in self:
-            asset.sudo().write(
-                {
-                    "token_stored": licenses.seal(asset.token, key) or False,
-                    "token_hash": asset.token and licenses.keyed_hash(asset.token, hash_key),
-                }
+    def _esd_store_secrets(self, token, activation_link):
+        """Seal the key and activation link of one license (written by Odoo, never by users)."""
+        self.ensure_one()
+        vault = self._esd_vault()
+        self.sudo().write(
+            {
+                "token_sealed": vault.seal(token) or False,
+                "activation_link_sealed": vault.seal(activation_link) or False,
+                "token_hash": (token and vault.lookup_hash(token)) or False,
+                "token_tail": (token and token[-5:]) or False,
+            }
+        )
+
+    def esd_reveal_key(self):
+        """The key and activation link, for an ESD user of the license's company.
+
+        The chatter records who revealed it and when, never the key itself.
+        """
+        self.ensure_one()
+        check_caller(self, operation="read")
+        if not self.token_tail:
+            raise UserError(_("%s has no key yet: it is still being delivered.", self.name))
+        token, link = self._esd_secrets()[self.id]
+        self.sudo().message_post(
+            body=_("License key revealed to %s.", self.env.user.name),
+            subtype_xmlid="mail.mt_note",
+        )
+        return {"token": token, "activation_link": link}
+
+    @api.model
+    def _esd_reencrypt_all(self, batch_size=500):
+        """Re-seal and re-hash every key not in today's form (after esd_token_key was set or
+        rotated), so every key opens with the current secret and search by key keeps working.
+        Returns how many licenses were rewritten."""
+        vault = self._esd_vault()
+        Asset = self.sudo().with_context(active_test=False, tracking_disable=True)
+        done, last_id = 0, 0
+        while True:
+            batch = Asset.search(
+                [("id", ">", last_id), ("token_sealed", "!=", False)], order="id", limit=batch_size
             )
-
-    def _search_token(self, operator, value):
-        if operator not in ("=", "ilike", "like", "=ilike", "=like") or not value:
-            raise UserError(_("Search a license by its whole key."))
-        digest = licenses.keyed_hash(value, self._esd_token_hash_key())
-        ids = self.sudo()._search([("token_hash", "=", digest)])
-        return [("id", "in", ids)]
-
-    def _compute_access_url(self):
-        super()._compute_access_url()
-        for asset in self:
-            asset.access_url = f"/my/esd/{asset.id}"
+            if not batch:
+                return done
+            last_id = batch[-1].id
+            secrets = batch._esd_secrets()
+            for asset in batch:
+                token, link = secrets[asset.id]
+                digest = vault.lookup_hash(token)
+                if (
+                    vault.is_current(asset.token_sealed)
+                    and vault.is_current(asset.activation_link_sealed)
+                    and asset.token_hash == digest
+                ):
+                    continue
+                asset._esd_store_secrets(token, link)
+                done += 1

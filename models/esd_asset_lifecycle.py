@@ -6,7 +6,12 @@ from odoo.exceptions import UserError
 from ..microsoft_esd import licenses
 from ..microsoft_esd.contract import License
 from ..microsoft_esd.errors import ConflictError, EsdError
+from .esd_access import check_caller
+from .esd_asset import INTERNAL
 from .notification import RELOAD, notification
+
+# The portal's Update status and Resend activation: at most once a minute per license.
+PORTAL_INTERVAL = 60
 
 _logger = logging.getLogger(__name__)
 
@@ -16,9 +21,106 @@ class EsdAsset(models.Model):
 
     _inherit = "esd.asset"
 
-    # ------------------------------------------------------------------ status
+    token_status = fields.Selection(
+        [
+            ("activated", "Activated"),
+            ("redeemed", "Redeemed"),
+            ("return_accepted", "Return Accepted"),
+        ],
+        readonly=True,
+        tracking=True,
+    )
+    return_status = fields.Selection(
+        [("none", "None"), ("successful", "Successful")],
+        readonly=True,
+        default="none",
+        tracking=True,
+    )
+    activation_date = fields.Datetime(readonly=True)
+    invoice_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
+    credit_note_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
+    credit_note_id = fields.Many2one(related="credit_note_line_id.move_id", string="Credit Note")
+    invoice_id = fields.Many2one(related="invoice_line_id.move_id", string="Invoice")
+    invoice_amount = fields.Monetary(
+        related="invoice_line_id.price_total", string="Invoice Amount", currency_field="currency_id"
+    )
+    quantity = fields.Float(related="sale_line_id.product_uom_qty", string="Quantity")
+    uom_id = fields.Many2one(related="product_id.uom_id", string="Unit")
+    cancel_request_state = fields.Selection(
+        [("none", "None"), ("pending", "Pending"), ("rejected", "Rejected")],
+        "Cancellation Request",
+        default="none",
+        readonly=True,
+        copy=False,
+        tracking=True,
+    )
+    cancel_request_comment = fields.Text(readonly=True, copy=False)
+    cancel_requested_by = fields.Many2one("res.partner", readonly=True, copy=False, groups=INTERNAL)
+    cancel_requested_on = fields.Datetime(readonly=True, copy=False)
+    portal_status_checked_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
+    portal_email_resent_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
+
+    # ------------------------------------------------------------------ backend actions
+    # Each checks its caller: a button's groups protect nothing against JSON-RPC.
     def action_update_license_status(self):
         """Ask CIS for the status of these licenses and apply the allowed transitions."""
+        check_caller(self)
+        return self._esd_update_status()
+
+    def action_resend_activation(self):
+        check_caller(self)
+        delivered = self._esd_resend()
+        return notification(
+            _("Activation email sent"), _("%s license email(s) queued.", len(delivered))
+        )
+
+    def action_cancel_license(self):
+        """Return the licenses to Microsoft, then credit their invoice line in full."""
+        check_caller(self)
+        return self._esd_cancel()
+
+    def action_approve_cancellation(self):
+        check_caller(self)
+        self._esd_close_cancellation_activities()
+        return self._esd_cancel()
+
+    def action_reject_cancellation(self):
+        check_caller(self)
+        pending = self.filtered(lambda a: a.cancel_request_state == "pending")
+        pending.sudo().write({"cancel_request_state": "rejected"})
+        pending.message_post(body=_("Cancellation request rejected."))
+        pending._esd_close_cancellation_activities()
+        return True
+
+    # ------------------------------------------------------------------ portal operations
+    # Private: the portal controller calls them after its own ownership check.
+    def _esd_portal_update_status(self):
+        self.ensure_one()
+        self._esd_throttle("portal_status_checked_at", _("updated"))
+        return self._esd_update_status()
+
+    def _esd_portal_resend(self):
+        self.ensure_one()
+        self._esd_throttle("portal_email_resent_at", _("sent again"))
+        return self._esd_resend()
+
+    def _esd_throttle(self, field, done):
+        """Refuse a portal operation done less than a minute ago on this license; else stamp it."""
+        now = fields.Datetime.now()
+        wait = licenses.wait_seconds(self.sudo()[field], now, PORTAL_INTERVAL)
+        if wait:
+            raise UserError(
+                _(
+                    "This license was %(done)s less than a minute ago: try again in %(wait)s "
+                    "seconds.",
+                    done=done,
+                    wait=wait,
+                )
+            )
+        self.sudo().write({field: now})
+
+    # ------------------------------------------------------------------ status
+    def _esd_update_status(self):
         assets = self.filtered(lambda a: a.sync_status == "synchronized")
         if not assets:
             raise UserError(_("Only delivered licenses have a status at Microsoft."))
@@ -87,14 +189,12 @@ class EsdAsset(models.Model):
                 asset._esd_apply_status(by_id[asset.esd_license_id])
             instance.license_status_synced_at = started
 
-    def action_resend_activation(self):
+    def _esd_resend(self):
         delivered = self.filtered(lambda a: a.sync_status == "synchronized" and a.state == "active")
         if not delivered:
             raise UserError(_("Only active, delivered licenses can be sent again."))
         delivered._esd_send_welcome()
-        return notification(
-            _("Activation email sent"), _("%s license email(s) queued.", len(delivered))
-        )
+        return delivered
 
     def _esd_return_refusal(self):
         self.ensure_one()
@@ -121,8 +221,7 @@ class EsdAsset(models.Model):
                     )
                 )
 
-    def action_cancel_license(self):
-        """Return the licenses to Microsoft, then credit their invoice line in full."""
+    def _esd_cancel(self):
         self._esd_check_returnable()
         problems = []
         for asset in self:
@@ -218,13 +317,12 @@ class EsdAsset(models.Model):
         if self.sale_line_id:
             self.sale_line_id.sudo().write({"product_uom_qty": 0, "qty_delivered": 0})
 
-    def action_request_cancellation(self, comment=None, partner=None):
+    def _esd_request_cancellation(self, comment, partner):
         """A customer asks to cancel; an ESD user approves or rejects it."""
         self._esd_check_returnable()
         for asset in self:
             if asset.cancel_request_state == "pending":
                 raise UserError(_("A cancellation of %s is already pending.", asset.name))
-        partner = partner or self.env.user.partner_id
         self.sudo().write(
             {
                 "cancel_request_state": "pending",
@@ -249,24 +347,13 @@ class EsdAsset(models.Model):
             )
         return True
 
-    def action_withdraw_cancellation(self):
+    def _esd_withdraw_cancellation(self):
         pending = self.filtered(lambda a: a.cancel_request_state == "pending")
         if not pending:
             raise UserError(_("There is no pending cancellation request to withdraw."))
         pending.sudo().write({"cancel_request_state": "none", "cancel_request_comment": False})
         pending.sudo().message_post(body=_("Cancellation request withdrawn."))
         pending.sudo()._esd_close_cancellation_activities()
-        return True
-
-    def action_approve_cancellation(self):
-        self._esd_close_cancellation_activities()
-        return self.action_cancel_license()
-
-    def action_reject_cancellation(self):
-        pending = self.filtered(lambda a: a.cancel_request_state == "pending")
-        pending.write({"cancel_request_state": "rejected"})
-        pending.message_post(body=_("Cancellation request rejected."))
-        pending._esd_close_cancellation_activities()
         return True
 
     def _esd_close_cancellation_activities(self):

@@ -3,10 +3,12 @@ import uuid
 
 import psycopg2.errors
 
-from odoo import _, api, fields, models, modules
+from odoo import Command, _, api, fields, models, modules
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import provisioning
+from .esd_access import check_caller
+from .esd_asset import INTERNAL
 
 _logger = logging.getLogger(__name__)
 
@@ -16,7 +18,43 @@ class EsdAsset(models.Model):
 
     _inherit = "esd.asset"
 
+    sync_status = fields.Selection(
+        [
+            ("unsynchronised", "Unsynchronised"),
+            ("synchronized", "Synchronized"),
+            ("failed", "Failed"),
+        ],
+        "Provisioning",
+        default="unsynchronised",
+        required=True,
+        readonly=True,
+        index=True,
+        tracking=True,
+    )
+    sync_error = fields.Text("Provisioning Error", readonly=True, groups=INTERNAL)
+    sync_attempts = fields.Integer(readonly=True, default=0, groups=INTERNAL)
+    next_attempt_at = fields.Datetime(readonly=True, groups=INTERNAL)
+    welcome_pending = fields.Boolean(
+        readonly=True,
+        copy=False,
+        index=True,
+        groups=INTERNAL,
+        help="The welcome email waits for its cron.",
+    )
+    welcome_partner_ids = fields.Many2many(
+        "res.partner",
+        compute="_compute_welcome_partner_ids",
+        string="License Email Recipients",
+        help="The customer plus the instance's extra recipients.",
+    )
+
+    @api.depends("customer_id", "instance_id.extra_recipient_ids")
+    def _compute_welcome_partner_ids(self):
+        for asset in self:
+            asset.welcome_partner_ids = asset.customer_id | asset.instance_id.extra_recipient_ids
+
     def action_retry_provisioning(self):
+        check_caller(self)
         failed = self.filtered(lambda a: a.sync_status == "failed")
         if not failed:
             raise UserError(_("Only licenses whose provisioning failed can be retried."))
@@ -214,14 +252,13 @@ class EsdAsset(models.Model):
                 "next_attempt_at": False,
                 "esd_order_id": outcome.order.order_id,
                 "esd_license_id": lic.license_id,
-                "token": lic.token,
                 "token_status": lic.token_status,
                 "return_status": lic.return_status,
-                "activation_link": lic.activation_link,
                 "activation_date": lic.activation_date,
                 "welcome_pending": True,
             }
         )
+        self._esd_store_secrets(lic.token, lic.activation_link)
 
     def _esd_fail(self, message, transient):
         attempts = self.sync_attempts + 1
@@ -270,17 +307,30 @@ class EsdAsset(models.Model):
     def _esd_send_welcome(self):
         """Email each license to its recipients; the chatter records it without the key.
 
-        The key travels only in the email (a queued mail.mail, deleted once sent): a chatter
-        message would keep it readable by everyone who can read the license's messages.
+        The key travels only in the email: the template reads it from the rendering context,
+        where only this method puts it, so no one else renders a key into a message (a
+        template preview shows the masked key). The recipients are decided here, not by the
+        template. The email is a queued mail.mail, not linked to the license (Odoo's chatter
+        shows linked emails), deleted once sent.
         """
         template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
+        secrets = self._esd_secrets()
         for asset in self:
-            # Not linked to the license (model/res_id): Odoo's chatter shows linked emails.
-            template.send_mail(
+            token, link = secrets[asset.id]
+            template.with_context(
+                esd_secrets={asset.id: {"token": token, "activation_link": link}}
+            ).send_mail(
                 asset.id,
                 force_send=False,
                 email_layout_xmlid="mail.mail_notification_light",
-                email_values={"model": False, "res_id": False},
+                email_values={
+                    "model": False,
+                    "res_id": False,
+                    "recipient_ids": [Command.set(asset.welcome_partner_ids.ids)],
+                    "email_to": False,
+                    "email_cc": False,
+                    "esd_asset_id": asset.id,
+                },
             )
             recipients = ", ".join(
                 f"{p.name} <{p.email}>" if p.email else p.name for p in asset.welcome_partner_ids
@@ -289,8 +339,3 @@ class EsdAsset(models.Model):
                 body=_("License email sent to %(recipients)s.", recipients=recipients),
                 subtype_xmlid="mail.mt_note",
             )
-
-    @api.depends("customer_id", "instance_id.extra_recipient_ids")
-    def _compute_welcome_partner_ids(self):
-        for asset in self:
-            asset.welcome_partner_ids = asset.customer_id | asset.instance_id.extra_recipient_ids

@@ -6,18 +6,21 @@ import threading
 import uuid
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..microsoft_esd import catalog_sync
 from ..microsoft_esd.certificate import load_certificate
 from ..microsoft_esd.client import CisClient
 from ..microsoft_esd.config import DEFAULT_AUTHORITY, InstanceConfig
 from ..microsoft_esd.errors import EsdError
+from .esd_access import ESD_MANAGER, check_caller
 from .notification import CLOSE, notification
 
 _logger = logging.getLogger(__name__)
 
 CERTIFICATE_WARNING_DAYS = 30
+# The fields that decide where the certificate's tokens are sent: system administrators only.
+ROUTING_FIELDS = ("service_url", "authority", "tenant", "client_id", "resource_api", "ca_bundle")
 
 # CIS clients reused across calls, batches and cron runs: one token, kept-alive connections.
 # Keyed by the instance's write_date, so a changed configuration gets a new client.
@@ -109,6 +112,10 @@ class EsdInstance(models.Model):
     catalog_last_sync = fields.Datetime("Last Catalog Sync", readonly=True, copy=False)
     license_status_synced_at = fields.Datetime("Last Status Refresh", readonly=True, copy=False)
     product_count = fields.Integer(compute="_compute_product_count")
+    can_edit_routing = fields.Boolean(
+        compute="_compute_can_edit_routing",
+        help="The requesting user may change where the certificate's tokens are sent.",
+    )
 
     _sql_constraints = [
         (
@@ -117,6 +124,25 @@ class EsdInstance(models.Model):
             "The return window cannot be negative.",
         ),
     ]
+
+    def _register_hook(self):
+        super()._register_hook()
+        self._esd_delete_neutralized_certificates()
+
+    @api.model
+    def _esd_delete_neutralized_certificates(self):
+        """Delete the certificates a neutralization detached, so their files leave the filestore.
+
+        Neutralization is SQL only: it cannot mark files for Odoo's filestore cleanup.
+        """
+        certificates = (
+            self.env["ir.attachment"]
+            .sudo()
+            .search([("res_model", "=", "esd.neutralized.certificate")])
+        )
+        if certificates:
+            certificates.unlink()
+            _logger.info("deleted %s neutralized ESD certificates", len(certificates))
 
     @api.model
     def _lang_selection(self):
@@ -138,6 +164,10 @@ class EsdInstance(models.Model):
                 continue
             instance.thumbprint = cert.thumbprint
             instance.certificate_expiry = cert.not_after
+
+    @api.depends_context("uid")
+    def _compute_can_edit_routing(self):
+        self.can_edit_routing = self.env.user.has_group("base.group_system")
 
     @api.depends("certificate_expiry")
     def _compute_certificate_expiring(self):
@@ -185,7 +215,14 @@ class EsdInstance(models.Model):
                     )
                 )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._esd_check_routing_write(vals)
+        return super().create(vals_list)
+
     def write(self, vals):
+        self._esd_check_routing_write(vals)
         connection_fields = {
             "resource_api",
             "service_url",
@@ -202,6 +239,18 @@ class EsdInstance(models.Model):
         if connection_fields & set(vals) and "state" not in vals:
             vals = dict(vals, state="draft")
         return super().write(vals)
+
+    def _esd_check_routing_write(self, vals):
+        """Only system administrators change where the certificate's tokens go."""
+        routed = [name for name in ROUTING_FIELDS if name in vals]
+        if routed and not self.env.su and not self.env.user.has_group("base.group_system"):
+            raise AccessError(
+                _(
+                    "Only system administrators may change %(fields)s: they decide where the "
+                    "certificate's access tokens are sent.",
+                    fields=", ".join(self._fields[name].string for name in routed),
+                )
+            )
 
     # ------------------------------------------------------------------ client
     def _esd_config(self):
@@ -264,6 +313,7 @@ class EsdInstance(models.Model):
     # ------------------------------------------------------------------ actions
     def action_test_connection(self):
         self.ensure_one()
+        check_caller(self, ESD_MANAGER, "read")
         try:
             with self._cis_client() as client:
                 report = client.check()
@@ -284,8 +334,10 @@ class EsdInstance(models.Model):
     def action_get_services_definition(self):
         """Download the catalog ("Get Services Definition") and show what changed."""
         self.ensure_one()
-        result = self._sync_catalog()
-        return result.action_open()
+        check_caller(self, ESD_MANAGER, "read")
+        # Products are written by the sync itself, not with the manager's own product rights.
+        result = self.sudo()._sync_catalog()
+        return result.with_env(self.env).action_open()
 
     def action_view_products(self):
         self.ensure_one()

@@ -10,6 +10,7 @@ class EsdPartnerAccount(models.Model):
 
     partner_id = fields.Many2one("res.partner", required=True, ondelete="cascade", index=True)
     instance_id = fields.Many2one("esd.instance", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="instance_id.company_id", store=True, index=True)
     account_id = fields.Char("CIS Account ID", readonly=True, copy=False)
     role = fields.Selection([("reseller", "Reseller"), ("user", "User")], readonly=True)
     sync_status = fields.Selection(

@@ -1,4 +1,8 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .esd_access import ESD_MANAGER, check_caller
+from .notification import notification
 
 
 class ResConfigSettings(models.TransientModel):
@@ -6,6 +10,16 @@ class ResConfigSettings(models.TransientModel):
 
     esd_instance_count = fields.Integer(compute="_compute_esd_instance_count")
     esd_connected_count = fields.Integer(compute="_compute_esd_instance_count")
+    esd_keys_encrypted = fields.Boolean(
+        "License Keys Encrypted at Rest",
+        compute="_compute_esd_keys",
+        help="An esd_token_key in Odoo's configuration file seals every license key.",
+    )
+    esd_keys_error = fields.Char(compute="_compute_esd_keys")
+    esd_keys_outdated_count = fields.Integer(
+        compute="_compute_esd_keys",
+        help="Licenses whose key is not sealed with the current secret yet: run Re-encrypt.",
+    )
 
     @api.depends("company_id")
     def _compute_esd_instance_count(self):
@@ -17,5 +31,33 @@ class ResConfigSettings(models.TransientModel):
                 [*company, ("state", "=", "connected")]
             )
 
+    def _compute_esd_keys(self):
+        Asset = self.env["esd.asset"]
+        try:
+            vault, error = Asset._esd_vault(), False
+        except UserError as exc:
+            vault, error = Asset._esd_vault(strict=False), exc.args[0]
+        prefix = vault.current_prefix
+        # Keys sealed with another secret (or none): a count in SQL, nothing decrypted.
+        self.env.cr.execute(
+            "SELECT count(*) FROM esd_asset WHERE token_sealed IS NOT NULL AND "
+            + ("token_sealed NOT LIKE %s" if prefix else "token_sealed LIKE %s"),
+            [prefix.replace("%", r"\%") + "%" if prefix else "enc:%"],
+        )
+        outdated = self.env.cr.fetchone()[0]
+        for settings in self:
+            settings.esd_keys_encrypted = vault.encrypting
+            settings.esd_keys_error = error
+            settings.esd_keys_outdated_count = outdated
+
     def action_open_esd_instances(self):
         return self.env["ir.actions.act_window"]._for_xml_id("microsoft_esd.action_esd_instance")
+
+    def action_esd_reencrypt_keys(self):
+        """Re-seal and re-hash every license key with the current esd_token_key."""
+        check_caller(self.env["esd.asset"], ESD_MANAGER)
+        count = self.env["esd.asset"]._esd_reencrypt_all()
+        return notification(
+            _("License keys re-encrypted"),
+            _("%s license keys are now sealed with the current secret.", count),
+        )

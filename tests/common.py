@@ -50,3 +50,12 @@ def sell_licenses(env, product, partner, count=1, end_customer=None):
     env["esd.asset"]._esd_provision_pending()
     env["esd.asset"]._esd_send_pending_welcome()
     return order.esd_asset_ids.sorted("id")
+
+
+def secrets_of(asset):
+    """(key, activation link) of a license, in clear: what only Odoo's own code reads.
+
+    Compare them with assertTrue(a == b), never assertEqual: a failing assertEqual would print
+    the key into the test output.
+    """
+    return asset._esd_secrets()[asset.id]

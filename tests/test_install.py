@@ -1,3 +1,4 @@
+from odoo.modules import get_manifest
 from odoo.tests import TransactionCase, new_test_user, tagged
 
 
@@ -8,7 +9,7 @@ class TestInstall(TransactionCase):
     def test_module_installed(self):
         module = self.env["ir.module.module"].search([("name", "=", "microsoft_esd")])
         self.assertEqual(module.state, "installed")
-        self.assertEqual(module.latest_version, "18.0.1.0.0")
+        self.assertEqual(module.latest_version, get_manifest("microsoft_esd")["version"])
 
     def test_manager_implies_user_implies_salesman(self):
         manager = self.env.ref("microsoft_esd.group_esd_manager")

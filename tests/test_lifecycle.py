@@ -1,11 +1,11 @@
 import datetime
 
 from odoo import Command, fields
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import config
 
-from .common import EsdSimulatorCase, sell_licenses
+from .common import EsdSimulatorCase, secrets_of, sell_licenses
 
 OFFICE = "EP2-06606:en-US"
 
@@ -115,18 +115,18 @@ class TestLifecycle(EsdSimulatorCase):
 
     def test_cancellation_request_withdraw_reject_approve(self):
         asset = self._licenses()
-        asset.action_request_cancellation("Ordered twice", partner=self.customer)
+        asset._esd_request_cancellation("Ordered twice", self.customer)
         self.assertEqual(asset.cancel_request_state, "pending")
         self.assertTrue(asset.activity_ids)
         with self.assertRaisesRegex(UserError, "already pending"):
-            asset.action_request_cancellation()
-        asset.action_withdraw_cancellation()
+            asset._esd_request_cancellation(None, self.customer)
+        asset._esd_withdraw_cancellation()
         self.assertEqual(asset.cancel_request_state, "none")
         self.assertFalse(asset.activity_ids)
-        asset.action_request_cancellation("Please", partner=self.customer)
+        asset._esd_request_cancellation("Please", self.customer)
         asset.action_reject_cancellation()
         self.assertEqual((asset.cancel_request_state, asset.state), ("rejected", "active"))
-        asset.action_request_cancellation("Again", partner=self.customer)
+        asset._esd_request_cancellation("Again", self.customer)
         asset.action_approve_cancellation()
         self.assertEqual((asset.cancel_request_state, asset.state), ("none", "cancelled"))
         self.assertTrue(asset.credit_note_id)
@@ -151,34 +151,43 @@ class TestLifecycle(EsdSimulatorCase):
         asset = self._licenses()
         self.assertEqual(asset.sync_status, "failed")
         user = new_test_user(self.env, "esd_plain", groups="microsoft_esd.group_esd_user")
-        with self.assertRaisesRegex(UserError, "Only ESD managers"):
+        with self.assertRaisesRegex(AccessError, "Microsoft ESD/Manager"):
             asset.with_user(user).unlink()
         asset.unlink()
         self.assertFalse(asset.exists())
 
     # ------------------------------------------------------------------ the key
-    def test_key_is_masked_for_everyone_but_esd_users_customer_and_reseller(self):
+    def test_key_in_full_for_its_owners_masked_for_everyone_else(self):
         asset = self._licenses()
-        key = asset.token
-        self.assertRegex(key, r"^[A-Z0-9]{5}(-[A-Z0-9]{5}){4}$")
+        key = secrets_of(asset)[0]
+        self.assertRegex(asset.token_tail, r"^[A-Z0-9]{5}$")
+        masked = "*****-*****-*****-*****-" + key[-5:]
         salesman = new_test_user(self.env, "plain_sales", groups="sales_team.group_sale_salesman")
-        masked = asset.with_user(salesman).token
-        self.assertEqual(masked, "*****-*****-*****-*****-" + key[-5:])
+        esd_user = new_test_user(self.env, "esd_user2", groups="microsoft_esd.group_esd_user")
         portal = new_test_user(self.env, "contoso_portal", groups="base.group_portal")
         portal.partner_id.parent_id = self.customer
-        self.assertTrue(asset.with_user(portal).sudo(False).with_user(portal).token == key)
-        esd_user = new_test_user(self.env, "esd_user2", groups="microsoft_esd.group_esd_user")
-        self.assertTrue(asset.with_user(esd_user).token == key)
+        self.assertTrue(asset.with_user(portal).token == key, "the customer's user sees its key")
+        self.assertTrue(asset.with_user(portal).activation_link == secrets_of(asset)[1])
+        for user in (salesman, esd_user):
+            self.assertEqual(asset.with_user(user).token, masked)
+            self.assertFalse(asset.with_user(user).activation_link)
+        # Superuser mode adds nothing: the requesting user decides, in a cron (OdooBot) as in a
+        # controller working on a sudo'd record for a visitor.
+        self.assertEqual(asset.sudo().token, masked)
+        public = self.env.ref("base.public_user")
+        self.assertEqual(asset.with_user(public).sudo().token, masked)
+        self.assertTrue(asset.with_user(portal).sudo().token == key)
 
     def test_key_encrypted_at_rest_when_configured_and_searchable(self):
-        self.patch(config, "options", dict(config.options, esd_token_key="correct horse battery"))
+        secret = "n3w-Secret-after-rotat1on-0f-the-esd-token-key-77"
+        self.patch(config, "options", dict(config.options, esd_token_key=secret))
         asset = self._licenses()
-        key = asset.token
-        stored = asset.sudo().token_stored
-        self.assertTrue(stored.startswith("enc:v1:"))
+        key = secrets_of(asset)[0]
+        stored = asset.sudo().token_sealed
+        self.assertTrue(stored.startswith("enc:v2:"))
         self.assertFalse(key in stored, "the key is stored in clear")
         self.env.invalidate_all()
-        self.assertTrue(asset.token == key)
+        self.assertTrue(secrets_of(asset)[0] == key)
         found = self.env["esd.asset"].search([("token", "=", key.lower())])
         self.assertEqual(found, asset)
         with self.assertRaisesRegex(UserError, "whole key"):

@@ -1,6 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.esd_access import check_caller
 from ..models.notification import CLOSE, notification
 
 
@@ -41,6 +42,7 @@ class EsdPartnerSyncWizard(models.TransientModel):
         return {"type": "ir.actions.act_window_close"}
 
     def action_save_and_sync(self):
+        check_caller(self.partner_id)
         self.action_save()
         if not self.instance_ids:
             raise UserError(_("Choose at least one connected ESD instance to synchronize with."))

@@ -7,6 +7,7 @@ from odoo.exceptions import UserError
 from ..microsoft_esd import reconciliation
 from ..microsoft_esd.contract import License
 from ..microsoft_esd.errors import EsdError
+from ..models.esd_access import check_caller
 
 _logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class EsdReconciliation(models.TransientModel):
 
     def action_run(self):
         self.ensure_one()
+        check_caller(self.instance_ids, operation="read")
         if not self.instance_ids:
             raise UserError(_("Choose at least one connected instance."))
         self.line_ids.unlink()
@@ -155,6 +157,7 @@ class EsdReconciliationLine(models.TransientModel):
     resolved = fields.Boolean(readonly=True)
 
     def action_apply_cis_status(self):
+        check_caller(self.asset_id)
         for line in self.filtered(lambda line: line.applicable and not line.resolved):
             asset = line.asset_id
             asset._esd_apply_status(
@@ -168,11 +171,12 @@ class EsdReconciliationLine(models.TransientModel):
         return self._reopen()
 
     def action_retry_provisioning(self):
-        self.asset_id.action_retry_provisioning()
+        self.asset_id.action_retry_provisioning()  # checks its caller
         self.resolved = True
         return self._reopen()
 
     def action_invoice(self):
+        check_caller(self.asset_id)
         self.asset_id.sale_order_id._esd_invoice_delivered()
         self.resolved = bool(self.asset_id.invoice_line_id)
         return self._reopen()
