@@ -122,6 +122,10 @@ class EsdAsset(models.Model):
         digests = self._esd_vault(strict=False).lookup_hashes(value)
         return [("id", "in", self.sudo()._search([("token_hash", "in", digests)]))]
 
+    def _register_hook(self):
+        super()._register_hook()
+        self._esd_vault(strict=False)  # logs a weak esd_token_key at start-up
+
     def _compute_access_url(self):
         super()._compute_access_url()
         for asset in self:

@@ -62,14 +62,16 @@ class EsdAsset(models.Model):
 
     # ------------------------------------------------------------------ backend actions
     # Each checks its caller: a button's groups protect nothing against JSON-RPC.
+    # After the check, the work runs as sudo (the order and its invoices may be another
+    # salesperson's); the messages are still the user's.
     def action_update_license_status(self):
         """Ask CIS for the status of these licenses and apply the allowed transitions."""
         check_caller(self)
-        return self._esd_update_status()
+        return self.sudo()._esd_update_status()
 
     def action_resend_activation(self):
         check_caller(self)
-        delivered = self._esd_resend()
+        delivered = self.sudo()._esd_resend()
         return notification(
             _("Activation email sent"), _("%s license email(s) queued.", len(delivered))
         )
@@ -77,17 +79,17 @@ class EsdAsset(models.Model):
     def action_cancel_license(self):
         """Return the licenses to Microsoft, then credit their invoice line in full."""
         check_caller(self)
-        return self._esd_cancel()
+        return self.sudo()._esd_cancel()
 
     def action_approve_cancellation(self):
         check_caller(self)
-        self._esd_close_cancellation_activities()
-        return self._esd_cancel()
+        self.sudo()._esd_close_cancellation_activities()
+        return self.sudo()._esd_cancel()
 
     def action_reject_cancellation(self):
         check_caller(self)
-        pending = self.filtered(lambda a: a.cancel_request_state == "pending")
-        pending.sudo().write({"cancel_request_state": "rejected"})
+        pending = self.sudo().filtered(lambda a: a.cancel_request_state == "pending")
+        pending.write({"cancel_request_state": "rejected"})
         pending.message_post(body=_("Cancellation request rejected."))
         pending._esd_close_cancellation_activities()
         return True

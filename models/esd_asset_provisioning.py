@@ -55,7 +55,7 @@ class EsdAsset(models.Model):
 
     def action_retry_provisioning(self):
         check_caller(self)
-        failed = self.filtered(lambda a: a.sync_status == "failed")
+        failed = self.sudo().filtered(lambda a: a.sync_status == "failed")
         if not failed:
             raise UserError(_("Only licenses whose provisioning failed can be retried."))
         failed.write(
@@ -185,6 +185,12 @@ class EsdAsset(models.Model):
 
     def _esd_provision(self):
         """Order the licenses of ``self`` (claimed by this transaction) and record the results."""
+        try:
+            self._esd_vault()  # a key that cannot be stored safely is not ordered
+        except UserError as exc:
+            for asset in self:
+                asset._esd_fail(exc.args[0], transient=False)
+            return
         delivered = self.browse()
         for instance, assets in self.grouped("instance_id").items():
             jobs, unsyncable = [], []

@@ -1,8 +1,10 @@
 from . import (
+    test_access_matrix,
     test_concurrency,
     test_esd_instance,
     test_install,
     test_lifecycle,
     test_portal,
     test_provisioning,
+    test_security,
 )

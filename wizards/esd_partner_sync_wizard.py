@@ -36,18 +36,22 @@ class EsdPartnerSyncWizard(models.TransientModel):
         return values
 
     def action_save(self):
+        """Save the partner's ESD role and Microsoft contact email (ESD users, any partner)."""
         self.ensure_one()
-        self.partner_id.write({"esd_role": self.role, "esd_email": self.email})
+        check_caller(self.partner_id, operation="read")
+        self.partner_id.sudo().write({"esd_role": self.role, "esd_email": self.email})
         self.partner_id._esd_check_syncable(self.role)
         return {"type": "ir.actions.act_window_close"}
 
     def action_save_and_sync(self):
-        check_caller(self.partner_id)
+        # The instances as stored, not as the user's rules filter them: an instance of another
+        # company is refused, not silently left out.
+        check_caller(self.sudo().instance_ids.with_env(self.env), operation="read")
         self.action_save()
         if not self.instance_ids:
             raise UserError(_("Choose at least one connected ESD instance to synchronize with."))
-        for instance in self.instance_ids:
-            self.partner_id._esd_sync(instance, self.role)
+        for instance in self.sudo().instance_ids:
+            self.partner_id.sudo()._esd_sync(instance, self.role)
         return notification(
             _("Synchronized"),
             _(

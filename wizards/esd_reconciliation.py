@@ -44,7 +44,8 @@ class EsdReconciliation(models.TransientModel):
 
     def action_run(self):
         self.ensure_one()
-        check_caller(self.instance_ids, operation="read")
+        # The instances as stored: one of another company is refused, not silently left out.
+        check_caller(self.sudo().instance_ids.with_env(self.env), operation="read")
         if not self.instance_ids:
             raise UserError(_("Choose at least one connected instance."))
         self.line_ids.unlink()

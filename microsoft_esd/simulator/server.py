@@ -110,7 +110,8 @@ class SimulatorServer(ThreadingHTTPServer):
         self.faults = Faults()
         self.ssl_context = ssl_context
         self.access_tokens = {}
-        self.stats = {"connections": 0, "tokens_issued": 0, "requests": 0}
+        # cis_requests: what a client of CIS sends (API and Azure AD), not the admin surface
+        self.stats = {"connections": 0, "tokens_issued": 0, "requests": 0, "cis_requests": 0}
         self.stats_lock = threading.Lock()
         super().__init__(address, Handler)
 
@@ -208,6 +209,8 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method):
         server = self.server
         server.count("requests")
+        if not self.path.startswith("/admin"):
+            server.count("cis_requests")
         # Read the whole body first: an early answer must not leave it in the keep-alive stream.
         length = int(self.headers.get("Content-Length") or 0)
         self.raw_body = self.rfile.read(length) if length else b""

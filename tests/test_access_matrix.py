@@ -1,0 +1,467 @@
+"""Who sees a license key and who may act on a license: the whole matrix, over HTTP and JSON-RPC.
+
+Every cell logs in as its role (or not at all, with the share link), does one operation through
+the web server exactly as a browser or an RPC client would, and asserts its outcome. A refused
+cell also asserts that nothing changed and that CIS (the simulator) received no call. The table
+in docs/security.md is rendered from EXPECTED, so the documentation cannot drift from the test.
+"""
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from odoo import Command, http
+from odoo.modules.module import get_module_path
+from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests.common import JsonRpcException
+
+from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
+
+from .common import secrets_of, sell_licenses
+
+OFFICE = "EP2-06606:en-US"
+
+ROLES = {
+    "customer": "Portal customer",
+    "other": "Other portal customer",
+    "reseller": "Portal reseller",
+    "end_customer": "Reseller's end customer",
+    "sales_own": "Salesperson (own documents)",
+    "sales_all": "Salesperson (all documents)",
+    "esd_other_company": "ESD user, other company",
+    "esd_user": "ESD user",
+    "esd_manager": "ESD manager",
+    "admin": "Administrator",
+    "visitor": "Visitor with the share link",
+}
+
+# Outcomes: full = the key in clear; masked = the page or value without the key; listed / absent
+# (from /my/esd); ok = done; denied = AccessError; 404 = not found; login = asked to log in.
+BACKEND = {"esd_user": "ok", "esd_manager": "ok", "admin": "ok"}
+PORTAL_OWNERS = {"customer": "ok", "reseller": "ok", "end_customer": "ok"}
+MANAGERS = {"esd_manager": "ok", "admin": "ok"}
+
+
+def _row(default, visitor="login", **cells):
+    row = dict.fromkeys(ROLES, default)
+    row["visitor"] = visitor
+    row.update(cells)
+    return row
+
+
+EXPECTED = {
+    "List /my/esd": _row("absent", customer="listed", reseller="listed", end_customer="listed"),
+    "License page /my/esd/<id>": _row(
+        "masked",
+        visitor="masked",
+        customer="full",
+        reseller="full",
+        end_customer="full",
+        other="404",
+        sales_own="404",
+        esd_other_company="404",
+    ),
+    "Read key and link (RPC)": _row(
+        "masked",
+        customer="full",
+        reseller="full",
+        end_customer="full",
+        other="denied",
+        sales_own="denied",
+        esd_other_company="denied",
+    ),
+    "Read internal fields (RPC)": _row(
+        "denied", sales_all="ok", esd_user="ok", esd_manager="ok", admin="ok"
+    ),
+    "Read sealed key columns (RPC)": _row("denied"),
+    "Write business fields (RPC)": _row("denied"),
+    "Reveal key": _row("denied", esd_user="full", esd_manager="full", admin="full"),
+    "Update status (backend)": _row("denied", **BACKEND),
+    "Resend activation (backend)": _row("denied", **BACKEND),
+    "Cancel and return (backend)": _row("denied", **BACKEND),
+    "Approve cancellation": _row("denied", **BACKEND),
+    "Reject cancellation": _row("denied", **BACKEND),
+    "Retry provisioning": _row("denied", **BACKEND),
+    "Portal update status": _row("404", **PORTAL_OWNERS),
+    "Portal resend activation": _row("404", **PORTAL_OWNERS),
+    "Portal cancellation request": _row("404", **PORTAL_OWNERS),
+    "Portal withdraw request": _row("404", **PORTAL_OWNERS),
+    "Private method over RPC": _row("denied"),
+    "Read certificate and password": _row("denied", admin="ok"),
+    "Change the service URL": _row("denied", admin="ok"),
+    "Test connection": _row("denied", **MANAGERS),
+    "Get Services Definition": _row("denied", **MANAGERS),
+    "Partner sync": _row("denied", **BACKEND),
+    "Reconciliation": _row("denied", **BACKEND),
+    "Edit the license email": _row("denied", **MANAGERS),
+}
+
+
+def render_matrix():
+    """The matrix as the Markdown table of docs/security.md."""
+    roles = list(ROLES.values())
+    lines = [
+        "| operation | " + " | ".join(roles) + " |",
+        "|---" * (len(roles) + 1) + "|",
+    ]
+    for operation, row in EXPECTED.items():
+        lines.append(f"| {operation} | " + " | ".join(row[role] for role in ROLES) + " |")
+    return "\n".join(lines)
+
+
+@tagged("post_install", "-at_install")
+class TestAccessMatrix(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
+        cls.addClassCleanup(cls._sim_dir.cleanup)
+        cls.simulator = Simulator(cls._sim_dir.name).start()
+        cls.addClassCleanup(cls.simulator.stop)
+        cls.sim = AdminClient(InstanceConfig.from_file(cls.simulator.config_path))
+        Instance = cls.env["esd.instance"]
+        cls.instance = Instance.create(
+            Instance._esd_values_from_simulator(cls.simulator.config_path)
+        )
+        cls.instance.action_test_connection()
+        cls.instance._sync_catalog()
+        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
+        cls.office.list_price = 100
+        cls.office.action_esd_activate_for_sale()
+        us = cls.env.ref("base.us")
+
+        def company(name, role="user"):
+            return cls.env["res.partner"].create(
+                {
+                    "name": name,
+                    "is_company": True,
+                    "email": f"it@{name.split()[0].lower()}.example",
+                    "country_id": us.id,
+                    "esd_role": role,
+                }
+            )
+
+        cls.contoso = company("Contoso Ltd")
+        cls.other = company("Other Customer")
+        cls.fabrikam = company("Fabrikam Reseller", "reseller")
+        cls.northwind = company("Northwind Traders")
+        branch = cls.env["res.company"].create({"name": "ESD Branch Elsewhere"})
+
+        def portal(login, parent):
+            user = new_test_user(cls.env, login, groups="base.group_portal", name=login.title())
+            user.partner_id.parent_id = parent
+            return user
+
+        cls.users = {
+            "customer": portal("customer", cls.contoso),
+            "other": portal("other", cls.other),
+            "reseller": portal("reseller", cls.fabrikam),
+            "end_customer": portal("end_customer", cls.northwind),
+            "sales_own": new_test_user(
+                cls.env, "sales_own", groups="sales_team.group_sale_salesman"
+            ),
+            "sales_all": new_test_user(
+                cls.env, "sales_all", groups="sales_team.group_sale_salesman_all_leads"
+            ),
+            "esd_other_company": new_test_user(
+                cls.env,
+                "esd_other_company",
+                groups="microsoft_esd.group_esd_user",
+                company_id=branch.id,
+                company_ids=[Command.set(branch.ids)],
+            ),
+            "esd_user": new_test_user(cls.env, "esd_user", groups="microsoft_esd.group_esd_user"),
+            "esd_manager": new_test_user(
+                cls.env, "esd_manager", groups="microsoft_esd.group_esd_manager"
+            ),
+            "admin": cls.env.ref("base.user_admin"),
+        }
+        # A pool of delivered licenses per owner: cells that change a license take a fresh one.
+        changing = sum(op.kind == "fresh" for op in OPERATIONS.values())
+        cls.pool = {
+            "customer": list(sell_licenses(cls.env, cls.office, cls.contoso, 9 * changing + 1)),
+            "reseller": list(
+                sell_licenses(cls.env, cls.office, cls.fabrikam, 2 * changing + 1, cls.northwind)
+            ),
+        }
+        cls.sim.faults(fail=len(ROLES), fail_status=422, paths="orders")
+        cls.failed = list(sell_licenses(cls.env, cls.office, cls.contoso, len(ROLES)))
+        cls.sim.clear_faults()
+        assert {a.sync_status for a in cls.failed} == {"failed"}
+        cls.template = cls.env.ref("microsoft_esd.mail_template_esd_welcome")
+
+    # ------------------------------------------------------------------ helpers
+    def _license(self, role, kind):
+        """The license a cell works on: fresh when the operation changes it."""
+        if kind == "failed":
+            return self.failed.pop()
+        pool = self.pool["reseller" if role in ("reseller", "end_customer") else "customer"]
+        return pool.pop() if kind == "fresh" else pool[0]
+
+    def _login(self, role):
+        if role == "visitor":
+            self.authenticate(None, None)
+        else:
+            login = self.users[role].login
+            self.authenticate(login, login)
+
+    def rpc(self, model, method, args, kwargs=None):
+        params = {"model": model, "method": method, "args": args, "kwargs": kwargs or {}}
+        try:
+            return "ok", self.make_jsonrpc_request("/web/dataset/call_kw", params)
+        except JsonRpcException as exc:
+            name = str(exc)
+            if "SessionExpired" in name:
+                return "login", None
+            if "AccessError" in name or "MissingError" in name:
+                return "denied", None
+            return f"error {name}", None
+
+    def post(self, url, **data):
+        response = self.url_open(
+            url, data={"csrf_token": http.Request.csrf_token(self), **data}, allow_redirects=False
+        )
+        if response.status_code == 404:
+            return "404"
+        location = response.headers.get("Location", "")
+        if "/web/login" in location:
+            return "login"
+        if "message=" in location:
+            return "ok"
+        return f"refused {location or response.status_code}"
+
+    def key_outcome(self, asset, text):
+        token, link = secrets_of(asset)
+        if token in text and link in text:
+            return "full"
+        return "masked" if asset.token_tail in text else "neither the key nor its mask"
+
+    def _state(self, asset):
+        """What a refused operation must leave as it was."""
+        self.env.cr.precommit.run()  # the tracking messages of what happened so far
+        self.env.invalidate_all()
+        values = [
+            (self.instance.sudo().service_url, self.instance.sudo().state),
+            self.template.sudo().email_cc,
+        ]
+        if asset:
+            asset = asset.sudo()
+            values.append(
+                (
+                    asset.state,
+                    asset.token_status,
+                    asset.cancel_request_state,
+                    asset.sync_status,
+                    asset.customer_id,
+                    len(asset.message_ids),
+                )
+            )
+        return values
+
+    # ------------------------------------------------------------------ the test
+    def test_access_matrix(self):
+        self.assertEqual(set(OPERATIONS), set(EXPECTED))
+        cells = 0
+        for role, label in ROLES.items():
+            for name, expected in EXPECTED.items():
+                operation = OPERATIONS[name]
+                with self.subTest(role=label, operation=name):
+                    asset = operation.kind and self._license(role, operation.kind)
+                    if operation.prepare:
+                        operation.prepare(asset)
+                    self._login(role)
+                    before, calls = self._state(asset), self.sim.stats()["cis_requests"]
+                    outcome = operation.run(self, role, asset)
+                    self.assertEqual(outcome, expected[role])
+                    contacted = self.sim.stats()["cis_requests"] - calls
+                    if outcome in ("denied", "404", "login"):
+                        self.assertEqual(self._state(asset), before, "a refusal changed nothing")
+                        self.assertEqual(contacted, 0, "a refused operation contacted CIS")
+                    elif operation.cis:
+                        self.assertGreater(contacted, 0, "an allowed operation reached CIS")
+                    cells += 1
+        self.assertEqual(cells, len(ROLES) * len(EXPECTED))
+
+    def test_docs_show_the_same_matrix(self):
+        docs = Path(get_module_path("microsoft_esd"), "docs", "security.md").read_text()
+        self.assertIn(render_matrix(), docs, "docs/security.md differs from EXPECTED: re-render")
+
+
+# ---------------------------------------------------------------------- the operations
+@dataclass(frozen=True)
+class Operation:
+    run: object  # (case, role, license) -> outcome
+    kind: str = "shared"  # the license it needs: shared, fresh (it changes it), failed, or None
+    prepare: object = None  # (license) -> None, before logging in
+    cis: bool = False  # allowed, it calls CIS
+
+
+def _list(case, role, asset):
+    response = case.url_open(f"/my/esd?search={asset.name}", allow_redirects=False)
+    if "/web/login" in response.headers.get("Location", ""):
+        return "login"
+    return "listed" if f'href="/my/esd/{asset.id}' in response.text else "absent"
+
+
+def _page(case, role, asset):
+    url = f"/my/esd/{asset.id}"
+    if role == "visitor":
+        url += f"?access_token={asset.sudo()._portal_ensure_token()}"
+    response = case.url_open(url)
+    if response.status_code == 404:
+        return "404"
+    if role == "visitor":
+        case.assertIn("Log in to see your key", response.text)
+    return case.key_outcome(asset, response.text)
+
+
+def _read_key(case, role, asset):
+    outcome, rows = case.rpc("esd.asset", "read", [asset.ids, ["token", "activation_link"]])
+    if outcome != "ok":
+        return outcome
+    return case.key_outcome(asset, f"{rows[0]['token']} {rows[0]['activation_link']}")
+
+
+def _read(*fields):
+    def run(case, role, asset):
+        return case.rpc("esd.asset", "read", [asset.ids, list(fields)])[0]
+
+    return run
+
+
+def _write_business(case, role, asset):
+    vals = {"token_status": "redeemed", "customer_id": case.other.id}
+    return case.rpc("esd.asset", "write", [asset.ids, vals])[0]
+
+
+def _reveal(case, role, asset):
+    outcome, revealed = case.rpc("esd.asset", "esd_reveal_key", [asset.ids])
+    if outcome != "ok":
+        return outcome
+    note = asset.message_ids[0].body
+    case.assertIn("License key revealed to", note)
+    case.assertFalse(revealed["token"] in note, "the chatter never carries the key")
+    return case.key_outcome(asset, f"{revealed['token']} {revealed['activation_link']}")
+
+
+def _backend(method):
+    def run(case, role, asset):
+        return case.rpc("esd.asset", method, [asset.ids])[0]
+
+    return run
+
+
+def _portal(action):
+    def run(case, role, asset):
+        return case.post(f"/my/esd/{asset.id}/{action}", comment="matrix")
+
+    return run
+
+
+def _request_cancellation(asset):
+    asset._esd_request_cancellation("matrix", asset.customer_id)
+
+
+def _read_certificate(case, role, asset):
+    fields = ["certificate_file", "certificate_password"]
+    return case.rpc("esd.instance", "read", [case.instance.ids, fields])[0]
+
+
+def _change_service_url(case, role, asset):
+    url = case.instance.service_url
+    outcome = case.rpc(
+        "esd.instance", "write", [case.instance.ids, {"service_url": "https://x.example"}]
+    )[0]
+    if outcome == "ok":
+        case.instance.sudo().write({"service_url": url, "state": "connected"})
+    return outcome
+
+
+def _instance(method):
+    def run(case, role, asset):
+        outcome = case.rpc("esd.instance", method, [case.instance.ids])[0]
+        case.instance.sudo().state = "connected"
+        return outcome
+
+    return run
+
+
+def _partner_sync(case, role, asset):
+    partner = case.env["res.partner"].create(
+        {"name": f"Sync {role}", "is_company": True, "email": f"{role}@sync.example"}
+    )
+    vals = {
+        "partner_id": partner.id,
+        "role": "user",
+        "email": partner.email,
+        "instance_ids": [Command.set(case.instance.ids)],
+    }
+    outcome, wizard_id = case.rpc("esd.partner.sync.wizard", "create", [vals])
+    if outcome == "ok":
+        outcome = case.rpc("esd.partner.sync.wizard", "action_save_and_sync", [[wizard_id]])[0]
+    return outcome
+
+
+def _reconcile(case, role, asset):
+    vals = {"instance_ids": [Command.set(case.instance.ids)]}
+    outcome, wizard_id = case.rpc("esd.reconciliation", "create", [vals])
+    if outcome == "ok":
+        outcome = case.rpc("esd.reconciliation", "action_run", [[wizard_id]])[0]
+    return outcome
+
+
+def _edit_template(case, role, asset):
+    template = case.template
+    outcome = case.rpc("mail.template", "write", [template.ids, {"email_cc": "x@example.com"}])[0]
+    if outcome == "ok":
+        template.sudo().email_cc = False
+    return outcome
+
+
+OPERATIONS = {
+    "List /my/esd": Operation(_list),
+    "License page /my/esd/<id>": Operation(_page),
+    "Read key and link (RPC)": Operation(_read_key),
+    "Read internal fields (RPC)": Operation(
+        _read("sync_error", "request_id", "esd_license_id", "access_token")
+    ),
+    "Read sealed key columns (RPC)": Operation(
+        _read("token_sealed", "activation_link_sealed", "token_hash")
+    ),
+    "Write business fields (RPC)": Operation(_write_business),
+    "Reveal key": Operation(_reveal, kind="fresh"),
+    "Update status (backend)": Operation(
+        _backend("action_update_license_status"), kind="fresh", cis=True
+    ),
+    "Resend activation (backend)": Operation(_backend("action_resend_activation"), kind="fresh"),
+    "Cancel and return (backend)": Operation(
+        _backend("action_cancel_license"), kind="fresh", cis=True
+    ),
+    "Approve cancellation": Operation(
+        _backend("action_approve_cancellation"),
+        kind="fresh",
+        prepare=_request_cancellation,
+        cis=True,
+    ),
+    "Reject cancellation": Operation(
+        _backend("action_reject_cancellation"), kind="fresh", prepare=_request_cancellation
+    ),
+    "Retry provisioning": Operation(_backend("action_retry_provisioning"), kind="failed"),
+    "Portal update status": Operation(_portal("update"), kind="fresh", cis=True),
+    "Portal resend activation": Operation(_portal("resend"), kind="fresh"),
+    "Portal cancellation request": Operation(_portal("cancel"), kind="fresh"),
+    "Portal withdraw request": Operation(
+        _portal("withdraw"), kind="fresh", prepare=_request_cancellation
+    ),
+    "Private method over RPC": Operation(_backend("_esd_portal_resend"), kind="fresh"),
+    "Read certificate and password": Operation(_read_certificate, kind=None),
+    "Change the service URL": Operation(_change_service_url, kind=None),
+    "Test connection": Operation(_instance("action_test_connection"), kind=None, cis=True),
+    "Get Services Definition": Operation(
+        _instance("action_get_services_definition"), kind=None, cis=True
+    ),
+    "Partner sync": Operation(_partner_sync, kind=None, cis=True),
+    "Reconciliation": Operation(_reconcile, kind=None, cis=True),
+    "Edit the license email": Operation(_edit_template, kind=None),
+}
