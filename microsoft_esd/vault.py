@@ -1,13 +1,15 @@
-"""License keys at rest: sealed with the operator's secret, found again by a keyed hash.
+"""License keys at rest: always sealed, found again by a keyed hash.
 
-The secret comes from Odoo's configuration file (``esd_token_key``), never from the database. It
-may list several secrets, comma-separated: the first seals new keys, every one of them opens the
-keys sealed before (rotation). From each secret, HKDF derives two independent keys: one encrypts
-(Fernet: AES-128-CBC with HMAC-SHA256), one hashes license keys for lookup (HMAC-SHA256), so the
-lookup hash says nothing about the encryption key.
+The operator's secret comes from Odoo's configuration file (``esd_token_key``), never from the
+database. It may list several secrets, comma-separated: the first seals new keys, every one of
+them opens the keys sealed before (rotation). From each secret, HKDF derives two independent
+keys: one encrypts (Fernet: AES-128-CBC with HMAC-SHA256), one hashes license keys for lookup
+(HMAC-SHA256), so the lookup hash says nothing about the encryption key.
 
-Without a secret, license keys are stored as they are and the lookup hash uses a fallback secret
-(the database's own secret).
+Without an operator secret, keys are sealed the same way with the fallback secret (the
+database's own secret): no clear key in a table, a log or a failed query, though anyone with a
+copy of the whole database can open them. The fallback secret also opens what it sealed once an
+operator secret is configured.
 """
 
 import base64
@@ -96,10 +98,12 @@ class Vault:
     """Seals and opens license keys, and hashes them for lookup."""
 
     def __init__(self, secrets=(), fallback_secret=None):
-        self._keys = [_Key.from_secret(secret) for secret in secrets]
-        self._fallback = fallback_secret.encode() if fallback_secret else None
-        if not self._keys and not self._fallback:
-            raise ValueError("a vault needs a secret or a fallback secret for its lookup hashes")
+        if not secrets and not fallback_secret:
+            raise ValueError("a vault needs a secret or a fallback secret")
+        self._configured = [_Key.from_secret(secret) for secret in secrets]
+        self._fallback = _Key.from_secret(fallback_secret) if fallback_secret else None
+        # The first seals; all of them open (and give the hashes a key may be stored with).
+        self._keys = self._configured + ([self._fallback] if self._fallback else [])
 
     @classmethod
     def from_config(cls, value, fallback_secret=None):
@@ -108,11 +112,12 @@ class Vault:
 
     @property
     def encrypting(self):
-        return bool(self._keys)
+        """True when an operator secret (esd_token_key) seals the keys."""
+        return bool(self._configured)
 
     def seal(self, plain):
-        """The stored form of a secret value: encrypted when a secret is configured."""
-        if not plain or not self._keys:
+        """The stored form of a secret value."""
+        if not plain:
             return plain
         key = self._keys[0]
         return f"{SEALED_V2}{key.key_id}:{key.fernet.encrypt(plain.encode()).decode()}"
@@ -120,15 +125,13 @@ class Vault:
     def unseal(self, stored):
         """The plain value of a stored one. Raises ValueError when no configured secret opens it."""
         if not stored or not stored.startswith("enc:"):
-            return stored
-        if not self._keys:
-            raise ValueError("the license key is encrypted but no esd_token_key is configured")
+            return stored  # stored in clear before 18.0.1.1.0
         if stored.startswith(SEALED_V2):
             key_id, _sep, token = stored[len(SEALED_V2) :].partition(":")
             candidates = [key.fernet for key in self._keys if key.key_id == key_id]
         elif stored.startswith(SEALED_V1):
             token = stored[len(SEALED_V1) :]
-            candidates = [key.legacy_fernet for key in self._keys]
+            candidates = [key.legacy_fernet for key in self._configured]
         else:
             raise ValueError("the license key is stored in an unknown format")
         for fernet in candidates:
@@ -142,25 +145,18 @@ class Vault:
 
     def lookup_hash(self, plain):
         """The hash a license key is stored with, to find it again."""
-        key = self._keys[0].lookup if self._keys else self._fallback
-        return _hmac(key, plain)
+        return _hmac(self._keys[0].lookup, plain)
 
     def lookup_hashes(self, plain):
         """Every hash a license key may have been stored with (rotation, older formats)."""
         keys = [k.lookup for k in self._keys] + [k.legacy_lookup for k in self._keys]
-        if self._fallback:
-            keys.append(self._fallback)
         return list(dict.fromkeys(_hmac(key, plain) for key in keys))
 
     @property
     def current_prefix(self):
-        """How every value sealed today starts (None: values are stored as they are)."""
-        return f"{SEALED_V2}{self._keys[0].key_id}:" if self._keys else None
+        """How every value sealed today starts."""
+        return f"{SEALED_V2}{self._keys[0].key_id}:"
 
     def is_current(self, stored):
         """True when ``stored`` is in the form :meth:`seal` gives today (no re-encryption due)."""
-        if not stored:
-            return True
-        if not self._keys:
-            return not stored.startswith("enc:")
-        return stored.startswith(self.current_prefix)
+        return not stored or stored.startswith(self.current_prefix)

@@ -13,7 +13,8 @@ class ResConfigSettings(models.TransientModel):
     esd_keys_encrypted = fields.Boolean(
         "License Keys Encrypted at Rest",
         compute="_compute_esd_keys",
-        help="An esd_token_key in Odoo's configuration file seals every license key.",
+        help="An esd_token_key in Odoo's configuration file encrypts every license key; "
+        "without one, keys are sealed with the database's own secret.",
     )
     esd_keys_error = fields.Char(compute="_compute_esd_keys")
     esd_keys_outdated_count = fields.Integer(
@@ -37,12 +38,11 @@ class ResConfigSettings(models.TransientModel):
             vault, error = Asset._esd_vault(), False
         except UserError as exc:
             vault, error = Asset._esd_vault(strict=False), exc.args[0]
-        prefix = vault.current_prefix
-        # Keys sealed with another secret (or none): a count in SQL, nothing decrypted.
+        # Keys sealed with another secret (or stored in clear once): counted, nothing decrypted.
         self.env.cr.execute(
-            "SELECT count(*) FROM esd_asset WHERE token_sealed IS NOT NULL AND "
-            + ("token_sealed NOT LIKE %s" if prefix else "token_sealed LIKE %s"),
-            [prefix.replace("%", r"\%") + "%" if prefix else "enc:%"],
+            "SELECT count(*) FROM esd_asset WHERE token_sealed IS NOT NULL "
+            "AND token_sealed NOT LIKE %s",
+            [vault.current_prefix + "%"],
         )
         outdated = self.env.cr.fetchone()[0]
         for settings in self:

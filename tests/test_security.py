@@ -45,6 +45,19 @@ class TestSecurity(EsdSimulatorCase):
         self.env.invalidate_all()
 
     # ------------------------------------------------------------------ keys at rest
+    def test_without_esd_token_key_keys_are_still_sealed(self):
+        asset = self._licenses()
+        token, link = secrets_of(asset)
+        stored = asset.sudo().read(["token_sealed", "activation_link_sealed"])[0]
+        self.assertTrue(stored["token_sealed"].startswith("enc:v2:"))
+        self.assertFalse(
+            token in stored["token_sealed"] or link in stored["activation_link_sealed"]
+        )
+        self.assertEqual(self.env["esd.asset"].search([("token", "=", token)]), asset)
+        settings = self.env["res.config.settings"].create({})
+        self.assertFalse(settings.esd_keys_encrypted)
+        self.assertEqual(settings.esd_keys_outdated_count, 0)
+
     def test_a_weak_secret_orders_nothing_and_says_what_a_good_one_is(self):
         self._configure("correct horse battery")
         before = self.admin.stats()["licenses"]

@@ -31,7 +31,7 @@ def test_seal_opens_with_the_same_secret_only():
     assert box.seal(KEY) != stored  # a fresh IV each time
     with pytest.raises(ValueError, match="no secret of esd_token_key opens"):
         vault.Vault([OLD]).unseal(stored)
-    with pytest.raises(ValueError, match="no esd_token_key is configured"):
+    with pytest.raises(ValueError, match="no secret of esd_token_key opens"):
         vault.Vault([], fallback_secret="db").unseal(stored)
 
 
@@ -45,12 +45,18 @@ def test_rotation_first_secret_seals_every_secret_opens():
     assert vault.Vault([NEW]).unseal(resealed) == KEY
 
 
-def test_without_a_secret_keys_are_kept_as_they_are():
+def test_without_a_secret_keys_are_sealed_with_the_fallback_secret():
     box = vault.Vault([], fallback_secret="database-secret")
     assert not box.encrypting
-    assert box.seal(KEY) == KEY and box.unseal(KEY) == KEY
-    assert box.is_current(KEY)
-    assert not box.is_current(vault.Vault([NEW]).seal(KEY))  # a secret was removed: re-encrypt
+    stored = box.seal(KEY)
+    assert stored.startswith(vault.SEALED_V2) and KEY not in stored
+    assert box.unseal(stored) == KEY and box.is_current(stored)
+    assert box.unseal(KEY) == KEY and not box.is_current(KEY)  # stored in clear once: re-seal
+    assert not box.is_current(vault.Vault([NEW]).seal(KEY))  # a secret was removed: re-seal
+    # Once an operator secret is set, what the fallback sealed still opens and is re-sealed.
+    configured = vault.Vault([NEW], fallback_secret="database-secret")
+    assert configured.encrypting
+    assert configured.unseal(stored) == KEY and not configured.is_current(stored)
 
 
 def test_the_first_format_still_opens():
@@ -74,5 +80,7 @@ def test_lookup_hashes_cover_rotation_the_first_format_and_the_fallback():
     candidates = rotated.lookup_hashes(KEY)
     assert vault.Vault([OLD]).lookup_hash(KEY) in candidates
     assert vault.Vault([], fallback_secret="database-secret").lookup_hash(KEY) in candidates
+    first_format_fallback = hmac.new(b"database-secret", KEY.encode(), hashlib.sha256).hexdigest()
+    assert first_format_fallback in candidates
     first_format = hmac.new(OLD.encode(), KEY.encode(), hashlib.sha256).hexdigest()
     assert first_format in candidates
