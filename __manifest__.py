@@ -1,7 +1,7 @@
 {
     "name": "Microsoft ESD",
     "summary": "Sell perpetual Microsoft licenses (ESD tokens) through Microsoft's CIS API",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Sales/Sales",
     "author": "microsoft_esd contributors",
     "license": "LGPL-3",
@@ -13,6 +13,7 @@
         "security/esd_rules.xml",
         "security/esd_portal_rules.xml",
         "data/ir_sequence.xml",
+        "data/mail_activity_type.xml",
         "views/esd_asset_views.xml",
         "data/mail_template.xml",
         "data/ir_cron.xml",

@@ -1,23 +1,35 @@
 import logging
+import uuid
 
-from odoo import Command, _, api, fields, models
+import psycopg2.errors
+
+from odoo import Command, _, api, fields, models, modules
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import licenses
-from ..microsoft_esd.contract import License
-from ..microsoft_esd.errors import ConflictError, EsdError
+from ..microsoft_esd.contract import CODE_ALREADY_RETURNED, CODE_LICENSE_REDEEMED, License
+from ..microsoft_esd.errors import ConflictError, EsdError, redact
 from .esd_access import check_caller
 from .esd_asset import INTERNAL
 from .notification import RELOAD, notification
 
+_logger = logging.getLogger(__name__)
+
 # The portal's Update status and Resend activation: at most once a minute per license.
 PORTAL_INTERVAL = 60
-
-_logger = logging.getLogger(__name__)
+# The returns cron leaves alone a return requested less than this long ago: the request that
+# recorded it is still carrying it out.
+RETURN_GRACE_SECONDS = 120
+RETURNS_PER_CALL = 50
 
 
 class EsdAsset(models.Model):
-    """After the sale: status at Microsoft, returns and credit notes, cancellation requests."""
+    """After the sale: status at Microsoft, returns and credit notes, cancellation requests.
+
+    A return happens exactly once: its intent (with its own idempotency key) is committed
+    before CIS is called, then CIS, then the credit note, each step recorded in
+    ``return_state``; the returns cron finishes whatever a crash or a lost answer interrupted.
+    """
 
     _inherit = "esd.asset"
 
@@ -36,9 +48,31 @@ class EsdAsset(models.Model):
         default="none",
         tracking=True,
     )
+    return_state = fields.Selection(
+        [
+            ("none", "Not returned"),
+            ("requested", "Return requested"),
+            ("accepted", "Returned, credit note pending"),
+            ("done", "Returned and credited"),
+            ("external", "Returned at Microsoft, not credited"),
+        ],
+        "Return",
+        default="none",
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+        tracking=True,
+    )
+    return_request_id = fields.Char(readonly=True, copy=False, groups=INTERNAL)
+    return_requested_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
     activation_date = fields.Datetime(readonly=True)
-    invoice_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
-    credit_note_line_id = fields.Many2one("account.move.line", readonly=True, copy=False)
+    invoice_line_id = fields.Many2one(
+        "account.move.line", compute="_compute_invoice_lines", store=True, index="btree_not_null"
+    )
+    credit_note_line_id = fields.Many2one(
+        "account.move.line", compute="_compute_invoice_lines", store=True
+    )
     credit_note_id = fields.Many2one(related="credit_note_line_id.move_id", string="Credit Note")
     invoice_id = fields.Many2one(related="invoice_line_id.move_id", string="Invoice")
     invoice_amount = fields.Monetary(
@@ -60,10 +94,26 @@ class EsdAsset(models.Model):
     portal_status_checked_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
     portal_email_resent_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
 
+    @api.depends(
+        "sale_line_id.invoice_lines.move_id.state", "sale_line_id.invoice_lines.move_id.move_type"
+    )
+    def _compute_invoice_lines(self):
+        """The license's customer invoice line and credit note line, as sale links them."""
+        for asset in self:
+            lines = asset.sale_line_id.invoice_lines.filtered(
+                lambda line: line.move_id.state != "cancel"
+            ).sorted("id")
+            asset.invoice_line_id = lines.filtered(
+                lambda line: line.move_id.move_type == "out_invoice"
+            )[-1:]
+            asset.credit_note_line_id = lines.filtered(
+                lambda line: line.move_id.move_type == "out_refund"
+            )[-1:]
+
     # ------------------------------------------------------------------ backend actions
-    # Each checks its caller: a button's groups protect nothing against JSON-RPC.
-    # After the check, the work runs as sudo (the order and its invoices may be another
-    # salesperson's); the messages are still the user's.
+    # Each checks its caller: a button's groups protect nothing against JSON-RPC. After the
+    # check the work runs as sudo (the order and its invoices may be another salesperson's);
+    # the messages are still the user's.
     def action_update_license_status(self):
         """Ask CIS for the status of these licenses and apply the allowed transitions."""
         check_caller(self)
@@ -83,7 +133,6 @@ class EsdAsset(models.Model):
 
     def action_approve_cancellation(self):
         check_caller(self)
-        self.sudo()._esd_close_cancellation_activities()
         return self.sudo()._esd_cancel()
 
     def action_reject_cancellation(self):
@@ -91,7 +140,25 @@ class EsdAsset(models.Model):
         pending = self.sudo().filtered(lambda a: a.cancel_request_state == "pending")
         pending.write({"cancel_request_state": "rejected"})
         pending.message_post(body=_("Cancellation request rejected."))
-        pending._esd_close_cancellation_activities()
+        pending._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_cancellation", _("Rejected.")
+        )
+        return True
+
+    def action_credit_return(self):
+        """Credit a license Microsoft reports returned (a reconciliation finding)."""
+        check_caller(self)
+        problems = []
+        for asset in self.sudo():
+            if asset.return_state not in ("external", "accepted"):
+                raise UserError(
+                    _("%s was not returned at Microsoft: there is nothing to credit.", asset.name)
+                )
+            problem = asset._esd_credit_return()
+            if problem:
+                problems.append(problem)
+        if problems:
+            return notification(_("Not credited"), "\n".join(problems), "warning", sticky=True)
         return True
 
     # ------------------------------------------------------------------ portal operations
@@ -121,6 +188,46 @@ class EsdAsset(models.Model):
             )
         self.sudo().write({field: now})
 
+    def _esd_request_cancellation(self, comment, partner):
+        """A customer asks to cancel; an ESD user approves or rejects it."""
+        self._esd_check_returnable()
+        for asset in self:
+            if asset.cancel_request_state == "pending":
+                raise UserError(_("A cancellation of %s is already pending.", asset.name))
+        self.sudo().write(
+            {
+                "cancel_request_state": "pending",
+                "cancel_request_comment": comment or False,
+                "cancel_requested_by": partner.id,
+                "cancel_requested_on": fields.Datetime.now(),
+            }
+        )
+        for asset in self.sudo():
+            asset.message_post(
+                body=_(
+                    "Cancellation requested by %(partner)s. %(comment)s",
+                    partner=partner.name,
+                    comment=comment or "",
+                ),
+                author_id=partner.id,
+            )
+            asset._esd_schedule_activity(
+                "microsoft_esd.mail_activity_esd_cancellation",
+                comment or _("The customer gave no reason."),
+            )
+        return True
+
+    def _esd_withdraw_cancellation(self):
+        pending = self.sudo().filtered(lambda a: a.cancel_request_state == "pending")
+        if not pending:
+            raise UserError(_("There is no pending cancellation request to withdraw."))
+        pending.write({"cancel_request_state": "none", "cancel_request_comment": False})
+        pending.message_post(body=_("Cancellation request withdrawn."))
+        pending._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_cancellation", _("Withdrawn by the customer.")
+        )
+        return True
+
     # ------------------------------------------------------------------ status
     def _esd_update_status(self):
         assets = self.filtered(lambda a: a.sync_status == "synchronized")
@@ -138,7 +245,7 @@ class EsdAsset(models.Model):
                 asset._esd_apply_status(reported)
         return True
 
-    def _esd_apply_status(self, reported, correlation_id=None):
+    def _esd_apply_status(self, reported):
         """Apply what CIS reports if the transition is allowed; log it otherwise."""
         self.ensure_one()
         verdict = licenses.transition(self.token_status, reported.token_status)
@@ -155,15 +262,12 @@ class EsdAsset(models.Model):
                 )
             )
             return verdict
-        values = {"token_status": reported.token_status}
         if reported.token_status == licenses.REDEEMED:
-            values["activation_date"] = reported.activation_date or fields.Datetime.now()
+            self._esd_set_redeemed(reported.activation_date)
+        elif self.return_state == "requested":
+            self._esd_set_returned(reported)  # our own return, whose answer was lost
         else:
-            values.update(return_status="successful", state="cancelled")
-        self.sudo().write(values)
-        self.message_post(
-            body=_("Status at Microsoft: %(status)s.", status=labels.get(reported.token_status))
-        )
+            self._esd_set_returned_externally(reported)
         return verdict
 
     @api.model
@@ -188,7 +292,11 @@ class EsdAsset(models.Model):
                 ]
             )
             for asset in assets:
-                asset._esd_apply_status(by_id[asset.esd_license_id])
+                try:
+                    with self.env.cr.savepoint():
+                        asset._esd_apply_status(by_id[asset.esd_license_id])
+                except Exception:  # one license never blocks the refresh of the others
+                    _logger.exception("ESD license %s: its status could not be applied", asset.id)
             instance.license_status_synced_at = started
 
     def _esd_resend(self):
@@ -198,10 +306,13 @@ class EsdAsset(models.Model):
         delivered._esd_send_welcome()
         return delivered
 
+    # ------------------------------------------------------------------ returns
     def _esd_return_refusal(self):
         self.ensure_one()
         if self.state != "active" or self.sync_status != "synchronized":
             return _("it is not an active, delivered license")
+        if self.return_state == "requested":
+            return _("its return is already under way")
         return licenses.return_refusal(
             self.token_status,
             self.product_id.product_tmpl_id.esd_returnable,
@@ -224,41 +335,16 @@ class EsdAsset(models.Model):
                 )
 
     def _esd_cancel(self):
+        """Return the licenses to Microsoft exactly once, then credit them."""
         self._esd_check_returnable()
-        problems = []
         for asset in self:
-            try:
-                returned = asset.instance_id._esd_client().return_license(
-                    asset.esd_license_id, request_id=f"return-{asset.request_id}"
-                )
-            except ConflictError as exc:
-                if exc.code == "LicenseRedeemed":
-                    asset._esd_apply_status(asset._esd_redeemed_now())
-                problems.append(_("%(license)s: %(error)s", license=asset.name, error=exc))
-                continue
-            except (EsdError, UserError) as exc:
-                problems.append(_("%(license)s: %(error)s", license=asset.name, error=exc))
-                continue
-            asset.sudo().write(
-                {
-                    "state": "cancelled",
-                    "token_status": returned.token_status,
-                    "return_status": returned.return_status,
-                    "cancel_request_state": "none",
-                }
-            )
-            asset._esd_credit()
-            asset.message_post(
-                body=_(
-                    "Returned to Microsoft (return %(status)s); credit note %(credit)s.",
-                    status=returned.return_status,
-                    credit=asset.credit_note_id.name or _("none: the license was not invoiced"),
-                )
-            )
+            asset._esd_set_return_requested()
+        # The intent is kept whatever happens next: the returns cron finishes it.
+        self._esd_commit()
+        problems = [problem for problem in (asset._esd_return() for asset in self) if problem]
         if problems and len(self) == 1:
-            # Nothing was returned: say why (the status CIS reported is kept).
             return notification(
-                _("Cancellation refused"), "\n".join(problems), "danger", next_action=RELOAD
+                _("Cancellation not completed"), problems[0], "danger", next_action=RELOAD
             )
         if problems:
             return notification(
@@ -266,100 +352,203 @@ class EsdAsset(models.Model):
             )
         return True
 
-    def _esd_redeemed_now(self):
-        """What CIS means by LicenseRedeemed, as a status to apply."""
-        return License(
-            self.esd_license_id, licenses.REDEEMED, activation_date=fields.Datetime.now()
-        )
+    def _esd_return(self):
+        """Carry out a requested return: CIS (same request id on every try), then the credit.
 
-    def _esd_credit(self):
-        """A posted credit note for the full amount of the license's invoice line."""
+        Returns None when done, else a sentence saying what is left and why.
+        """
         self.ensure_one()
-        line = self.invoice_line_id
-        if not line or self.credit_note_line_id:
-            return
+        try:
+            returned = self.instance_id._esd_client().return_license(
+                self.esd_license_id, request_id=self.return_request_id
+            )
+        except ConflictError as exc:
+            if exc.code != CODE_ALREADY_RETURNED:
+                return self._esd_set_return_refused(exc)
+            returned = License(
+                self.esd_license_id, licenses.RETURN_ACCEPTED, return_status="successful"
+            )
+        except EsdError as exc:
+            if not exc.transient:
+                return self._esd_set_return_refused(exc)
+            self.message_post(
+                body=_(
+                    "Return requested; Microsoft did not answer (%s). It is completed "
+                    "automatically: nothing to do.",
+                    exc,
+                )
+            )
+            self._esd_trigger_returns()
+            return _(
+                "%(license)s: Microsoft did not answer (%(error)s). The return is completed "
+                "automatically.",
+                license=self.name,
+                error=exc,
+            )
+        except UserError as exc:
+            return self._esd_set_return_refused(exc.args[0])
+        self._esd_set_returned(returned)
+        self._esd_commit()
+        return self._esd_credit_return()
+
+    def _esd_credit_return(self):
+        """The credit note of a license Microsoft took back: once, through Odoo's reversal.
+
+        Only the license's own invoice line is reversed, with its account, taxes, analytic
+        distribution, price and discount, and linked to its order line. No credit note for an
+        invoice that is cancelled (nothing was charged) or already credited; none for a draft
+        invoice either: the return waits, with an activity, until the invoice is posted.
+        Returns None when done, else why it is not.
+        """
+        self.ensure_one()
+        line = self.sudo().invoice_line_id
         invoice = line.move_id
-        credit = (
-            self.env["account.move"]
-            .sudo()
-            .create(
+        if not line or self.sale_line_id.qty_invoiced <= 0:
+            reason = _("the license was not invoiced") if not line else _("already credited")
+            self._esd_set_credited(reason)
+            return None
+        if invoice.state != "posted":
+            problem = _(
+                "%(license)s: its invoice %(invoice)s is not posted. Post it (or remove the "
+                "license's line from it), then the credit note follows.",
+                license=self.name,
+                invoice=invoice.display_name,
+            )
+            self._esd_schedule_activity("microsoft_esd.mail_activity_esd_credit", problem)
+            return problem
+        try:
+            with self.env.cr.savepoint():
+                credit = self._esd_reverse_invoice_line(line)
+        except psycopg2.errors.TransactionRollbackError:
+            raise
+        except Exception as exc:  # the return is kept: the returns cron tries the credit again
+            _logger.exception("ESD license %s: its credit note could not be made", self.id)
+            problem = _(
+                "%(license)s was returned; its credit note could not be made: %(error)s",
+                license=self.name,
+                error=redact(str(exc)),
+            )
+            self._esd_schedule_activity("microsoft_esd.mail_activity_esd_credit", problem)
+            return problem
+        self._esd_set_credited(credit.display_name)
+        return None
+
+    def _esd_reverse_invoice_line(self, line):
+        """A posted credit note reversing ``line`` alone (account's own reversal)."""
+        invoice = line.move_id
+        today = fields.Date.context_today(self)
+        line_vals = line.with_context(include_business_fields=True).copy_data()[0]
+        credit = invoice.sudo()._reverse_moves(
+            [
                 {
-                    "move_type": "out_refund",
-                    "partner_id": invoice.partner_id.id,
-                    "currency_id": invoice.currency_id.id,
-                    "journal_id": invoice.journal_id.id,
-                    "fiscal_position_id": invoice.fiscal_position_id.id,
-                    "reversed_entry_id": invoice.id,
-                    "invoice_origin": invoice.name,
                     "ref": _(
                         "Return of %(license)s (%(invoice)s)",
                         license=self.name,
                         invoice=invoice.name,
                     ),
-                    "invoice_line_ids": [
-                        Command.create(
-                            {
-                                "product_id": line.product_id.id,
-                                "name": line.name,
-                                "quantity": line.quantity,
-                                "product_uom_id": line.product_uom_id.id,
-                                "price_unit": line.price_unit,
-                                "discount": line.discount,
-                                "tax_ids": [Command.set(line.tax_ids.ids)],
-                                "sale_line_ids": [Command.set(line.sale_line_ids.ids)],
-                            }
-                        )
-                    ],
+                    "date": today,
+                    "invoice_date": today,
+                    "journal_id": invoice.journal_id.id,
+                    "invoice_user_id": invoice.invoice_user_id.id,
+                    "line_ids": [Command.create(line_vals)],
                 }
-            )
+            ]
         )
         credit.action_post()
-        self.sudo().credit_note_line_id = credit.invoice_line_ids[:1]
-        # The order line of a returned license is no longer sold: nothing left to invoice.
-        if self.sale_line_id:
-            self.sale_line_id.sudo().write({"product_uom_qty": 0, "qty_delivered": 0})
+        return credit
 
-    def _esd_request_cancellation(self, comment, partner):
-        """A customer asks to cancel; an ESD user approves or rejects it."""
-        self._esd_check_returnable()
-        for asset in self:
-            if asset.cancel_request_state == "pending":
-                raise UserError(_("A cancellation of %s is already pending.", asset.name))
+    @api.model
+    def _cron_finish_returns(self):
+        """Finish the returns a crash or a lost answer interrupted; report the progress."""
+        threshold = fields.Datetime.subtract(fields.Datetime.now(), seconds=RETURN_GRACE_SECONDS)
+        assets = self._esd_lock(
+            "return_state IN ('requested', 'accepted') AND return_requested_at <= %s",
+            RETURNS_PER_CALL,
+            commit=not modules.module.current_test,
+            order="return_requested_at, id",
+            params=[threshold],
+        )
+        for asset in assets:
+            try:
+                with self.env.cr.savepoint():
+                    if asset.return_state == "requested":
+                        asset._esd_return()
+                    else:
+                        asset._esd_credit_return()
+            except Exception:  # one license never blocks the others
+                _logger.exception("ESD license %s: its return could not be finished", asset.id)
+            self._esd_commit()
+        remaining = self.search_count([("return_state", "in", ("requested", "accepted"))])
+        self.env["ir.cron"]._notify_progress(done=len(assets), remaining=remaining)
+        self._esd_commit()
+
+    @api.model
+    def _esd_trigger_returns(self):
+        cron = self.env.ref("microsoft_esd.ir_cron_esd_returns")
+        cron._trigger(fields.Datetime.add(fields.Datetime.now(), seconds=RETURN_GRACE_SECONDS))
+
+    # ------------------------------------------------------------------ state changes
+    def _esd_set_redeemed(self, activation_date):
         self.sudo().write(
             {
-                "cancel_request_state": "pending",
-                "cancel_request_comment": comment or False,
-                "cancel_requested_by": partner.id,
-                "cancel_requested_on": fields.Datetime.now(),
+                "token_status": licenses.REDEEMED,
+                "activation_date": activation_date or fields.Datetime.now(),
+                "return_state": "none",
             }
         )
-        for asset in self:
-            asset.sudo().message_post(
-                body=_(
-                    "Cancellation requested by %(partner)s. %(comment)s",
-                    partner=partner.name,
-                    comment=comment or "",
-                ),
-                author_id=partner.id,
-            )
-            asset.sudo().activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=_("Cancellation request to review"),
-                user_id=(asset.sale_order_id.user_id or self.env.ref("base.user_admin")).id,
-            )
-        return True
+        self.message_post(body=_("Status at Microsoft: Redeemed."))
 
-    def _esd_withdraw_cancellation(self):
-        pending = self.filtered(lambda a: a.cancel_request_state == "pending")
-        if not pending:
-            raise UserError(_("There is no pending cancellation request to withdraw."))
-        pending.sudo().write({"cancel_request_state": "none", "cancel_request_comment": False})
-        pending.sudo().message_post(body=_("Cancellation request withdrawn."))
-        pending.sudo()._esd_close_cancellation_activities()
-        return True
-
-    def _esd_close_cancellation_activities(self):
-        summary = _("Cancellation request to review")
-        self.activity_ids.filtered(lambda a: a.summary == summary).action_feedback(
-            feedback=_("Done.")
+    def _esd_set_return_requested(self):
+        self.sudo().write(
+            {
+                "return_state": "requested",
+                "return_request_id": str(uuid.uuid4()),
+                "return_requested_at": fields.Datetime.now(),
+                "cancel_request_state": "none",
+            }
         )
+        self._esd_close_activities("microsoft_esd.mail_activity_esd_cancellation", _("Approved."))
+
+    def _esd_set_return_refused(self, error):
+        """Microsoft refused the return: the license stays active; returns why."""
+        if isinstance(error, ConflictError) and error.code == CODE_LICENSE_REDEEMED:
+            self._esd_set_redeemed(False)
+        self.sudo().write({"return_state": "none"})
+        message = _(
+            "%(license)s: Microsoft refused the return: %(error)s", license=self.name, error=error
+        )
+        self.message_post(body=message)
+        return message
+
+    def _esd_set_returned(self, returned):
+        self.sudo().write(
+            {
+                "state": "cancelled",
+                "token_status": returned.token_status,
+                "return_status": returned.return_status,
+                "return_state": "accepted",
+            }
+        )
+        self.message_post(body=_("Returned to Microsoft; the credit note follows."))
+
+    def _esd_set_returned_externally(self, reported):
+        """Microsoft reports a return Odoo never asked for: no credit without a decision."""
+        self.sudo().write(
+            {
+                "state": "cancelled",
+                "token_status": reported.token_status,
+                "return_status": reported.return_status or "successful",
+                "return_state": "external",
+            }
+        )
+        note = _(
+            "Microsoft reports this license returned, although Odoo never asked. Check with the "
+            "customer, then credit it (Reconciliation, or Credit Return on the license)."
+        )
+        self.message_post(body=note)
+        self._esd_schedule_activity("microsoft_esd.mail_activity_esd_credit", note)
+
+    def _esd_set_credited(self, credit):
+        self.sudo().write({"return_state": "done"})
+        self.message_post(body=_("Returned to Microsoft and credited: %s.", credit))
+        self._esd_close_activities("microsoft_esd.mail_activity_esd_credit", _("Credited."))

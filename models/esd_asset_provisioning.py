@@ -7,14 +7,28 @@ from odoo import Command, _, api, fields, models, modules
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import provisioning
+from ..microsoft_esd.errors import redact
 from .esd_access import check_caller
 from .esd_asset import INTERNAL
 
 _logger = logging.getLogger(__name__)
 
+# One cron call works this many batches at most, then reports its progress: Odoo's cron runner
+# calls it again at once while some remain (up to 10 times, then after the other ready crons).
+BATCHES_PER_CALL = 10
+# A license whose CIS account another worker is synchronizing waits this long, without counting
+# an attempt.
+ACCOUNT_BUSY_DELAY = 5
+
 
 class EsdAsset(models.Model):
-    """Provisioning: order each license from CIS, record it, email it, invoice its order."""
+    """Provisioning: order each license from CIS, record it, email it, invoice its order.
+
+    The job is an ``ir.cron`` triggered on confirmation. It claims licenses with ``SELECT ...
+    FOR UPDATE SKIP LOCKED`` (several workers share the work), synchronizes the CIS accounts they
+    need, orders them in parallel (each with its own idempotency key), records each result under
+    its own savepoint and commits per batch; then it invoices the orders with nothing pending.
+    """
 
     _inherit = "esd.asset"
 
@@ -53,12 +67,21 @@ class EsdAsset(models.Model):
         for asset in self:
             asset.welcome_partner_ids = asset.customer_id | asset.instance_id.extra_recipient_ids
 
+    # ------------------------------------------------------------------ actions
     def action_retry_provisioning(self):
         check_caller(self)
         failed = self.sudo().filtered(lambda a: a.sync_status == "failed")
         if not failed:
             raise UserError(_("Only licenses whose provisioning failed can be retried."))
-        failed.write(
+        # An account CIS refused is tried again too: its partner was fixed, or CIS changed.
+        failed._esd_accounts().filtered(lambda a: a.sync_status == "failed")._esd_new_request()
+        failed._esd_set_pending()
+        self._esd_trigger_provisioning()
+        return True
+
+    # ------------------------------------------------------------------ state changes
+    def _esd_set_pending(self):
+        self.write(
             {
                 "sync_status": "unsynchronised",
                 "sync_error": False,
@@ -66,188 +89,9 @@ class EsdAsset(models.Model):
                 "next_attempt_at": False,
             }
         )
-        failed.activity_ids.filtered(
-            lambda a: a.activity_type_id == self.env.ref("mail.mail_activity_data_todo")
-        ).action_feedback(feedback=_("Provisioning retried."))
-        self._esd_trigger_provisioning()
-        return True
+        self._esd_close_activities("microsoft_esd.mail_activity_esd_delivery", _("Retried."))
 
-    # ------------------------------------------------------------------ provisioning
-    @api.model
-    def _esd_trigger_provisioning(self):
-        self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger()
-
-    @api.model
-    def _esd_parallelism(self):
-        value = self.env["ir.config_parameter"].sudo().get_param("microsoft_esd.parallelism", "8")
-        try:
-            return max(1, int(value))
-        except ValueError:
-            return provisioning.DEFAULT_PARALLELISM
-
-    @api.model
-    def _esd_lock(self, where, limit, commit):
-        """Lock up to ``limit`` licenses matching ``where``; rows another worker holds are skipped.
-
-        Under REPEATABLE READ, a row another worker updated and committed after this statement's
-        snapshot raises a serialization failure instead of being skipped. At claim time this
-        worker has nothing uncommitted (in commit mode), so it starts a fresh transaction and
-        claims again.
-        """
-        self.env.flush_all()
-        for _attempt in range(5):
-            try:
-                with self.env.cr.savepoint(flush=False):
-                    self.env.cr.execute(
-                        f"SELECT id FROM esd_asset WHERE {where} ORDER BY id LIMIT %s "
-                        "FOR UPDATE SKIP LOCKED",
-                        [limit],
-                    )
-                    return self.browse([row[0] for row in self.env.cr.fetchall()])
-            except psycopg2.errors.SerializationFailure:
-                if not commit:
-                    raise
-                self.env.cr.rollback()
-        return self.browse()
-
-    @api.model
-    def _esd_claim(self, limit, commit=False):
-        """Lock up to ``limit`` licenses due for provisioning."""
-        return self._esd_lock(
-            "sync_status = 'unsynchronised' AND active AND "
-            "(next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))",
-            limit,
-            commit,
-        )
-
-    @api.model
-    def _cron_provision(self):
-        """Provision pending licenses batch by batch, committing each batch."""
-        in_test = modules.module.current_test
-        done = self._esd_provision_pending(commit=not in_test)
-        remaining = self.search_count(
-            [("sync_status", "=", "unsynchronised"), ("next_attempt_at", "=", False)]
-        )
-        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
-
-    @api.model
-    def _esd_provision_pending(self, commit=False, max_batches=None):
-        """Claim and provision batches until nothing is claimable; returns licenses processed."""
-        batch_size = self._esd_parallelism() * 4
-        done = batches = 0
-        while max_batches is None or batches < max_batches:
-            assets = self._esd_claim(batch_size, commit)
-            if not assets:
-                break
-            assets._esd_provision()
-            done += len(assets)
-            batches += 1
-            if commit:
-                self.env.cr.commit()
-        # Invoice in a transaction that starts after this worker's last commit: whichever worker
-        # commits last sees every license of the order delivered and invoices it.
-        self._esd_invoice_ready(commit)
-        # The emails go last: their cron writes the same licenses, so it must not run while
-        # the invoice links them.
-        if done:
-            self.env.ref("microsoft_esd.ir_cron_esd_welcome")._trigger()
-        return done
-
-    @api.model
-    def _esd_invoice_ready(self, commit=False):
-        """Invoice the orders whose licenses are all settled and some delivered, not invoiced."""
-        orders = self.search(
-            [
-                ("sync_status", "=", "synchronized"),
-                ("invoice_line_id", "=", False),
-                ("state", "=", "active"),
-            ]
-        ).sale_order_id
-        for order in orders:
-            try:
-                with self.env.cr.savepoint():
-                    # Another worker invoicing this order holds the lock, or changed it after our
-                    # snapshot began: it does the job, this one skips.
-                    self.env.cr.execute(
-                        "SELECT id FROM sale_order WHERE id = %s FOR UPDATE NOWAIT", [order.id]
-                    )
-                    order._esd_invoice_delivered()
-            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
-                # Another transaction holds or changed the order or its licenses: try again in
-                # a moment rather than at the next scheduled run.
-                _logger.info("order %s: invoicing deferred after a concurrent update", order.id)
-                self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger(
-                    fields.Datetime.add(fields.Datetime.now(), seconds=10)
-                )
-                continue
-            if commit:
-                self.env.cr.commit()
-
-    def _esd_provision(self):
-        """Order the licenses of ``self`` (claimed by this transaction) and record the results."""
-        try:
-            self._esd_vault()  # a key that cannot be stored safely is not ordered
-        except UserError as exc:
-            for asset in self:
-                asset._esd_fail(exc.args[0], transient=False)
-            return
-        delivered = self.browse()
-        for instance, assets in self.grouped("instance_id").items():
-            jobs, unsyncable = [], []
-            for asset in assets:
-                job = asset._esd_job()
-                if isinstance(job, str):
-                    unsyncable.append((asset, job))
-                else:
-                    jobs.append(job)
-            for asset, reason in unsyncable:
-                asset._esd_fail(reason, transient=False)
-            if not jobs:
-                continue
-            try:
-                client = instance._esd_client()
-            except UserError as exc:
-                for asset in assets.browse([job.key for job in jobs]):
-                    asset._esd_fail(exc.args[0], transient=False)
-                continue
-            correlation_id = str(uuid.uuid4())
-            outcomes = provisioning.order_all(client, jobs, self._esd_parallelism(), correlation_id)
-            for outcome in outcomes:
-                asset = self.browse(outcome.key)
-                if outcome.error:
-                    asset._esd_fail(str(outcome.error), transient=outcome.error.transient)
-                else:
-                    asset._esd_deliver(outcome)
-                    delivered |= asset
-
-    def _esd_job(self):
-        """The plain job for the pure provisioning code, or the reason it cannot be ordered."""
-        self.ensure_one()
-        customer = self.customer_id._esd_account(self.instance_id)
-        if customer.sync_status != "synchronized":
-            return _(
-                "%s is not synchronized with CIS: open its Sync Options.",
-                self.customer_id.display_name,
-            )
-        reseller_account_id = None
-        if self.billing_partner_id != self.customer_id:
-            reseller = self.billing_partner_id._esd_account(self.instance_id)
-            if reseller.sync_status != "synchronized":
-                return _(
-                    "The reseller %s is not synchronized with CIS: open its Sync Options.",
-                    self.billing_partner_id.display_name,
-                )
-            reseller_account_id = reseller.account_id
-        return provisioning.Job(
-            key=self.id,
-            product_id=self.product_id.product_tmpl_id.esd_product_id,
-            customer_account_id=customer.account_id,
-            reseller_account_id=reseller_account_id,
-            request_id=self.request_id,
-            external_reference=f"{self.sale_order_id.name}/{self.name}",
-        )
-
-    def _esd_deliver(self, outcome):
+    def _esd_set_delivered(self, outcome):
         lic = outcome.license
         # The welcome email posted next records the delivery in the chatter; tracking these
         # fields as well would double the messages (and the cost) of every license.
@@ -266,49 +110,323 @@ class EsdAsset(models.Model):
         )
         self._esd_store_secrets(lic.token, lic.activation_link)
 
-    def _esd_fail(self, message, transient):
-        attempts = self.sync_attempts + 1
-        if transient and attempts < provisioning.MAX_ATTEMPTS:
-            delay = provisioning.retry_delay(attempts)
-            self.write(
-                {
-                    "sync_attempts": attempts,
-                    "sync_error": message,
-                    "next_attempt_at": fields.Datetime.add(fields.Datetime.now(), seconds=delay),
-                }
-            )
-            self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger(self.next_attempt_at)
-            _logger.info("ESD license %s: transient failure, retry in %ss", self.id, delay)
-            return
-        self.write({"sync_status": "failed", "sync_error": message, "sync_attempts": attempts})
+    def _esd_set_retry(self, message, delay=None, count=True):
+        """Try again later: after the backoff of its attempts, or after ``delay`` seconds."""
+        attempts = self.sync_attempts + (1 if count else 0)
+        delay = delay or provisioning.retry_delay(attempts)
+        when = fields.Datetime.add(fields.Datetime.now(), seconds=delay)
+        self.sudo().write(
+            {"sync_attempts": attempts, "sync_error": message, "next_attempt_at": when}
+        )
+        self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger(when)
+        _logger.info("ESD license %s: not ordered now, again in %ss", self.id, delay)
+
+    def _esd_set_failed(self, message):
+        self.sudo().write(
+            {
+                "sync_status": "failed",
+                "sync_error": message,
+                "sync_attempts": self.sync_attempts + 1,
+                "next_attempt_at": False,
+            }
+        )
         self.message_post(body=_("Provisioning failed: %s", message))
-        self.activity_schedule(
-            "mail.mail_activity_data_todo",
-            summary=_("ESD license not delivered"),
-            note=_("%(error)s Fix the cause, then press Retry provisioning.", error=message),
-            user_id=(self.sale_order_id.user_id or self.env.user).id,
+        self._esd_schedule_activity(
+            "microsoft_esd.mail_activity_esd_delivery",
+            _("%(error)s Fix the cause, then press Retry provisioning.", error=message),
+        )
+
+    def _esd_fail(self, message, transient):
+        """A transient error retries after 1, 2, 4, 8 minutes; anything else fails for good."""
+        if transient and self.sync_attempts + 1 < provisioning.MAX_ATTEMPTS:
+            self._esd_set_retry(message)
+        else:
+            self._esd_set_failed(message)
+
+    # ------------------------------------------------------------------ activities
+    def _esd_schedule_activity(self, xmlid, note, user=None):
+        """Plan one activity of this type for the salesperson, unless one is already open."""
+        activity_type = self.env.ref(xmlid)
+        for record in self:
+            if record.activity_ids.filtered(lambda a, t=activity_type: a.activity_type_id == t):
+                continue
+            record.sudo().activity_schedule(
+                activity_type_id=activity_type.id,
+                note=note,
+                user_id=(user or record._esd_responsible()).id,
+            )
+
+    def _esd_close_activities(self, xmlid, feedback):
+        activity_type = self.env.ref(xmlid)
+        self.sudo().activity_ids.filtered(
+            lambda a: a.activity_type_id == activity_type
+        ).action_feedback(feedback=feedback)
+
+    def _esd_responsible(self):
+        return self.sale_order_id.user_id or self.env.ref("base.user_admin")
+
+    # ------------------------------------------------------------------ the job
+    @api.model
+    def _esd_commit(self):
+        """Commit, except inside a test (whose transaction is rolled back at its end)."""
+        if not modules.module.current_test:
+            self.env.cr.commit()
+
+    @api.model
+    def _esd_trigger_provisioning(self):
+        self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger()
+
+    @api.model
+    def _esd_parallelism(self):
+        value = self.env["ir.config_parameter"].sudo().get_param("microsoft_esd.parallelism", "8")
+        try:
+            return max(1, int(value))
+        except ValueError:
+            return provisioning.DEFAULT_PARALLELISM
+
+    @api.model
+    def _esd_lock(self, where, limit, commit, order="id", params=()):
+        """Lock up to ``limit`` licenses matching ``where``; rows another worker holds are skipped.
+
+        Under REPEATABLE READ, a row another worker updated and committed after this statement's
+        snapshot raises a serialization failure instead of being skipped. At claim time this
+        worker has nothing uncommitted (in commit mode), so it starts a fresh transaction and
+        claims again.
+        """
+        self.env.flush_all()
+        for _attempt in range(5):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(
+                        f"SELECT id FROM esd_asset WHERE {where} ORDER BY {order} LIMIT %s "
+                        "FOR UPDATE SKIP LOCKED",
+                        [*params, limit],
+                    )
+                    return self.browse([row[0] for row in self.env.cr.fetchall()])
+            except psycopg2.errors.SerializationFailure:
+                if not commit:
+                    raise
+                self.env.cr.rollback()
+        return self.browse()
+
+    @api.model
+    def _esd_claim(self, limit, commit=False):
+        """Lock up to ``limit`` licenses due for provisioning, the never-tried ones first."""
+        return self._esd_lock(
+            "sync_status = 'unsynchronised' AND active AND "
+            "(next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))",
+            limit,
+            commit,
+            order="next_attempt_at NULLS FIRST, id",
         )
 
     @api.model
-    def _cron_send_welcome(self):
-        """Send the welcome emails of delivered licenses (kept on the record until sent)."""
-        in_test = modules.module.current_test
-        done = self._esd_send_pending_welcome(commit=not in_test)
-        remaining = self.search_count([("welcome_pending", "=", True)])
-        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+    def _esd_due_domain(self):
+        return [
+            ("sync_status", "=", "unsynchronised"),
+            "|",
+            ("next_attempt_at", "=", False),
+            ("next_attempt_at", "<=", fields.Datetime.now()),
+        ]
 
     @api.model
-    def _esd_send_pending_welcome(self, commit=False, batch_size=50):
-        done = 0
-        while True:
+    def _cron_provision(self):
+        """Provision up to BATCHES_PER_CALL batches, invoice, and report the progress.
+
+        Bounded work per call and progress reported to the cron runner (Odoo 18's contract):
+        the runner calls again while licenses remain, and a run that did some work is never
+        counted as a failure.
+        """
+        commit = not modules.module.current_test
+        done = self._esd_provision_pending(commit=commit, max_batches=BATCHES_PER_CALL)
+        remaining = self.search_count(self._esd_due_domain())
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        self._esd_commit()
+
+    @api.model
+    def _esd_provision_pending(self, commit=False, max_batches=None):
+        """Claim and provision batches until nothing is claimable; returns licenses processed."""
+        batch_size = self._esd_parallelism() * 4
+        done = batches = 0
+        while max_batches is None or batches < max_batches:
+            batches += 1
+            assets = self._esd_claim(batch_size, commit)
+            if not assets:
+                break
+            try:
+                assets._esd_provision()
+                if commit:
+                    self.env.cr.commit()
+            except psycopg2.errors.TransactionRollbackError:
+                # Another worker committed a change to the same order after this transaction
+                # began. Nothing of this batch is kept; its licenses are ordered again (same
+                # idempotency keys: the same licenses come back).
+                if not commit:
+                    raise
+                self.env.cr.rollback()
+                _logger.info("ESD provisioning: batch rolled back after a concurrent update")
+                continue
+            done += len(assets)
+        # Invoice in a transaction that starts after this worker's last commit: whichever worker
+        # commits last sees every license of the order delivered and invoices it.
+        self.env["sale.order"]._esd_invoice_ready(commit)
+        # The emails go last: their cron writes the same licenses, so it must not run while
+        # the invoice links them.
+        if done:
+            self.env.ref("microsoft_esd.ir_cron_esd_welcome")._trigger()
+        return done
+
+    def _esd_provision(self):
+        """Order the licenses of ``self`` (claimed by this transaction) and record the results."""
+        try:
+            self._esd_vault()  # a key that cannot be stored safely is not ordered
+        except UserError as exc:
+            for asset in self:
+                asset._esd_set_failed(exc.args[0])
+            return
+        ready = self._esd_sync_accounts()
+        for instance, assets in ready.grouped("instance_id").items():
+            try:
+                client = instance._esd_client()
+            except UserError as exc:
+                for asset in assets:
+                    asset._esd_set_failed(exc.args[0])
+                continue
+            jobs = [asset._esd_job() for asset in assets]
+            correlation_id = str(uuid.uuid4())
+            outcomes = provisioning.order_all(client, jobs, self._esd_parallelism(), correlation_id)
+            self._esd_record(outcomes)
+
+    def _esd_record(self, outcomes):
+        """Write each outcome under its own savepoint: one bad record never blocks the others."""
+        # Read now: a recomputed invoice status equal to what is cached is not written again,
+        # so workers delivering licenses of the same order do not all rewrite its row.
+        self.browse([outcome.key for outcome in outcomes]).sale_order_id.mapped("invoice_status")
+        for outcome in outcomes:
+            asset = self.browse(outcome.key)
+            try:
+                with self.env.cr.savepoint():
+                    if outcome.error:
+                        asset._esd_fail(str(outcome.error), transient=outcome.error.transient)
+                    else:
+                        asset._esd_set_delivered(outcome)
+            except psycopg2.errors.TransactionRollbackError:
+                raise  # the whole batch starts over
+            except Exception as exc:  # any error fails this license only
+                _logger.exception("ESD license %s: its result could not be recorded", asset.id)
+                with self.env.cr.savepoint():
+                    asset._esd_set_failed(
+                        _(
+                            "Its result could not be recorded (%s). Retry provisioning.",
+                            redact(str(exc)),
+                        )
+                    )
+
+    # ------------------------------------------------------------------ CIS accounts
+    def _esd_accounts(self):
+        """The CIS accounts the licenses of ``self`` need (customer's, reseller's): created,
+        not synchronized, when missing."""
+        Account = self.env["esd.partner.account"]
+        accounts = Account.sudo()
+        for asset in self:
+            for partner in asset.customer_id | asset.billing_partner_id:
+                accounts |= Account._esd_ensure(partner, asset.instance_id)
+        return accounts
+
+    def _esd_account_role(self, partner):
+        """The role ``partner`` has at CIS for these licenses."""
+        resells = any(a.billing_partner_id == partner != a.customer_id for a in self)
+        return partner.esd_role or ("reseller" if resells else "user")
+
+    def _esd_sync_accounts(self):
+        """Synchronize the CIS accounts these licenses need, each once; return those ready.
+
+        A license whose account CIS refused fails with the reason; one whose account CIS did not
+        answer for retries later (the account keeps its request id); one whose account another
+        worker is synchronizing waits a few seconds.
+        """
+        pending = self._esd_accounts().filtered(lambda a: a.sync_status == "not_synced")
+        locked, errors = pending.browse(), {}
+        if pending:
+            self.env.flush_all()
+            self.env.cr.execute(
+                "SELECT id FROM esd_partner_account WHERE id IN %s FOR UPDATE SKIP LOCKED",
+                [tuple(pending.ids)],
+            )
+            locked = pending.browse([row[0] for row in self.env.cr.fetchall()])
+            for account in locked:
+                errors[account.id] = account._esd_sync(self._esd_account_role(account.partner_id))
+        ready = self.browse()
+        for asset in self:
+            accounts = asset._esd_accounts()
+            refused = accounts.filtered(lambda a: a.sync_status == "failed")
+            unanswered = accounts.filtered(lambda a: a.sync_status == "not_synced" and a in locked)
+            busy = accounts.filtered(lambda a: a.sync_status == "not_synced") - locked
+            if refused:
+                asset._esd_set_failed(refused[0]._esd_refusal())
+            elif unanswered:
+                asset._esd_fail(str(errors[unanswered[0].id]), transient=True)
+            elif busy:
+                asset._esd_set_retry(
+                    _("Its CIS account is being synchronized."), ACCOUNT_BUSY_DELAY, count=False
+                )
+            else:
+                ready |= asset
+        return ready
+
+    def _esd_job(self):
+        """The plain job for the pure provisioning code."""
+        self.ensure_one()
+        customer = self.customer_id._esd_account(self.instance_id)
+        reseller = self.env["esd.partner.account"]
+        if self.billing_partner_id != self.customer_id:
+            reseller = self.billing_partner_id._esd_account(self.instance_id)
+        return provisioning.Job(
+            key=self.id,
+            product_id=self.product_id.product_tmpl_id.esd_product_id,
+            customer_account_id=customer.account_id,
+            reseller_account_id=reseller.account_id or None,
+            request_id=self.request_id,
+            external_reference=f"{self.sale_order_id.name}/{self.name}",
+        )
+
+    # ------------------------------------------------------------------ license emails
+    @api.model
+    def _cron_send_welcome(self):
+        """Send the welcome emails of delivered licenses (kept on the record until sent)."""
+        commit = not modules.module.current_test
+        done = self._esd_send_pending_welcome(commit=commit, max_batches=BATCHES_PER_CALL)
+        remaining = self.search_count([("welcome_pending", "=", True)])
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        self._esd_commit()
+
+    @api.model
+    def _esd_send_pending_welcome(self, commit=False, batch_size=50, max_batches=None):
+        done = batches = 0
+        while max_batches is None or batches < max_batches:
+            batches += 1
             assets = self._esd_lock("welcome_pending", batch_size, commit)
             if not assets:
-                return done
-            assets._esd_send_welcome()
-            assets.write({"welcome_pending": False})
+                break
+            for asset in assets:
+                try:
+                    with self.env.cr.savepoint():
+                        asset._esd_send_welcome()
+                except Exception as exc:  # one email never blocks the others
+                    _logger.exception("ESD license %s: its email could not be prepared", asset.id)
+                    with self.env.cr.savepoint():
+                        asset.message_post(
+                            body=_("The license email could not be sent: %s", redact(str(exc)))
+                        )
+                        asset._esd_schedule_activity(
+                            "microsoft_esd.mail_activity_esd_email",
+                            _("Fix the cause, then press Resend Activation Email."),
+                        )
+            assets.sudo().write({"welcome_pending": False})
             done += len(assets)
             if commit:
                 self.env.cr.commit()
+        return done
 
     def _esd_send_welcome(self):
         """Email each license to its recipients; the chatter records it without the key.

@@ -238,7 +238,13 @@ class EsdInstance(models.Model):
         }
         if connection_fields & set(vals) and "state" not in vals:
             vals = dict(vals, state="draft")
-        return super().write(vals)
+        result = super().write(vals)
+        if vals.get("certificate_file"):
+            activity_type = self.env.ref("microsoft_esd.mail_activity_esd_certificate")
+            self.activity_ids.filtered(
+                lambda a: a.activity_type_id == activity_type
+            ).action_feedback(feedback=_("A new certificate was uploaded."))
+        return result
 
     def _esd_check_routing_write(self, vals):
         """Only system administrators change where the certificate's tokens go."""
@@ -414,14 +420,15 @@ class EsdInstance(models.Model):
         managers = self.env.ref("microsoft_esd.group_esd_manager").users.filtered(
             lambda u: not u.share and u.active and u.id != self.env.ref("base.user_root").id
         )
-        activity_type = self.env.ref("mail.mail_activity_data_todo")
+        activity_type = self.env.ref("microsoft_esd.mail_activity_esd_certificate")
         for instance in self.search([("certificate_expiry", "<=", limit)]):
-            summary = _("Renew the ESD certificate %s", instance.thumbprint)
-            planned = instance.activity_ids.filtered(lambda a, s=summary: a.summary == s).user_id
+            planned = instance.activity_ids.filtered(
+                lambda a: a.activity_type_id == activity_type
+            ).user_id
             for user in managers - planned:
                 instance.activity_schedule(
                     activity_type_id=activity_type.id,
-                    summary=summary,
+                    summary=_("Renew the ESD certificate %s", instance.thumbprint),
                     note=_(
                         "The certificate of %(name)s expires on %(date)s. Register a new "
                         "certificate for the Azure AD application and upload it here.",

@@ -1,8 +1,19 @@
-from odoo import fields, models
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..microsoft_esd.errors import EsdError, ValidationError
 
 
 class EsdPartnerAccount(models.Model):
-    """The CIS account of a partner on one ESD instance."""
+    """The CIS account of a partner on one ESD instance.
+
+    Created at order confirmation (no CIS call there); the provisioning job synchronizes it
+    before ordering the licenses that need it. Its request id, stored before CIS is called and
+    reused until CIS answers, makes a retry after a lost answer the same request, never a second
+    account.
+    """
 
     _name = "esd.partner.account"
     _description = "Microsoft ESD Partner Account"
@@ -21,6 +32,14 @@ class EsdPartnerAccount(models.Model):
     )
     sync_error = fields.Text(readonly=True)
     synced_on = fields.Datetime(readonly=True)
+    request_id = fields.Char(
+        "Idempotency Key",
+        readonly=True,
+        copy=False,
+        groups="base.group_user",
+        default=lambda self: str(uuid.uuid4()),
+        help="Sent as MS-RequestId until CIS answers: a retry is the same request.",
+    )
 
     _sql_constraints = [
         (
@@ -29,3 +48,69 @@ class EsdPartnerAccount(models.Model):
             "A partner has one CIS account per instance.",
         ),
     ]
+
+    @api.model
+    def _esd_ensure(self, partner, instance):
+        """The account of ``partner`` on ``instance``, created (not synced) when missing."""
+        account = partner.sudo()._esd_account(instance)
+        if not account:
+            account = self.sudo().create({"partner_id": partner.id, "instance_id": instance.id})
+            partner.invalidate_recordset(["esd_account_ids"])
+        return account
+
+    def _esd_new_request(self):
+        """Start a new synchronization (a new request id); the job or a button carries it out."""
+        self.sudo().write(
+            {"request_id": str(uuid.uuid4()), "sync_status": "not_synced", "sync_error": False}
+        )
+
+    def _esd_sync(self, role):
+        """Create or update the account at CIS with the stored request id.
+
+        Returns None when done, else the EsdError CIS raised (``transient`` says whether to
+        retry: the account then keeps its request id). A partner that no longer meets CIS's
+        rules is refused as CIS would refuse it.
+        """
+        self.ensure_one()
+        partner = self.partner_id
+        try:
+            try:
+                email = partner._esd_check_syncable(role)
+            except UserError as exc:
+                raise ValidationError(exc.args[0]) from None
+            dbuuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
+            result = self.instance_id._esd_client().create_account(
+                f"odoo-{dbuuid[:8]}-{partner.id}",
+                role,
+                partner.name,
+                email,
+                (partner.country_id or self.instance_id.country_id).code,
+                request_id=self.request_id,
+            )
+        except EsdError as exc:
+            if not exc.transient:
+                self.sudo().write({"sync_status": "failed", "sync_error": str(exc)})
+            return exc
+        self.sudo().write(
+            {
+                "account_id": result.account_id,
+                "role": role,
+                "sync_status": "synchronized",
+                "sync_error": False,
+                "synced_on": fields.Datetime.now(),
+            }
+        )
+        if not partner.esd_role:
+            partner.sudo().esd_role = role
+        return None
+
+    def _esd_refusal(self):
+        """Why the licenses that need this account cannot be ordered."""
+        self.ensure_one()
+        return _(
+            "CIS refused the account of %(partner)s on %(instance)s: %(error)s Fix it in the "
+            "partner's Sync Options, then press Retry provisioning.",
+            partner=self.partner_id.display_name,
+            instance=self.instance_id.name,
+            error=self.sync_error or "",
+        )

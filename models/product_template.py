@@ -81,7 +81,7 @@ class ProductTemplate(models.Model):
                     "esd_product_id": item.product_id,
                     "esd_catalog_status": "new",
                     "type": "service",
-                    "invoice_policy": "order",
+                    "invoice_policy": "delivery",
                     "sale_ok": False,
                     "purchase_ok": False,
                     "list_price": 0.0,

@@ -1,10 +1,6 @@
-import uuid
-
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
-
-from ..microsoft_esd.errors import EsdError
 
 
 class ResPartner(models.Model):
@@ -111,46 +107,26 @@ class ResPartner(models.Model):
     def _esd_account(self, instance):
         return self.esd_account_ids.filtered(lambda a: a.instance_id == instance)[:1]
 
-    def _esd_sync(self, instance, role=None, raise_on_error=True):
-        """Create or update the partner's CIS account on ``instance``; return the account."""
+    def _esd_sync(self, instance, role=None):
+        """Save & Synchronize: synchronize this partner's account on ``instance`` now.
+
+        A new request id is stored and committed before CIS is called, so that a retry after a
+        lost answer repeats the same request instead of creating a second account.
+        """
         self.ensure_one()
         role = role or self.esd_role
-        email = self._esd_check_syncable(role)
-        account = self._esd_account(instance) or self.env["esd.partner.account"].sudo().create(
-            {"partner_id": self.id, "instance_id": instance.id}
-        )
-        dbuuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
-        try:
-            result = instance._esd_client().create_account(
-                f"odoo-{dbuuid[:8]}-{self.id}",
-                role,
-                self.name,
-                email,
-                (self.country_id or instance.country_id).code,
-                request_id=str(uuid.uuid4()),
+        self._esd_check_syncable(role)
+        account = self.env["esd.partner.account"]._esd_ensure(self, instance)
+        account._esd_new_request()
+        self.env["esd.asset"]._esd_commit()
+        error = account._esd_sync(role)
+        if error:
+            raise UserError(
+                _(
+                    "%(partner)s could not be synchronized with %(instance)s: %(error)s",
+                    partner=self.display_name,
+                    instance=instance.name,
+                    error=error,
+                )
             )
-        except (EsdError, UserError) as exc:
-            message = str(exc) if isinstance(exc, EsdError) else exc.args[0]
-            account.sudo().write({"sync_status": "failed", "sync_error": message})
-            if raise_on_error:
-                raise UserError(
-                    _(
-                        "%(partner)s could not be synchronized with %(instance)s: %(error)s",
-                        partner=self.display_name,
-                        instance=instance.name,
-                        error=message,
-                    )
-                ) from None
-            return account
-        account.sudo().write(
-            {
-                "account_id": result.account_id,
-                "role": role,
-                "sync_status": "synchronized",
-                "sync_error": False,
-                "synced_on": fields.Datetime.now(),
-            }
-        )
-        if not self.esd_role:
-            self.esd_role = role
         return account

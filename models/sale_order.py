@@ -1,5 +1,13 @@
+import logging
+
+import psycopg2.errors
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+
+from ..microsoft_esd.errors import redact
+
+_logger = logging.getLogger(__name__)
 
 
 class SaleOrder(models.Model):
@@ -16,6 +24,13 @@ class SaleOrder(models.Model):
     esd_asset_ids = fields.One2many("esd.asset", "sale_order_id", string="Licenses")
     esd_asset_count = fields.Integer(compute="_compute_esd_asset_count")
     has_esd_lines = fields.Boolean(compute="_compute_esd_asset_count")
+    esd_invoice_error = fields.Text(
+        "License Invoicing Error",
+        readonly=True,
+        copy=False,
+        help="Why the delivered licenses of this order could not be invoiced; the job leaves "
+        "the order alone until someone retries.",
+    )
 
     @api.depends("esd_asset_ids", "order_line.product_id")
     def _compute_esd_asset_count(self):
@@ -37,6 +52,11 @@ class SaleOrder(models.Model):
 
     # ------------------------------------------------------------------ confirmation
     def action_confirm(self):
+        """Split ESD lines, check what CIS will check, confirm, create the licenses.
+
+        Confirmation never calls CIS (a paid web order must always confirm): the provisioning
+        job synchronizes the CIS accounts and orders the licenses.
+        """
         esd_orders = self.filtered(lambda o: any(o.order_line.mapped("is_esd")))
         for order in esd_orders:
             try:
@@ -44,10 +64,11 @@ class SaleOrder(models.Model):
             except ValueError as exc:
                 raise UserError(_("%(order)s: %(error)s", order=order.name, error=exc)) from None
         esd_orders._esd_check_sellable()
-        esd_orders._esd_sync_partners()
+        esd_orders._esd_check_parties()
         result = super().action_confirm()
         assets = esd_orders._esd_create_assets()
         if assets:
+            assets._esd_accounts()  # created here, synchronized by the job
             assets._esd_trigger_provisioning()
         return result
 
@@ -70,24 +91,12 @@ class SaleOrder(models.Model):
                         order=line.order_id.name,
                     )
                 )
-            if template.esd_instance_id.state != "connected":
-                raise UserError(
-                    _(
-                        "The ESD instance %(instance)s of %(product)s is not connected: test its "
-                        "connection first.",
-                        instance=template.esd_instance_id.name,
-                        product=line.product_id.display_name,
-                    )
-                )
 
-    def _esd_sync_partners(self):
-        """Every partner a license needs is synchronized first, or confirmation stops."""
+    def _esd_check_parties(self):
+        """The rules CIS enforces on the customer and the reseller, checked locally."""
         for order in self:
             customer, billed = order._esd_parties()
-            instances = order.order_line.filtered(
-                "is_esd"
-            ).product_id.product_tmpl_id.esd_instance_id
-            parties = [(customer, "user")]
+            customer._esd_check_syncable(customer.esd_role or "user")
             if billed != customer:
                 if billed.esd_role and billed.esd_role != "reseller":
                     raise UserError(
@@ -97,11 +106,7 @@ class SaleOrder(models.Model):
                             billed.display_name,
                         )
                     )
-                parties.append((billed, "reseller"))
-            for partner, role in parties:
-                for instance in instances:
-                    if partner._esd_account(instance).sync_status != "synchronized":
-                        partner._esd_sync(instance, partner.esd_role or role)
+                billed._esd_check_syncable("reseller")
 
     def _esd_create_assets(self):
         """One license per ESD line; only the missing ones, so confirming again is safe."""
@@ -128,52 +133,91 @@ class SaleOrder(models.Model):
         return Asset.create(vals_list)
 
     # ------------------------------------------------------------------ invoicing
-    def _get_invoiceable_lines(self, final=False):
-        """A license is invoiced once it is delivered, never before."""
-        lines = super()._get_invoiceable_lines(final)
-        return lines.filtered(
-            lambda line: (
-                not line.is_esd
-                or line.display_type
-                or (
-                    line.esd_asset_ids
-                    and all(a.sync_status == "synchronized" for a in line.esd_asset_ids)
+    @api.model
+    def _esd_invoice_ready(self, commit=False):
+        """Invoice the orders with delivered licenses to invoice and none still pending.
+
+        Each order under its own savepoint and row lock: one that fails is logged on the order,
+        with an activity for its salesperson, and the others go on.
+        """
+        Asset = self.env["esd.asset"]
+        orders = Asset.search(
+            [
+                ("sync_status", "=", "synchronized"),
+                ("invoice_line_id", "=", False),
+                ("state", "=", "active"),
+                ("sale_order_id.esd_invoice_error", "=", False),
+            ]
+        ).sale_order_id
+        for order in orders:
+            try:
+                with self.env.cr.savepoint():
+                    # Another worker invoicing this order holds the lock, or changed it after our
+                    # snapshot began: it does the job, this one skips.
+                    self.env.cr.execute(
+                        "SELECT id FROM sale_order WHERE id = %s FOR UPDATE NOWAIT", [order.id]
+                    )
+                    order._esd_invoice_delivered()
+            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
+                # Another transaction holds or changed the order or its licenses: try again in
+                # a moment rather than at the next scheduled run.
+                _logger.info("order %s: invoicing deferred after a concurrent update", order.id)
+                self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger(
+                    fields.Datetime.add(fields.Datetime.now(), seconds=10)
                 )
-            )
-        )
+                continue
+            except Exception as exc:  # an order that cannot be invoiced never blocks the others
+                _logger.exception(
+                    "order %s: its delivered licenses could not be invoiced", order.id
+                )
+                order._esd_set_invoice_error(redact(str(exc)))
+            if commit:
+                self.env.cr.commit()
 
     def _esd_invoice_delivered(self):
         """One posted invoice for the licenses delivered since the last one.
 
-        Waits while some license of the order is still being provisioned, so a normal order gets
-        exactly one invoice; a license that failed and is delivered later gets a follow-up one.
+        Sale's own invoicing: ESD lines invoice their delivered quantity, which their license
+        gives. It waits while some license of the order is still being provisioned, so a normal
+        order gets exactly one invoice; a license delivered later gets a follow-up one.
         """
         for order in self:
-            assets = order.esd_asset_ids
-            if any(a.sync_status == "unsynchronised" for a in assets):
+            if any(a.sync_status == "unsynchronised" for a in order.esd_asset_ids):
                 continue
-            to_invoice = assets.filtered(
-                lambda a: a.sync_status == "synchronized" and not a.invoice_line_id
-            )
-            if not to_invoice:
+            lines = order.order_line.filtered(lambda line: line.is_esd and line.qty_to_invoice > 0)
+            if not lines:
                 continue
-            # Marked delivered here, under the order's lock: during provisioning, workers
-            # writing lines of the same order would collide on its stored totals.
-            to_invoice.sale_line_id.sudo().write({"qty_delivered": 1})
-            moves = order.sudo()._create_invoices()
+            moves = order.sudo().with_context(raise_if_nothing_to_invoice=False)._create_invoices()
             moves.action_post()
-            for asset in to_invoice:
-                line = moves.invoice_line_ids.filtered(
-                    lambda line, a=asset: a.sale_line_id in line.sale_line_ids
-                )
-                asset.sudo().invoice_line_id = line[:1]
             order.message_post(
                 body=_(
                     "Invoiced %(count)s delivered licenses: %(invoices)s",
-                    count=len(to_invoice),
+                    count=len(lines),
                     invoices=", ".join(moves.mapped("name")),
                 )
             )
+
+    def _esd_set_invoice_error(self, message):
+        self.sudo().esd_invoice_error = message
+        self.message_post(body=_("The delivered licenses could not be invoiced: %s", message))
+        activity_type = self.env.ref("microsoft_esd.mail_activity_esd_invoice")
+        if not self.activity_ids.filtered(lambda a: a.activity_type_id == activity_type):
+            self.sudo().activity_schedule(
+                activity_type_id=activity_type.id,
+                note=_("%s Fix the cause, then press Retry License Invoicing.", message),
+                user_id=(self.user_id or self.env.ref("base.user_admin")).id,
+            )
+
+    def action_esd_retry_invoicing(self):
+        """Invoice the delivered licenses again after the cause of the error was fixed."""
+        self.check_access("write")
+        self.sudo().esd_invoice_error = False
+        activity_type = self.env.ref("microsoft_esd.mail_activity_esd_invoice")
+        self.activity_ids.filtered(lambda a: a.activity_type_id == activity_type).action_feedback(
+            feedback=_("Invoicing retried.")
+        )
+        self.sudo()._esd_invoice_delivered()
+        return True
 
     def action_view_esd_assets(self):
         self.ensure_one()

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from ..microsoft_esd.provisioning import license_count
 
@@ -8,15 +8,41 @@ class SaleOrderLine(models.Model):
 
     is_esd = fields.Boolean(related="product_id.product_tmpl_id.is_esd")
     esd_asset_ids = fields.One2many("esd.asset", "sale_line_id", string="Licenses")
+    qty_delivered_method = fields.Selection(selection_add=[("esd", "Microsoft ESD licenses")])
+
+    @api.depends("is_esd")
+    def _compute_qty_delivered_method(self):
+        super()._compute_qty_delivered_method()
+        for line in self.filtered("is_esd"):
+            line.qty_delivered_method = "esd"
+
+    @api.depends("esd_asset_ids.sync_status", "esd_asset_ids.state")
+    def _compute_qty_delivered(self):
+        """A license line has delivered what its licenses delivered and Microsoft did not take
+        back: 1 for a license delivered and not returned, 0 while pending or once returned."""
+        esd_lines = self.filtered(lambda line: line.qty_delivered_method == "esd")
+        super(SaleOrderLine, self - esd_lines)._compute_qty_delivered()
+        for line in esd_lines:
+            line.qty_delivered = len(
+                line.esd_asset_ids.filtered(
+                    lambda a: a.sync_status == "synchronized" and a.state == "active"
+                )
+            )
 
     def _esd_split(self):
-        """Make every ESD line of quantity N into N lines of quantity 1 (prices, taxes kept)."""
+        """Make every ESD line of quantity N into N lines of quantity 1 (prices, taxes kept).
+
+        The N - 1 new lines of an order are made with one batched create.
+        """
+        vals_list = []
         for line in self.filtered("is_esd"):
             count = license_count(line.product_uom_qty)
             if count == 1:
                 continue
             line.product_uom_qty = 1
-            for _copy in range(count - 1):
-                line.copy(
-                    {"order_id": line.order_id.id, "product_uom_qty": 1, "sequence": line.sequence}
-                )
+            copy = line.copy_data(
+                {"order_id": line.order_id.id, "product_uom_qty": 1, "sequence": line.sequence}
+            )[0]
+            vals_list += [dict(copy) for _index in range(count - 1)]
+        if vals_list:
+            self.create(vals_list)

@@ -4,6 +4,7 @@ from . import (
     test_esd_instance,
     test_install,
     test_lifecycle,
+    test_money_paths,
     test_portal,
     test_provisioning,
     test_security,

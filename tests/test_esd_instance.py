@@ -93,7 +93,7 @@ class TestEsdInstance(EsdSimulatorCase):
                     "esd_catalog_status": "new",
                     "sale_ok": False,
                     "type": "service",
-                    "invoice_policy": "order",
+                    "invoice_policy": "delivery",
                     "list_price": 0.0,
                     "esd_cis_price": 149.99,
                     "is_esd": True,

@@ -207,6 +207,7 @@ class TestProvisioning(EsdSimulatorCase):
         order.action_confirm()
         asset = order.esd_asset_ids
         # A worker ordered the license, then died before its transaction committed.
+        self.assertEqual(asset._esd_sync_accounts(), asset)
         job = asset._esd_job()
         with self.instance._cis_client() as client:
             lost = client.order_license(

@@ -17,6 +17,7 @@ KINDS = [
     (reconciliation.FAILED_LOCALLY, "Failed locally"),
     (reconciliation.INVOICED_NOT_DELIVERED, "Invoiced, not delivered"),
     (reconciliation.DELIVERED_NOT_INVOICED, "Delivered, not invoiced"),
+    (reconciliation.RETURNED_NOT_CREDITED, "Returned at Microsoft, not credited"),
 ]
 
 
@@ -52,7 +53,14 @@ class EsdReconciliation(models.TransientModel):
         lines, checked = [], 0
         Asset = self.env["esd.asset"]
         for instance in self.instance_ids:
-            assets = Asset.search([("instance_id", "=", instance.id), ("state", "=", "active")])
+            assets = Asset.search(
+                [
+                    ("instance_id", "=", instance.id),
+                    "|",
+                    ("state", "=", "active"),
+                    ("return_state", "in", ("accepted", "external")),
+                ]
+            )
             checked += len(assets)
             remote = self._remote_licenses(instance, assets)
             pending_orders = assets.filtered(
@@ -66,6 +74,7 @@ class EsdReconciliation(models.TransientModel):
                     asset.sync_status,
                     bool(asset.invoice_line_id),
                     asset.sale_order_id not in pending_orders,
+                    asset.return_state,
                 )
                 for asset in assets
             ]
@@ -160,7 +169,7 @@ class EsdReconciliationLine(models.TransientModel):
     def action_apply_cis_status(self):
         check_caller(self.asset_id)
         for line in self.filtered(lambda line: line.applicable and not line.resolved):
-            asset = line.asset_id
+            asset = line.asset_id.sudo()
             asset._esd_apply_status(
                 License(
                     asset.esd_license_id,
@@ -171,6 +180,19 @@ class EsdReconciliationLine(models.TransientModel):
             line.resolved = True
         return self._reopen()
 
+    def action_credit(self):
+        """Apply the return Microsoft reports (if not yet) and issue its credit note."""
+        check_caller(self.asset_id)
+        for line in self.filtered(lambda line: not line.resolved):
+            asset = line.asset_id.sudo()
+            if asset.return_state == "none":
+                asset._esd_apply_status(
+                    License(asset.esd_license_id, line.reported_status, return_status="successful")
+                )
+            line.asset_id.action_credit_return()
+            line.resolved = asset.return_state == "done"
+        return self._reopen()
+
     def action_retry_provisioning(self):
         self.asset_id.action_retry_provisioning()  # checks its caller
         self.resolved = True
@@ -178,7 +200,7 @@ class EsdReconciliationLine(models.TransientModel):
 
     def action_invoice(self):
         check_caller(self.asset_id)
-        self.asset_id.sale_order_id._esd_invoice_delivered()
+        self.asset_id.sale_order_id.sudo().action_esd_retry_invoicing()
         self.resolved = bool(self.asset_id.invoice_line_id)
         return self._reopen()
 

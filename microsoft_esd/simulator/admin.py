@@ -65,6 +65,9 @@ class AdminClient:
     def licenses(self):
         return self._call("GET", "/licenses")["items"]
 
+    def accounts(self):
+        return self._call("GET", "/accounts")["items"]
+
     def reset_catalog(self):
         return self._call("DELETE", "/catalog")
 

@@ -386,7 +386,8 @@ class Handler(BaseHTTPRequestHandler):
         except _RateLimited as exc:
             return self._rate_limited(exc)
         body = self._json_body()
-        self._answer(self.path, 201, self.server.state.create_account(body))
+        request_id = self.headers.get(contract.HEADER_REQUEST_ID)
+        self._answer(self.path, 201, self.server.state.create_account(body, request_id))
 
     def orders(self, query, channel_id):
         try:
@@ -499,6 +500,11 @@ class Handler(BaseHTTPRequestHandler):
         self._admin()
         self._send(200, {"items": self.server.state.changed_licenses(None)})
 
+    def admin_accounts(self, query):
+        self._admin()
+        with self.server.state.lock:
+            self._send(200, {"items": list(self.server.state.data["accounts"].values())})
+
 
 class _RateLimited(Exception):
     def __init__(self, retry_after):
@@ -544,6 +550,7 @@ ROUTES = [
     ("POST", re.compile(r"/admin/faults"), Handler.admin_faults),
     ("DELETE", re.compile(r"/admin/faults"), Handler.admin_faults),
     ("GET", re.compile(r"/admin/licenses"), Handler.admin_licenses),
+    ("GET", re.compile(r"/admin/accounts"), Handler.admin_accounts),
     ("POST", re.compile(r"/admin/licenses/(?P<license_id>[^/]+)/redeem"), Handler.admin_redeem),
     ("POST", re.compile(r"/admin/licenses/(?P<license_id>[^/]+)/status"), Handler.admin_force),
     ("POST", re.compile(r"/admin/catalog"), Handler.admin_catalog),

@@ -222,7 +222,12 @@ class State:
             return item
 
     # ------------------------------------------------------------------ accounts
-    def create_account(self, body):
+    def create_account(self, body, request_id=None):
+        """Create the account, or update the one with the same externalId.
+
+        Idempotent by request id, as orders are: the same MS-RequestId again gets the same answer
+        and changes nothing. Each account keeps the request ids that created or updated it.
+        """
         role = body.get("role")
         if role not in contract.ACCOUNT_ROLE:
             raise SimError(422, "InvalidRole", "role must be Reseller or User")
@@ -236,30 +241,45 @@ class State:
         if "@" not in body["email"]:
             raise SimError(422, "InvalidEmail", "email is not a valid address")
         with self.lock:
-            for account in self.data["accounts"].values():
-                if account["externalId"] == body["externalId"]:
-                    account.update(
-                        {
-                            k: body[k]
-                            for k in ("companyName", "email", "country", "language")
-                            if k in body
-                        }
-                    )
-                    self._put(("accounts", account["accountId"], account))
-                    return self._account_wire(account)
-            account_id = str(uuid.uuid4())
-            account = {
-                "accountId": account_id,
-                "externalId": body["externalId"],
-                "role": role,
-                "companyName": body["companyName"],
-                "email": body["email"],
-                "country": body["country"],
-                "language": body.get("language"),
-                "status": "Active",
-            }
-            self._put(("accounts", account_id, account))
-            return self._account_wire(account)
+            previous = self.replay(request_id, body) if request_id else None
+            if previous is not None:
+                return previous
+            account = next(
+                (
+                    a
+                    for a in self.data["accounts"].values()
+                    if a["externalId"] == body["externalId"]
+                ),
+                None,
+            )
+            if account:
+                account.update(
+                    {
+                        k: body[k]
+                        for k in ("companyName", "email", "country", "language")
+                        if k in body
+                    }
+                )
+            else:
+                account = {
+                    "accountId": str(uuid.uuid4()),
+                    "externalId": body["externalId"],
+                    "role": role,
+                    "companyName": body["companyName"],
+                    "email": body["email"],
+                    "country": body["country"],
+                    "language": body.get("language"),
+                    "status": "Active",
+                }
+            account["requestIds"] = [*account.get("requestIds", []), request_id]
+            response = self._account_wire(account)
+            changes = [("accounts", account["accountId"], account)]
+            if request_id:
+                changes.append(
+                    ("requests", request_id, {"digest": body_digest(body), "response": response})
+                )
+            self._put(*changes)
+            return response
 
     @staticmethod
     def _account_wire(account):

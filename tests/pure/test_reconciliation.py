@@ -4,8 +4,8 @@ from microsoft_esd import reconciliation as rc
 from microsoft_esd.contract import License
 
 
-def local(key, sync="synchronized", status="activated", invoiced=True, settled=True):
-    return rc.Local(key, f"L{key}", status, sync, invoiced, settled)
+def local(key, sync="synchronized", status="activated", invoiced=True, settled=True, ret="none"):
+    return rc.Local(key, f"L{key}", status, sync, invoiced, settled, ret)
 
 
 def test_each_kind_of_difference():
@@ -14,6 +14,10 @@ def test_each_kind_of_difference():
         "L2": License("L2", "redeemed"),
         "L3": License("L3", "activated"),
         "L6": License("L6", "activated"),
+        "L9": License("L9", "return_accepted", return_status="successful"),
+        "L10": License("L10", "return_accepted", return_status="successful"),
+        "L11": License("L11", "return_accepted", return_status="successful"),
+        "L12": License("L12", "return_accepted", return_status="successful"),
     }
     findings = rc.compare(
         [
@@ -25,6 +29,10 @@ def test_each_kind_of_difference():
             local(6, invoiced=False),  # delivered, order settled, never invoiced
             local(7, sync="unsynchronised", invoiced=True),
             local(8, sync="unsynchronised", invoiced=False),  # simply pending: nothing
+            local(9),  # returned at Microsoft, Odoo never asked: a credit to decide
+            local(10, status="return_accepted", ret="external"),  # known, not credited yet
+            local(11, status="return_accepted", ret="done"),  # returned and credited: nothing
+            local(12, ret="requested"),  # our return under way: the returns job finishes it
         ],
         remote,
     )
@@ -36,6 +44,8 @@ def test_each_kind_of_difference():
         (5, rc.FAILED_LOCALLY, False),
         (6, rc.DELIVERED_NOT_INVOICED, False),
         (7, rc.INVOICED_NOT_DELIVERED, False),
+        (9, rc.RETURNED_NOT_CREDITED, True),
+        (10, rc.RETURNED_NOT_CREDITED, True),
     }
 
 
