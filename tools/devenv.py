@@ -188,13 +188,13 @@ def find_server(py):
     refused = f"PostgreSQL on {host}:{port} refused user '{pg['db_user']}' ({why})"
     if user or password:
         raise HarnessError(f"{refused}: check PGUSER/PGPASSWORD")
+    say(refused)
     if host.startswith("/") or host in ("localhost", "127.0.0.1", "::1"):
-        say(refused)
         peer = dict(pg, db_host=peer_role(port, pg["db_user"]), db_password="")
         if peer["db_host"] and sql(py, peer, "SELECT 1")[0]:
             say(f"using PostgreSQL on {peer['db_host']} as {pg['db_user']} (peer authentication)")
             return peer
-    say(f"{refused}; to use that server, set PGUSER/PGPASSWORD")
+    say("using a private cluster instead (to use that server, set PGUSER/PGPASSWORD)")
     return None
 
 
