@@ -59,7 +59,7 @@ class State:
                 "channel_id": f"CH-{secrets.token_hex(4).upper()}",
                 "client_id": str(uuid.uuid4()),
                 "resource_api": "https://cis.simulator.invalid",
-                "certificate_password": secrets.token_urlsafe(12),
+                "certificate_password": "simpw-" + secrets.token_urlsafe(12),  # found by log scans
                 "admin_token": secrets.token_urlsafe(24),
                 "country": country,
                 "language": language,

@@ -1,0 +1,79 @@
+"""What the harness reads in the logs of a run: leaked secrets, Odoo's errors and failing tests.
+
+Standard library only, like tools/devenv.py; tests/pure/test_logscan.py tests it.
+"""
+
+import re
+from pathlib import Path
+
+# What must never reach a log. A masked key (*****-*****-*****-*****-ABCDE) and "Bearer ***" do not
+# match. The simulator's certificate passwords start with "simpw-", so a leaked one is found.
+SECRETS = {
+    "a Microsoft product key": re.compile(r"(?<![\w-])[A-Z0-9]{5}(?:-[A-Z0-9]{5}){4}(?![\w-])"),
+    "a bearer token": re.compile(r"\bBearer\s+(?!\*)[\w.~+/-]{16,}"),
+    "a JWT": re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\."),
+    "a certificate password": re.compile(r"\bsimpw-[\w-]{4,}"),
+}
+
+
+def find_secrets(text):
+    """(line number, what) for each line of text that holds a secret; never the secret itself."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        found += [(number, what) for what, pattern in SECRETS.items() if pattern.search(line)]
+    return found
+
+
+def leak_report(paths):
+    """One line naming the first secret found in the files (file:line, and how many more), or ''."""
+    found = [(p, *hit) for p in map(Path, paths) for hit in find_secrets(read(p))]
+    if not found:
+        return ""
+    path, line, what = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{what} is in {path}:{line}{more}; no log may hold one"
+
+
+def read(path):
+    return Path(path).read_text(errors="replace") if Path(path).exists() else ""
+
+
+def last_error(path):
+    """The last line of an Odoo log that names an error, for a one-line message."""
+    errors = [x for x in read(path).splitlines() if re.search(r" (ERROR|CRITICAL) |Error:", x)]
+    return (errors[-1].strip()[:300] if errors else "no error line in the log") + f" (log: {path})"
+
+
+def summary(path):
+    """The lines of an Odoo runner's log worth showing: errors and the tests' statistics."""
+    keep = re.compile(r" (ERROR|CRITICAL) |tests when loading database|post-tests in")
+    return [line for line in read(path).splitlines() if keep.search(line)]
+
+
+# "... ERROR db odoo.addons.sale.tests.test_x: FAIL: TestX.test_y" (also "ERROR: ...", subtests, and
+# "ERROR: setUpClass (odoo.addons.sale.tests.test_x.TestX)" when a class could not be set up).
+_FAILURE = re.compile(r"^\S+ \S+ \d+ ERROR \S+ (\S+): (?:FAIL|ERROR): (.+)$", re.M)
+_HOLDER = re.compile(r"(\w+) \(odoo\.addons\.(\w+)\.[\w.]*?(\w+)\)")
+
+
+def failing_tests(text):
+    """The ids ("module Class.method") of the tests an Odoo runner's log reports as failed."""
+    ids = []
+    for logger, description in _FAILURE.findall(text):
+        what = description.removeprefix("Subtest ")
+        holder = _HOLDER.match(what)
+        if holder:
+            test_id = f"{holder[2]} {holder[3]}.{holder[1]}"
+        else:
+            module = re.match(r"odoo\.addons\.(\w+)", logger)
+            test_id = f"{module[1] if module else logger} {what.split()[0]}"
+        if test_id not in ids:
+            ids.append(test_id)
+    return ids
+
+
+def is_known(test_id, known):
+    """Whether known (lines "module Class.method  # why", or just the method) lists test_id."""
+    module, test = test_id.split(" ", 1)
+    names = {(module, name) for name in (test, *test.split("."))}
+    return any(tuple(line.split("#")[0].split()) in names for line in known.splitlines())
