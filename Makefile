@@ -7,13 +7,16 @@ ODOO_SUITES ?= sale sale_management portal account
 ESD_EXTRA_MODULES ?=
 export ESD_EXTRA_MODULES
 
-.PHONY: test test-pure test-odoo demo demo-reset lint bench clean
+.PHONY: test test-pure test-odoo demo demo-reset lint bench soak clean
 
 test-pure:
 	@$(PYTHON) tools/devenv.py test-pure $(PYTEST_ARGS)
 
 bench:
 	@$(PYTHON) tools/devenv.py bench
+
+soak:
+	@$(PYTHON) tools/devenv.py soak $(SOAK_ARGS)
 
 test:
 	@$(PYTHON) tools/devenv.py test $(PYTEST_ARGS)

@@ -99,6 +99,12 @@ def _parser():
     fault.add_argument("--clear", action="store_true", help="remove every fault first")
     fault.add_argument("--latency-ms", type=int)
     fault.add_argument("--error-rate", type=float, help="share of requests answered 503 (0..1)")
+    fault.add_argument(
+        "--rate-limit-rate", type=float, help="share of requests answered 429 (0..1)"
+    )
+    fault.add_argument(
+        "--drop-rate", type=float, help="share of requests processed, then dropped (0..1)"
+    )
     fault.add_argument("--rate-limit", type=int, metavar="N", help="next N requests get 429")
     fault.add_argument("--retry-after", type=int, metavar="SECONDS")
     fault.add_argument("--fail", type=int, metavar="N", help="next N requests fail")
@@ -202,6 +208,8 @@ def _run_admin(args, config):
         names = [
             "latency_ms",
             "error_rate",
+            "rate_limit_rate",
+            "drop_rate",
             "rate_limit",
             "retry_after",
             "fail",

@@ -3,7 +3,7 @@ import uuid
 
 import psycopg2.errors
 
-from odoo import Command, _, api, fields, models, modules
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import licenses
@@ -17,8 +17,8 @@ _logger = logging.getLogger(__name__)
 
 # The portal's Update status and Resend activation: at most once a minute per license.
 PORTAL_INTERVAL = 60
-# The returns cron leaves alone a return requested less than this long ago: the request that
-# recorded it is still carrying it out.
+# The returns cron leaves alone a return requested less than this long ago (seconds; system
+# parameter microsoft_esd.return_grace_seconds): the request that recorded it is still at work.
 RETURN_GRACE_SECONDS = 120
 RETURNS_PER_CALL = 50
 
@@ -460,11 +460,13 @@ class EsdAsset(models.Model):
     @api.model
     def _cron_finish_returns(self):
         """Finish the returns a crash or a lost answer interrupted; report the progress."""
-        threshold = fields.Datetime.subtract(fields.Datetime.now(), seconds=RETURN_GRACE_SECONDS)
+        threshold = fields.Datetime.subtract(
+            fields.Datetime.now(), seconds=self._esd_return_grace()
+        )
         assets = self._esd_lock(
             "return_state IN ('requested', 'accepted') AND return_requested_at <= %s",
             RETURNS_PER_CALL,
-            commit=not modules.module.current_test,
+            commit=self._esd_can_commit(),
             order="return_requested_at, id",
             params=[threshold],
         )
@@ -483,9 +485,21 @@ class EsdAsset(models.Model):
         self._esd_commit()
 
     @api.model
+    def _esd_return_grace(self):
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("microsoft_esd.return_grace_seconds", RETURN_GRACE_SECONDS)
+        )
+        try:
+            return max(0, int(value))
+        except ValueError:
+            return RETURN_GRACE_SECONDS
+
+    @api.model
     def _esd_trigger_returns(self):
         cron = self.env.ref("microsoft_esd.ir_cron_esd_returns")
-        cron._trigger(fields.Datetime.add(fields.Datetime.now(), seconds=RETURN_GRACE_SECONDS))
+        cron._trigger(fields.Datetime.add(fields.Datetime.now(), seconds=self._esd_return_grace()))
 
     # ------------------------------------------------------------------ state changes
     def _esd_set_redeemed(self, activation_date):

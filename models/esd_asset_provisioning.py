@@ -1,10 +1,12 @@
 import logging
+import threading
 import uuid
 
 import psycopg2.errors
 
-from odoo import Command, _, api, fields, models, modules
+from odoo import Command, _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import mute_logger
 
 from ..microsoft_esd import provisioning
 from ..microsoft_esd.errors import redact
@@ -16,9 +18,6 @@ _logger = logging.getLogger(__name__)
 # One cron call works this many batches at most, then reports its progress: Odoo's cron runner
 # calls it again at once while some remain (up to 10 times, then after the other ready crons).
 BATCHES_PER_CALL = 10
-# A license whose CIS account another worker is synchronizing waits this long, without counting
-# an attempt.
-ACCOUNT_BUSY_DELAY = 5
 
 
 class EsdAsset(models.Model):
@@ -110,15 +109,15 @@ class EsdAsset(models.Model):
         )
         self._esd_store_secrets(lic.token, lic.activation_link)
 
-    def _esd_set_retry(self, message, delay=None, count=True):
-        """Try again later: after the backoff of its attempts, or after ``delay`` seconds."""
-        attempts = self.sync_attempts + (1 if count else 0)
-        delay = delay or provisioning.retry_delay(attempts)
+    def _esd_set_retry(self, message):
+        """Try again later, after the backoff of its attempts (1, 2, 4, 8 minutes)."""
+        attempts = self.sync_attempts + 1
+        delay = provisioning.retry_delay(attempts)
         when = fields.Datetime.add(fields.Datetime.now(), seconds=delay)
         self.sudo().write(
             {"sync_attempts": attempts, "sync_error": message, "next_attempt_at": when}
         )
-        self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger(when)
+        self._esd_trigger_provisioning(when)
         _logger.info("ESD license %s: not ordered now, again in %ss", self.id, delay)
 
     def _esd_set_failed(self, message):
@@ -167,14 +166,23 @@ class EsdAsset(models.Model):
 
     # ------------------------------------------------------------------ the job
     @api.model
+    def _esd_can_commit(self):
+        """False in a test's own thread, whose transaction is rolled back at its end (the
+        requests of an HttpCase run in other threads, on a cursor that emulates commits)."""
+        return not getattr(threading.current_thread(), "testing", False)
+
+    @api.model
     def _esd_commit(self):
-        """Commit, except inside a test (whose transaction is rolled back at its end)."""
-        if not modules.module.current_test:
+        """Commit, except in a test's own thread."""
+        if self._esd_can_commit():
             self.env.cr.commit()
 
     @api.model
-    def _esd_trigger_provisioning(self):
-        self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger()
+    def _esd_trigger_provisioning(self, at=None):
+        """Wake every provisioning cron (they share the work): now, or at ``at``."""
+        slots = self.env["ir.cron"].sudo().search([("code", "=", "model._cron_provision()")])
+        for cron in slots:
+            cron._trigger(at)
 
     @api.model
     def _esd_parallelism(self):
@@ -196,7 +204,7 @@ class EsdAsset(models.Model):
         self.env.flush_all()
         for _attempt in range(5):
             try:
-                with self.env.cr.savepoint(flush=False):
+                with self.env.cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
                     self.env.cr.execute(
                         f"SELECT id FROM esd_asset WHERE {where} ORDER BY {order} LIMIT %s "
                         "FOR UPDATE SKIP LOCKED",
@@ -237,7 +245,7 @@ class EsdAsset(models.Model):
         the runner calls again while licenses remain, and a run that did some work is never
         counted as a failure.
         """
-        commit = not modules.module.current_test
+        commit = self._esd_can_commit()
         done = self._esd_provision_pending(commit=commit, max_batches=BATCHES_PER_CALL)
         remaining = self.search_count(self._esd_due_domain())
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
@@ -342,34 +350,30 @@ class EsdAsset(models.Model):
         """Synchronize the CIS accounts these licenses need, each once; return those ready.
 
         A license whose account CIS refused fails with the reason; one whose account CIS did not
-        answer for retries later (the account keeps its request id); one whose account another
-        worker is synchronizing waits a few seconds.
+        answer for retries later (the account keeps its request id). An account another worker
+        is synchronizing is waited for: its row lock is released at that worker's commit, after
+        which this batch starts over (a serialization failure) and finds it synchronized.
         """
         pending = self._esd_accounts().filtered(lambda a: a.sync_status == "not_synced")
-        locked, errors = pending.browse(), {}
+        errors = {}
         if pending:
             self.env.flush_all()
-            self.env.cr.execute(
-                "SELECT id FROM esd_partner_account WHERE id IN %s FOR UPDATE SKIP LOCKED",
-                [tuple(pending.ids)],
-            )
-            locked = pending.browse([row[0] for row in self.env.cr.fetchall()])
-            for account in locked:
+            with mute_logger("odoo.sql_db"):  # a serialization failure here is expected
+                self.env.cr.execute(
+                    "SELECT id FROM esd_partner_account WHERE id IN %s ORDER BY id FOR UPDATE",
+                    [tuple(pending.ids)],
+                )
+            for account in pending:
                 errors[account.id] = account._esd_sync(self._esd_account_role(account.partner_id))
         ready = self.browse()
         for asset in self:
             accounts = asset._esd_accounts()
             refused = accounts.filtered(lambda a: a.sync_status == "failed")
-            unanswered = accounts.filtered(lambda a: a.sync_status == "not_synced" and a in locked)
-            busy = accounts.filtered(lambda a: a.sync_status == "not_synced") - locked
+            unanswered = accounts.filtered(lambda a: a.sync_status == "not_synced")
             if refused:
                 asset._esd_set_failed(refused[0]._esd_refusal())
             elif unanswered:
                 asset._esd_fail(str(errors[unanswered[0].id]), transient=True)
-            elif busy:
-                asset._esd_set_retry(
-                    _("Its CIS account is being synchronized."), ACCOUNT_BUSY_DELAY, count=False
-                )
             else:
                 ready |= asset
         return ready
@@ -394,7 +398,7 @@ class EsdAsset(models.Model):
     @api.model
     def _cron_send_welcome(self):
         """Send the welcome emails of delivered licenses (kept on the record until sent)."""
-        commit = not modules.module.current_test
+        commit = self._esd_can_commit()
         done = self._esd_send_pending_welcome(commit=commit, max_batches=BATCHES_PER_CALL)
         remaining = self.search_count([("welcome_pending", "=", True)])
         self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)

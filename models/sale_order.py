@@ -4,6 +4,7 @@ import psycopg2.errors
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import mute_logger
 
 from ..microsoft_esd.errors import redact
 
@@ -151,28 +152,35 @@ class SaleOrder(models.Model):
         ).sale_order_id
         for order in orders:
             try:
-                with self.env.cr.savepoint():
+                # Conflicts with another worker are expected and handled: not logged as errors.
+                with self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
                     # Another worker invoicing this order holds the lock, or changed it after our
                     # snapshot began: it does the job, this one skips.
                     self.env.cr.execute(
                         "SELECT id FROM sale_order WHERE id = %s FOR UPDATE NOWAIT", [order.id]
                     )
                     order._esd_invoice_delivered()
-            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
-                # Another transaction holds or changed the order or its licenses: try again in
-                # a moment rather than at the next scheduled run.
-                _logger.info("order %s: invoicing deferred after a concurrent update", order.id)
-                self.env.ref("microsoft_esd.ir_cron_esd_provision")._trigger(
-                    fields.Datetime.add(fields.Datetime.now(), seconds=10)
-                )
+            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.TransactionRollbackError):
+                order._esd_invoice_later()
                 continue
+            except psycopg2.errors.UniqueViolation as exc:
+                if exc.diag.constraint_name != "account_move_unique_name":
+                    order._esd_set_invoice_error(redact(str(exc)))
+                else:  # another worker posted an invoice of the same journal at the same time
+                    order._esd_invoice_later()
+                    continue
             except Exception as exc:  # an order that cannot be invoiced never blocks the others
-                _logger.exception(
-                    "order %s: its delivered licenses could not be invoiced", order.id
-                )
+                _logger.exception("order %s: its licenses could not be invoiced", order.id)
                 order._esd_set_invoice_error(redact(str(exc)))
             if commit:
                 self.env.cr.commit()
+
+    def _esd_invoice_later(self):
+        """A concurrent update: invoice again in a moment rather than at the next run."""
+        _logger.info("order %s: invoicing deferred after a concurrent update", self.id)
+        self.env["esd.asset"]._esd_trigger_provisioning(
+            fields.Datetime.add(fields.Datetime.now(), seconds=10)
+        )
 
     def _esd_invoice_delivered(self):
         """One posted invoice for the licenses delivered since the last one.

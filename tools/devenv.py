@@ -495,6 +495,25 @@ def cmd_bench(args):
     return 0
 
 
+def cmd_soak(args):
+    """bench/soak.py on a throw-away database: real Odoo servers, faults, kill -9."""
+    py = ensure_venv()
+    ctx = odoo_setup(py, find_odoo(py), "odoo-soak")
+    db, log = throwaway_db(ctx, "esd_soak"), LOGS / "odoo-soak.log"
+    say(f"installing {ADDON} in {db} (log: {log})")
+    if odoo_install(ctx, db, [ADDON], log, "--without-demo=all", "--no-http").returncode:
+        raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
+    sim = start_simulator(py, Path(tempfile.mkdtemp(prefix="esd-soak-sim-")))
+    env = odoo_env(
+        ESD_ODOO_CMD=json.dumps(list(map(str, ctx.cmd))),
+        ESD_ODOO_CONF=ctx.conf,
+        ESD_DB=db,
+        ESD_SIM_CONFIG=sim,
+    )
+    script = [py, ROOT / "bench" / "soak.py", *args.pytest_args]
+    return subprocess.run(list(map(str, script)), env=env, cwd=ROOT, check=False).returncode
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -507,11 +526,12 @@ def main(argv=None):
         demo = sub.add_parser(name, help="serve the demo database" if name == "demo" else "drop it")
         demo.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8069")))
         demo.add_argument("--database", default="esd_demo")
+    sub.add_parser("soak", help="bench/soak.py: provisioning and returns under faults, kill -9")
     bench = sub.add_parser("bench", help="the benchmarks of docs/benchmarks.md")
     bench.add_argument("--products", type=int, default=5000)
     bench.add_argument("--licenses", type=int, default=200)
     args, args.pytest_args = parser.parse_known_args(argv)
-    if args.pytest_args and args.command not in ("test", "test-pure"):
+    if args.pytest_args and args.command not in ("test", "test-pure", "soak"):
         parser.error(f"unrecognized arguments: {' '.join(args.pytest_args)}")
     started = time.monotonic()
     try:

@@ -1,6 +1,8 @@
 import datetime
 import logging
 
+import psycopg2.errors
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
@@ -125,10 +127,17 @@ class EsdReconciliation(models.TransientModel):
         for instance in instances:
             wizard = self.create({"instance_ids": [fields.Command.set(instance.ids)]})
             try:
-                wizard.action_run()
+                with self.env.cr.savepoint():
+                    wizard.action_run()
             except UserError as exc:
                 _logger.warning("reconciliation of ESD instance %s failed: %s", instance.id, exc)
                 continue
+            except psycopg2.errors.TransactionRollbackError:
+                # Licenses changed under it (provisioning at work): again in a few minutes.
+                self.env.cr.rollback()
+                cron = self.env.ref("microsoft_esd.ir_cron_esd_reconcile")
+                cron._trigger(fields.Datetime.add(fields.Datetime.now(), minutes=5))
+                return
             if wizard.line_ids:
                 counts = {}
                 for line in wizard.line_ids:
@@ -141,6 +150,7 @@ class EsdReconciliation(models.TransientModel):
                         summary,
                     )
                 )
+            self.env["esd.asset"]._esd_commit()
 
 
 class EsdReconciliationLine(models.TransientModel):

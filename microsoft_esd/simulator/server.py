@@ -34,6 +34,8 @@ class Faults:
     FIELDS = (
         "latency_ms",  # added before each API answer
         "error_rate",  # share of API requests answered 503
+        "rate_limit_rate",  # share of API requests answered 429 with Retry-After
+        "drop_rate",  # share of API requests processed, then their connection dropped
         "rate_limit",  # next N API requests answered 429 with Retry-After
         "retry_after",  # seconds, for rate_limit
         "fail",  # next N API requests answered with fail_status
@@ -56,6 +58,8 @@ class Faults:
             self.values = {
                 "latency_ms": 0,
                 "error_rate": 0.0,
+                "rate_limit_rate": 0.0,
+                "drop_rate": 0.0,
                 "rate_limit": 0,
                 "retry_after": 1,
                 "fail": 0,
@@ -95,9 +99,9 @@ class Faults:
                 return True
             return False
 
-    def random_error(self, path):
+    def random_error(self, path, rate="error_rate"):
         with self.lock:
-            return self.applies(path) and self.rng.random() < self.values["error_rate"]
+            return self.applies(path) and self.rng.random() < self.values[rate]
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -337,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
         latency = faults.snapshot()["latency_ms"]
         if latency and faults.applies(path):
             time.sleep(latency / 1000)
-        if faults.take("rate_limit", path):
+        if faults.take("rate_limit", path) or faults.random_error(path, "rate_limit_rate"):
             retry_after = faults.snapshot()["retry_after"]
             raise _RateLimited(retry_after)
         if faults.take("fail", path):
@@ -351,7 +355,7 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, path, status, payload):
         """Send an API answer, applying the post-processing faults (timeout, malformed, drop)."""
         faults = self.server.faults
-        if faults.take("drop_after_commit", path):
+        if faults.take("drop_after_commit", path) or faults.random_error(path, "drop_rate"):
             raise DropConnection
         if faults.take("timeout", path):
             time.sleep(float(faults.snapshot()["timeout_seconds"]))

@@ -1,0 +1,133 @@
+"""Real Odoo servers on one database, for the soak test and the scale-out benchmark.
+
+No Odoo import: it starts ``odoo-bin`` processes (threaded mode, their cron threads run the
+provisioning crons), runs scripts in ``odoo-bin shell``, kills servers with SIGKILL and reads the
+database with psycopg2. ``make soak`` / ``make bench`` pass what it needs in the environment:
+ESD_ODOO_CMD (JSON list), ESD_ODOO_CONF, ESD_DB, ESD_SIM_CONFIG.
+"""
+
+import configparser
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from microsoft_esd.config import InstanceConfig  # noqa: E402
+from microsoft_esd.simulator import AdminClient  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cluster:
+    """Odoo servers sharing one database and one CIS simulator."""
+
+    def __init__(self, logs):
+        self.cmd = json.loads(os.environ["ESD_ODOO_CMD"])
+        self.conf = os.environ["ESD_ODOO_CONF"]
+        self.db = os.environ["ESD_DB"]
+        self.sim_config = os.environ["ESD_SIM_CONFIG"]
+        self.sim = AdminClient(InstanceConfig.from_file(self.sim_config))
+        self.logs = Path(logs)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.servers = {}
+        self.started = 0
+        options = configparser.ConfigParser()
+        options.read(self.conf)
+        opts = options["options"]
+        password = opts.get("db_password", "False")
+        self.dsn = {
+            "dbname": self.db,
+            "host": opts.get("db_host"),
+            "port": opts.get("db_port"),
+            "user": opts.get("db_user"),
+            "password": None if password in ("False", "") else password,
+        }
+
+    # ------------------------------------------------------------------ servers
+    def start(self, name, cron_threads=2):
+        """An odoo-bin server whose cron threads run the crons of this database."""
+        self.started += 1
+        log = self.logs / f"{name}-{self.started}.log"
+        cmd = [
+            *self.cmd,
+            "-c",
+            self.conf,
+            "-d",
+            self.db,
+            "--workers",
+            "0",
+            "--max-cron-threads",
+            str(cron_threads),
+            "--http-interface",
+            "127.0.0.1",
+            "--http-port",
+            str(free_port()),
+            "--gevent-port",
+            str(free_port()),
+            "--log-level",
+            "warn",
+            "--logfile",
+            str(log),
+        ]
+        self.servers[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        return self.servers[name]
+
+    def kill(self, name):
+        """SIGKILL: no cleanup, no rollback message; the database rolls back what it held."""
+        proc = self.servers.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def stop_all(self):
+        for name in list(self.servers):
+            proc = self.servers.pop(name)
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    # ------------------------------------------------------------------ scripts
+    def shell(self, script, background=False, **env):
+        """Run ``script`` (Python text) in odoo-bin shell; its output, or its process."""
+        cmd = [*self.cmd, "shell", "-c", self.conf, "-d", self.db, "--no-http"]
+        full_env = dict(os.environ, **{k: str(v) for k, v in env.items()})
+        if background:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=full_env,
+            )
+            proc.stdin.write(script)
+            proc.stdin.close()
+            return proc
+        proc = subprocess.run(
+            cmd, input=script, capture_output=True, text=True, env=full_env, check=False
+        )
+        if proc.returncode:
+            raise RuntimeError(f"odoo shell failed: {(proc.stderr or proc.stdout)[-2000:]}")
+        return proc.stdout
+
+    # ------------------------------------------------------------------ the database
+    def query(self, sql, params=()):
+        with psycopg2.connect(**self.dsn) as conn, conn.cursor() as cr:
+            cr.execute(sql, params)
+            return cr.fetchall()
+
+    def scalar(self, sql, params=()):
+        return self.query(sql, params)[0][0]
