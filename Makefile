@@ -4,7 +4,7 @@ PORT ?= 8069
 # Odoo's own suites for `make test-odoo`; WITHOUT_ADDON=1 runs them without microsoft_esd.
 ODOO_SUITES ?= sale sale_management portal account
 # Odoo modules installed beside the addon in the test and demo databases (e.g. payment_demo).
-ESD_EXTRA_MODULES ?=
+ESD_EXTRA_MODULES ?= payment_demo
 export ESD_EXTRA_MODULES
 
 .PHONY: test test-pure test-odoo demo demo-reset lint bench soak clean

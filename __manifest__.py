@@ -1,11 +1,11 @@
 {
     "name": "Microsoft ESD",
     "summary": "Sell perpetual Microsoft licenses (ESD tokens) through Microsoft's CIS API",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Sales/Sales",
     "author": "microsoft_esd contributors",
     "license": "LGPL-3",
-    "depends": ["sale_management", "account", "portal", "mail"],
+    "depends": ["sale_management", "account", "portal", "mail", "website_sale"],
     "external_dependencies": {"python": ["requests", "msal", "cryptography"]},
     "data": [
         "security/esd_security.xml",
@@ -26,11 +26,13 @@
         "views/res_config_settings_views.xml",
         "wizards/esd_catalog_sync_result_views.xml",
         "views/portal_templates.xml",
+        "views/website_sale_templates.xml",
         "views/esd_menus.xml",
     ],
     "demo": ["demo/esd_demo.xml"],
     "assets": {
         "web.assets_backend": ["microsoft_esd/static/src/fields/*"],
+        "web.assets_frontend": ["microsoft_esd/static/src/frontend/*"],
         "web.assets_tests": ["microsoft_esd/static/tests/tours/*.js"],
     },
     "application": False,

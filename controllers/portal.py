@@ -209,5 +209,23 @@ class EsdPortal(CustomerPortal):
         )
 
 
+class EsdOrderLicenses(CustomerPortal):
+    """The licenses of an order, refreshed on its confirmation and portal pages."""
+
+    @http.route("/my/orders/<int:order_id>/esd_licenses", type="json", auth="public", website=True)
+    def portal_order_esd_licenses(self, order_id, access_token=None):
+        try:
+            order = self._document_check_access("sale.order", order_id, access_token)
+        except (AccessError, MissingError):
+            raise request.not_found() from None
+        order = order.with_env(request.env(su=True))
+        html = request.env["ir.qweb"]._render("microsoft_esd.order_licenses_rows", {"order": order})
+        return {
+            "html": html,
+            "done": not order._esd_licenses_pending(),
+            "delivered": order._esd_delivered_count(),
+        }
+
+
 def _url(text):
     return quote(str(text))

@@ -10,4 +10,5 @@ from . import (
     res_partner,
     sale_order,
     sale_order_line,
+    website,
 )

@@ -2,6 +2,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import catalog_sync
+from .esd_access import ESD_MANAGER, check_caller
 from .notification import CLOSE, notification
 
 
@@ -96,13 +97,19 @@ class ProductTemplate(models.Model):
         discontinued = Product.browse([record_id for record_id, _item in plan.discontinue])
         if discontinued:
             discontinued.write(
-                {"esd_catalog_status": "discontinued", "sale_ok": False, "esd_last_sync": now}
+                {
+                    "esd_catalog_status": "discontinued",
+                    "sale_ok": False,
+                    "is_published": False,
+                    "esd_last_sync": now,
+                }
             )
         return {"new": created, "updated": updated, "discontinued": discontinued}
 
     def action_esd_activate_for_sale(self):
         """Make reviewed ESD products sellable (bulk action on the catalog list)."""
-        products = self.filtered("is_esd")
+        check_caller(self, ESD_MANAGER, "read")
+        products = self.sudo().filtered("is_esd")
         discontinued = products.filtered(lambda p: p.esd_catalog_status == "discontinued")
         unpriced = (products - discontinued).filtered(lambda p: p.list_price <= 0)
         problems = []
@@ -120,5 +127,26 @@ class ProductTemplate(models.Model):
         return notification(
             _("Activated for sale"),
             _("%s products can now be sold.", len(products)),
+            next_action=CLOSE,
+        )
+
+    def action_esd_publish_on_website(self):
+        """Publish activated ESD products in the shop (bulk action on the catalog list)."""
+        check_caller(self, ESD_MANAGER, "read")
+        products = self.sudo().filtered("is_esd")
+        not_for_sale = products.filtered(
+            lambda p: not p.sale_ok or p.esd_catalog_status == "discontinued"
+        )
+        if not_for_sale:
+            raise UserError(
+                _(
+                    "Nothing was published. Activate these products for sale first:\n%s",
+                    ", ".join(not_for_sale.mapped("display_name")),
+                )
+            )
+        products.write({"is_published": True})
+        return notification(
+            _("Published"),
+            _("%s products are in the shop.", len(products)),
             next_action=CLOSE,
         )

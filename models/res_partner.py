@@ -24,6 +24,13 @@ class ResPartner(models.Model):
     )
 
     esd_asset_count = fields.Integer("Licenses", compute="_compute_esd_asset_count")
+    esd_reseller_id = fields.Many2one(
+        "res.partner",
+        "Registered by Reseller",
+        index="btree_not_null",
+        help="The reseller that registered this end customer in the shop; it alone may order for "
+        "it there, with the customers it ordered for before.",
+    )
 
     def _compute_esd_asset_count(self):
         Asset = self.env["esd.asset"]
@@ -74,6 +81,29 @@ class ResPartner(models.Model):
         }
 
     # ------------------------------------------------------------------ business
+    def _esd_is_reseller(self):
+        return self.commercial_partner_id.esd_role == "reseller"
+
+    def _esd_end_customers(self):
+        """The end customers of this reseller: those it registered in the shop and those it
+        ordered for before; never another reseller's."""
+        self.ensure_one()
+        reseller = self.commercial_partner_id
+        registered = self.sudo().search([("esd_reseller_id", "=", reseller.id)])
+        ordered_for = (
+            self.env["sale.order"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "child_of", reseller.id),
+                    ("esd_end_customer_id", "!=", False),
+                    ("state", "=", "sale"),
+                ]
+            )
+            .esd_end_customer_id.commercial_partner_id
+        )
+        return (registered | ordered_for) - reseller
+
     def _esd_check_syncable(self, role=None):
         """The rules CIS enforces, checked before calling it. Returns the contact email."""
         self.ensure_one()

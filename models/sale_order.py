@@ -1,9 +1,10 @@
 import logging
+from collections import defaultdict
 
 import psycopg2.errors
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import mute_logger
 
 from ..microsoft_esd.errors import redact
@@ -25,6 +26,14 @@ class SaleOrder(models.Model):
     esd_asset_ids = fields.One2many("esd.asset", "sale_order_id", string="Licenses")
     esd_asset_count = fields.Integer(compute="_compute_esd_asset_count")
     has_esd_lines = fields.Boolean(compute="_compute_esd_asset_count")
+    esd_checkout_choice = fields.Selection(
+        [("company", "For my company"), ("customer", "For one of my customers")],
+        "Licenses For",
+        readonly=True,
+        copy=False,
+        help="What a reseller answered in the shop's checkout: its own licenses, or an end "
+        "customer's.",
+    )
     esd_invoice_error = fields.Text(
         "License Invoicing Error",
         readonly=True,
@@ -64,8 +73,11 @@ class SaleOrder(models.Model):
                 order.order_line._esd_split()
             except ValueError as exc:
                 raise UserError(_("%(order)s: %(error)s", order=order.name, error=exc)) from None
-        esd_orders._esd_check_sellable()
-        esd_orders._esd_check_parties()
+        # A web order was paid or validated in the shop: it confirms whatever happens, and a
+        # license that cannot be ordered fails with the reason, in the job.
+        backend = esd_orders.filtered(lambda o: not o.website_id)
+        backend._esd_check_sellable()
+        backend._esd_check_parties()
         result = super().action_confirm()
         assets = esd_orders._esd_create_assets()
         if assets:
@@ -132,6 +144,89 @@ class SaleOrder(models.Model):
         # The order's chatter records the confirmation; no "created" note on each license.
         Asset = self.env["esd.asset"].sudo().with_context(mail_create_nolog=True)
         return Asset.create(vals_list)
+
+    # ------------------------------------------------------------------ the shop
+    def _esd_is_reseller_cart(self):
+        """A reseller buying licenses in the shop: it says whom they are for."""
+        self.ensure_one()
+        return bool(
+            self.website_id
+            and self.partner_id._esd_is_reseller()
+            and self.order_line.filtered("is_esd")
+        )
+
+    def _esd_needs_end_customer_choice(self):
+        self.ensure_one()
+        return self._esd_is_reseller_cart() and not self.esd_checkout_choice
+
+    def _esd_country_refusals(self, customer):
+        """Why ``customer`` cannot receive the licenses of this order: one sentence per product
+        whose ESD instance sells for another country."""
+        refusals = []
+        for product in self.order_line.filtered("is_esd").product_id:
+            instance = product.product_tmpl_id.esd_instance_id
+            if instance.country_id and customer.country_id != instance.country_id:
+                refusals.append(
+                    _(
+                        "%(product)s is sold for %(country)s only, and %(customer)s is in "
+                        "%(theirs)s.",
+                        product=product.display_name,
+                        country=instance.country_id.name,
+                        customer=customer.name,
+                        theirs=customer.country_id.name or _("no country"),
+                    )
+                )
+        return refusals
+
+    def _esd_set_end_customer(self, customer):
+        """The reseller's answer: its own licenses (no customer), or this end customer's."""
+        self.ensure_one()
+        self.sudo().write(
+            {
+                "esd_checkout_choice": "customer" if customer else "company",
+                "esd_end_customer_id": customer.id if customer else False,
+            }
+        )
+
+    def _check_cart_is_ready_to_be_paid(self):
+        if self._esd_needs_end_customer_choice():
+            raise ValidationError(_("Tell us whom the licenses are for before you pay."))
+        customer = self.esd_end_customer_id.commercial_partner_id
+        if customer and self._esd_country_refusals(customer):
+            raise ValidationError(" ".join(self._esd_country_refusals(customer)))
+        return super()._check_cart_is_ready_to_be_paid()
+
+    def _esd_licenses_pending(self):
+        """True while some license of this order is still to be delivered (or to be created)."""
+        self.ensure_one()
+        if not self.has_esd_lines or self.state == "cancel":
+            return False
+        if self.state != "sale":
+            return True
+        return any(a.sync_status == "unsynchronised" for a in self.esd_asset_ids)
+
+    def _esd_delivered_count(self):
+        """How many licenses of this order were delivered (and not cancelled)."""
+        self.ensure_one()
+        return len(
+            self.esd_asset_ids.filtered(
+                lambda a: a.sync_status == "synchronized" and a.state != "cancelled"
+            )
+        )
+
+    def _esd_merge_cart_lines(self):
+        """Back in the cart, a license product is one line again (split for the payment)."""
+        self.ensure_one()
+        if self.state != "draft":
+            return
+        groups = defaultdict(lambda: self.env["sale.order.line"])
+        for line in self.order_line.filtered(lambda line: line.is_esd and not line.display_type):
+            key = (line.product_id, line.price_unit, line.discount, line.tax_id, line.product_uom)
+            groups[key] |= line
+        for lines in groups.values():
+            if len(lines) > 1:
+                lines[0].product_uom_qty = sum(lines.mapped("product_uom_qty"))
+                (lines - lines[0]).unlink()
 
     # ------------------------------------------------------------------ invoicing
     @api.model

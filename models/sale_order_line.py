@@ -39,7 +39,10 @@ class SaleOrderLine(models.Model):
             count = license_count(line.product_uom_qty)
             if count == 1:
                 continue
-            line.product_uom_qty = 1
+            # The price, discount and taxes agreed for N stay (a pricelist may price by quantity).
+            line.write(
+                {"product_uom_qty": 1, "price_unit": line.price_unit, "discount": line.discount}
+            )
             copy = line.copy_data(
                 {"order_id": line.order_id.id, "product_uom_qty": 1, "sequence": line.sequence}
             )[0]

@@ -8,4 +8,5 @@ from . import (
     test_portal,
     test_provisioning,
     test_security,
+    test_storefront,
 )

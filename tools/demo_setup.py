@@ -1,8 +1,9 @@
 """Demo data of ``make demo``, run inside ``odoo shell`` (which provides ``env``).
 
 Points the demo instance at the running simulator (ESD_DEMO_CONFIG), tests it, syncs the catalog,
-then, once per database: prices and activates the catalog, sells licenses to demo customers (one
-through a reseller, one to the portal user) and leaves a quotation of 3 licenses to confirm.
+then, once per database: prices, activates and publishes the catalog, sells licenses to demo
+customers (one through a reseller, one to the portal user) and leaves a quotation of 3 licenses to
+confirm. The shop's demo payment provider is enabled in test mode.
 """
 
 import os
@@ -20,16 +21,33 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
     for product in products.filtered(lambda p: not p.list_price):
         product.list_price = round(product.esd_cis_price * 1.15, 2)
     products.action_esd_activate_for_sale()
+    products.action_esd_publish_on_website()
     office = products.filtered(lambda p: p.esd_product_id == "EP2-06606:en-US")
     windows = products.filtered(lambda p: p.esd_product_id == "FQC-10572:en-US")
     us = env.ref("base.us")
+    # The shop's own category, first in its list.
+    category = env["product.public.category"].create({"name": "Microsoft Licenses", "sequence": 0})
+    products.write({"public_categ_ids": [Command.link(category.id)]})
     Partner = env["res.partner"]
+
+    def address(street):
+        """A full address: the shop asks for one before payment (the contacts get their
+        company's)."""
+        return {
+            "street": street,
+            "city": "Albany",
+            "zip": "12207",
+            "state_id": env.ref("base.state_us_27").id,
+            "country_id": us.id,
+            "phone": "+1 518 555 0100",
+        }
+
     contoso = Partner.create(
         {
             "name": "Contoso Ltd",
             "is_company": True,
+            **address("1 Contoso Way"),
             "email": "it@contoso.example",
-            "country_id": us.id,
             "esd_role": "user",
         }
     )
@@ -37,8 +55,8 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
         {
             "name": "Fabrikam Reseller",
             "is_company": True,
+            **address("2 Fabrikam Plaza"),
             "email": "sales@fabrikam.example",
-            "country_id": us.id,
             "esd_role": "reseller",
         }
     )
@@ -46,8 +64,8 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
         {
             "name": "Northwind Traders",
             "is_company": True,
+            **address("3 Northwind Road"),
             "email": "admin@northwind.example",
-            "country_id": us.id,
             "esd_role": "user",
         }
     )
@@ -95,7 +113,12 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
     admin.clear_faults()
     # A portal login for the reseller: it sees the licenses it bought for its customers.
     contact = Partner.create(
-        {"name": "Rob Fabrikam", "parent_id": fabrikam.id, "email": "rob@fabrikam.example"}
+        {
+            "name": "Rob Fabrikam",
+            "parent_id": fabrikam.id,
+            "email": "rob@fabrikam.example",
+            "phone": "+1 518 555 0101",
+        }
     )
     env["res.users"].with_context(no_reset_password=True).create(
         {
@@ -120,6 +143,10 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
             "noupdate": True,
         }
     )
+# The shop takes payments with Odoo's demo provider (test mode: no money moves).
+demo_provider = env.ref("payment.payment_provider_demo", raise_if_not_found=False)
+if demo_provider and demo_provider.state == "disabled":
+    demo_provider.write({"state": "test", "is_published": True})
 env.cr.commit()
 print(
     "ESD-DEMO",

@@ -111,6 +111,12 @@ def ensure_chromium():
         say("Chromium is missing: the tours will be skipped (apt-get install chromium)")
 
 
+def ensure_wkhtmltopdf():
+    """Odoo prints PDFs with wkhtmltopdf: a paid shop order's confirmation email attaches one."""
+    if not shutil.which("wkhtmltopdf") and not apt_install("wkhtmltopdf", "for Odoo's PDFs"):
+        say("wkhtmltopdf is missing: shop orders cannot be confirmed (apt-get install wkhtmltopdf)")
+
+
 def odoo_env(**extra):
     env, path = dict(os.environ, **{k: str(v) for k, v in extra.items()}), os.getenv("ODOO_PATH")
     if path:
@@ -424,6 +430,7 @@ def odoo_shell(ctx, db, script, marker, **env):
 
 def cmd_demo(args):
     py, db, modules = ensure_venv(), args.database, [ADDON, *extra_modules()]
+    ensure_wkhtmltopdf()
     ctx = odoo_setup(py, find_odoo(py), "odoo-demo", dbfilter=f"^{db}$")
     if answers("127.0.0.1", args.port):
         raise HarnessError(

@@ -1,0 +1,149 @@
+from odoo import _, http
+from odoo.http import request
+from odoo.tools import email_normalize
+
+from odoo.addons.website_sale.controllers.main import WebsiteSale
+
+
+class EsdWebsiteSale(WebsiteSale):
+    """The shop: a reseller says whom the licenses are for; N licenses are N lines to pay."""
+
+    @http.route()
+    def cart(self, access_token=None, revive="", **post):
+        order = request.website.sale_get_order()
+        if order:
+            order._esd_merge_cart_lines()
+        return super().cart(access_token=access_token, revive=revive, **post)
+
+    @http.route()
+    def shop_payment(self, **post):
+        order = request.website.sale_get_order()
+        if order and order._esd_needs_end_customer_choice():
+            return request.redirect("/shop/esd_customer")
+        if order and order.state == "draft":
+            # One line per license before the amount to pay is shown: the invoice will have one
+            # line per license, and its total must be what the customer paid (taxes round per
+            # line).
+            order.order_line._esd_split()
+        return super().shop_payment(**post)
+
+    # ------------------------------------------------------------------ whom for
+    @http.route(
+        "/shop/esd_customer",
+        type="http",
+        auth="public",
+        methods=["GET", "POST"],
+        website=True,
+        sitemap=False,
+    )
+    def shop_esd_customer(self, **post):
+        """The reseller's extra step: for its company, one of its customers, or a new one."""
+        order = request.website.sale_get_order()
+        if redirection := self._check_cart_and_addresses(order):
+            return redirection
+        if not order._esd_is_reseller_cart():
+            return request.redirect("/shop/payment")
+        errors = []
+        if request.httprequest.method == "POST":
+            errors = self._esd_save_end_customer(order, post)
+            if not errors:
+                return request.redirect("/shop/payment")
+        return request.render(
+            "microsoft_esd.checkout_esd_customer",
+            self._esd_customer_values(order, post, errors),
+        )
+
+    def _esd_customer_values(self, order, post, errors):
+        reseller = order.partner_id.commercial_partner_id
+        search = (post.get("search") or "").strip()
+        customers = reseller._esd_end_customers().sorted("name")
+        if search:
+            customers = customers.filtered(lambda p: search.lower() in (p.name or "").lower())
+        mode = post.get("mode") or (
+            "customer" if order.esd_end_customer_id else order.esd_checkout_choice or "company"
+        )
+        return {
+            "website_sale_order": order,
+            "order": order,
+            "end_customers": customers,
+            "selected_id": int(post.get("end_customer_id") or order.esd_end_customer_id.id or 0),
+            "search": search,
+            "mode": mode,
+            "countries": request.env["res.country"].sudo().search([]),
+            "form": post,
+            "errors": errors,
+        }
+
+    def _esd_save_end_customer(self, order, post):
+        """Record the reseller's answer, or return what is wrong (nothing is created then)."""
+        mode = post.get("mode")
+        reseller = order.partner_id.commercial_partner_id
+        if mode == "company":
+            order._esd_set_end_customer(False)
+            return []
+        if mode == "customer":
+            customer_id = post.get("end_customer_id") or ""
+            customer = reseller._esd_end_customers().filtered(
+                lambda p: str(p.id) == customer_id.strip()
+            )
+            if not customer:
+                return [_("Choose one of your customers in the list.")]
+            refusals = order._esd_country_refusals(customer)
+            if refusals:
+                return refusals
+            order._esd_set_end_customer(customer)
+            return []
+        if mode == "new":
+            values, errors = self._esd_new_customer_values(post, reseller)
+            if errors:
+                return errors
+            known = reseller._esd_end_customers().filtered(
+                lambda p: (p.name or "").strip().lower() == values["name"].lower()
+            )
+            if known:
+                return [
+                    _(
+                        "%s is already one of your customers: choose it in the list.",
+                        known[0].name,
+                    )
+                ]
+            probe = request.env["res.partner"].new(values)
+            refusals = order._esd_country_refusals(probe)
+            if refusals:
+                return refusals
+            customer = request.env["res.partner"].sudo().create(values)
+            order._esd_set_end_customer(customer)
+            return []
+        return [_("Tell us whom the licenses are for.")]
+
+    def _esd_new_customer_values(self, post, reseller):
+        """The new end customer, validated as Sync Options validates it (a company, a valid
+        Microsoft contact email, a country), or the errors."""
+        name = (post.get("name") or "").strip()
+        email = email_normalize(post.get("email") or "")
+        country = (
+            request.env["res.country"]
+            .sudo()
+            .browse(int(post["country_id"]) if (post.get("country_id") or "").isdigit() else [])
+            .exists()
+        )
+        errors = []
+        if not name:
+            errors.append(_("Give the company name of your customer."))
+        if not email:
+            errors.append(_("Give a valid Microsoft contact email (name@company.com)."))
+        if not country:
+            errors.append(_("Choose the country of your customer."))
+        values = {
+            "name": name,
+            "is_company": True,
+            "email": email,
+            "esd_email": email,
+            "esd_role": "user",
+            "esd_reseller_id": reseller.id,
+            "country_id": country.id,
+            "street": (post.get("street") or "").strip() or False,
+            "zip": (post.get("zip") or "").strip() or False,
+            "city": (post.get("city") or "").strip() or False,
+        }
+        return values, errors

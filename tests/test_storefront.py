@@ -1,0 +1,423 @@
+"""The shop: customers and resellers buy licenses, pay with the demo provider, see them delivered.
+
+Every purchase goes through the web server as a browser would (cart, checkout, the reseller's
+step, the payment transaction, the demo provider, the payment status poll that confirms the
+order); then the provisioning job runs as its cron would.
+"""
+
+import tempfile
+import threading
+import time
+import unittest
+
+from odoo import Command, http
+from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests.common import JsonRpcException
+
+from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
+
+from .common import secrets_of, sell_licenses
+
+OFFICE = "EP2-06606:en-US"
+
+
+@tagged("post_install", "-at_install")
+class TestStorefront(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if "payment_demo" not in cls.env["ir.module.module"]._installed():
+            raise unittest.SkipTest("the shop's tests pay with payment_demo (ESD_EXTRA_MODULES)")
+        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
+        cls.addClassCleanup(cls._sim_dir.cleanup)
+        cls.simulator = Simulator(cls._sim_dir.name).start()
+        cls.addClassCleanup(cls.simulator.stop)
+        cls.sim = AdminClient(InstanceConfig.from_file(cls.simulator.config_path))
+        Instance = cls.env["esd.instance"]
+        cls.instance = Instance.create(
+            Instance._esd_values_from_simulator(cls.simulator.config_path)
+        )
+        cls.instance.action_test_connection()
+        cls.instance._sync_catalog()
+        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
+        cls.office.write({"list_price": 100.0, "taxes_id": [Command.clear()]})
+        cls.office.action_esd_activate_for_sale()
+        cls.office.action_esd_publish_on_website()
+        cls.provider = cls.env.ref("payment.payment_provider_demo")
+        cls.provider.write({"state": "test", "is_published": True})
+        cls.us = cls.env.ref("base.us")
+        cls.ny = cls.env.ref("base.state_us_27")
+
+        def company(name, role="user", country=None):
+            return cls.env["res.partner"].create(
+                {
+                    "name": name,
+                    "is_company": True,
+                    "email": f"it@{name.split()[0].lower()}.example",
+                    "esd_role": role,
+                    **cls._address(country or cls.us),
+                }
+            )
+
+        cls.contoso = company("Contoso Ltd")
+        cls.fabrikam = company("Fabrikam Reseller", "reseller")
+        cls.northwind = company("Northwind Traders")
+        cls.adatum = company("Adatum Reseller", "reseller")
+        cls.tailspin = company("Tailspin Toys")
+
+        def shopper(login, parent):
+            user = new_test_user(cls.env, login, groups="base.group_portal", name=login.title())
+            user.partner_id.write({"parent_id": parent.id, "email": f"{login}@shop.example"})
+            user.partner_id.write(cls._address(parent.country_id))
+            return user
+
+        cls.contoso_user = shopper("contoso", cls.contoso)
+        cls.fabrikam_user = shopper("fabrikam", cls.fabrikam)
+        # Fabrikam ordered for Northwind before; Adatum for Tailspin.
+        sell_licenses(cls.env, cls.office, cls.fabrikam, 1, cls.northwind)
+        sell_licenses(cls.env, cls.office, cls.adatum, 1, cls.tailspin)
+
+    @classmethod
+    def _address(cls, country):
+        state = cls.env.ref("base.state_us_27") if country == cls.env.ref("base.us") else False
+        return {
+            "street": "1 Main Street",
+            "city": "Albany",
+            "zip": "12207",
+            "country_id": country.id,
+            "state_id": state and state.id,
+            "phone": "+1 518 555 0100",
+        }
+
+    # ------------------------------------------------------------------ buying, as a browser
+    def _post(self, url, **data):
+        return self.url_open(url, data={"csrf_token": http.Request.csrf_token(self), **data})
+
+    def _add_to_cart(self, qty):
+        self.make_jsonrpc_request(
+            "/shop/cart/update_json",
+            {"product_id": self.office.product_variant_id.id, "add_qty": qty},
+        )
+
+    def _cart(self):
+        return self.env["sale.order"].search(
+            [("website_id", "!=", False), ("state", "=", "draft")], order="id desc", limit=1
+        )
+
+    def _pay(self, order):
+        """The checkout, the payment page, the demo provider, the status poll that confirms the
+        order."""
+        self.url_open("/shop/checkout")
+        page = self.url_open("/shop/payment")
+        self.assertEqual(page.status_code, 200)
+        self.assertIn("o_payment_radio", page.text)
+        order.invalidate_recordset()
+        values = self.make_jsonrpc_request(
+            f"/shop/payment/transaction/{order.id}",
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                "token_id": None,
+                "amount": order.amount_total,
+                "flow": "direct",
+                "tokenization_requested": False,
+                "landing_route": "/shop/payment/validate",
+                "is_validation": False,
+                "access_token": order._portal_ensure_token(),
+            },
+        )
+        self.make_jsonrpc_request(
+            "/payment/demo/simulate_payment",
+            {
+                "reference": values["reference"],
+                "payment_details": "4242",
+                "simulated_state": "done",
+            },
+        )
+        self.make_jsonrpc_request("/payment/status/poll", {})
+        self.url_open("/shop/payment/validate")
+        order.invalidate_recordset()
+        return order
+
+    def _provision(self):
+        self.env["esd.asset"]._esd_provision_pending()
+        self.env["esd.asset"]._esd_send_pending_welcome()
+
+    def _reseller_cart(self, qty=1):
+        self.authenticate("fabrikam", "fabrikam")
+        self._add_to_cart(qty)
+        order = self._cart()
+        # The payment page waits for the reseller's answer.
+        response = self.url_open("/shop/payment", allow_redirects=False)
+        self.assertIn("/shop/esd_customer", response.headers.get("Location", ""))
+        step = self.url_open("/shop/esd_customer")
+        self.assertIn("Whom are these licenses for?", step.text)
+        return order, step
+
+    # ------------------------------------------------------------------ the tests
+    def test_a_direct_customer_buys_for_itself_in_one_invoice(self):
+        self.authenticate("contoso", "contoso")
+        self._add_to_cart(2)
+        order = self._cart()
+        self.assertEqual(order.order_line.product_uom_qty, 2.0)
+        order = self._pay(order)
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(order.order_line.mapped("product_uom_qty"), [1.0, 1.0])
+        assets = order.esd_asset_ids
+        self.assertEqual(len(assets), 2)
+        self.assertEqual(assets.customer_id, self.contoso)
+        self.assertEqual(assets.billing_partner_id, self.contoso)
+        self._provision()
+        self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})
+        invoice = assets.invoice_id
+        self.assertEqual(len(invoice.invoice_line_ids), 2)
+        self.assertEqual(invoice.amount_total, order.transaction_ids.amount, "paid = invoiced")
+        mails = self.env["mail.mail"].search([("esd_asset_id", "in", assets.ids)])
+        self.assertEqual(len(mails), 2)
+
+    def test_a_guest_buys_for_itself(self):
+        self.authenticate(None, None)
+        self._add_to_cart(1)
+        order = self._cart()
+        address = self._post(
+            "/shop/address/submit",
+            name="Gina Guest",
+            email="gina@guest.example",
+            address_type="billing",
+            use_delivery_as_billing="true",
+            **{k: v or "" for k, v in self._address(self.us).items()},
+        )
+        self.assertIn("successUrl", address.text)
+        order = self._pay(order)
+        self.assertEqual(order.state, "sale")
+        asset = order.esd_asset_ids
+        self.assertEqual(asset.customer_id.name, "Gina Guest")
+        self._provision()
+        self.assertEqual(asset.sync_status, "synchronized")
+
+    def test_a_reseller_buys_for_a_new_customer(self):
+        order, _step = self._reseller_cart(2)
+        partners = self.env["res.partner"].search_count([])
+        response = self._post(
+            "/shop/esd_customer",
+            mode="new",
+            name="Litware Inc",
+            email="licensing@litware.example",
+            street="2 Side Street",
+            city="Albany",
+            zip="12207",
+            country_id=str(self.us.id),
+        )
+        self.assertIn("/shop/payment", response.url)
+        self.assertIn("Licenses for: </b>", response.text)
+        self.assertIn("Litware Inc", response.text)
+        self.assertEqual(self.env["res.partner"].search_count([]), partners + 1)
+        litware = order.esd_end_customer_id
+        self.assertRecordValues(
+            litware,
+            [
+                {
+                    "name": "Litware Inc",
+                    "is_company": True,
+                    "esd_email": "licensing@litware.example",
+                    "esd_reseller_id": self.fabrikam.id,
+                }
+            ],
+        )
+        order = self._pay(order)
+        self._provision()
+        assets = order.esd_asset_ids
+        self.assertEqual(len(assets), 2)
+        self.assertEqual(assets.customer_id, litware)
+        self.assertEqual(assets.billing_partner_id, self.fabrikam)
+        self.assertEqual(assets.invoice_id.partner_id.commercial_partner_id, self.fabrikam)
+        (mail,) = self.env["mail.mail"].search([("esd_asset_id", "=", assets[0].id)])
+        self.assertEqual(mail.recipient_ids, litware)
+        # It is one of Fabrikam's customers now, and its licenses are in Fabrikam's portal.
+        self.assertIn(litware, self.fabrikam._esd_end_customers())
+        page = self.url_open("/my/esd").text
+        self.assertIn("Litware Inc", page)
+        for asset in assets:
+            self.assertIn(asset.name, page)
+
+    def test_a_reseller_buys_for_one_of_its_customers(self):
+        order, step = self._reseller_cart()
+        self.assertIn("Northwind Traders", step.text)
+        self.assertNotIn("Tailspin Toys", step.text, "another reseller's customer is listed")
+        searched = self.url_open("/shop/esd_customer?search=north").text
+        self.assertIn("Northwind Traders", searched)
+        self._post("/shop/esd_customer", mode="customer", end_customer_id=str(self.northwind.id))
+        self.assertEqual(order.esd_end_customer_id, self.northwind)
+        order = self._pay(order)
+        self.assertEqual(order.esd_asset_ids.customer_id, self.northwind)
+
+    def test_a_reseller_buys_for_its_own_company(self):
+        order, _step = self._reseller_cart()
+        self._post("/shop/esd_customer", mode="company")
+        order = self._pay(order)
+        self.assertEqual(order.esd_asset_ids.customer_id, self.fabrikam)
+        self.assertFalse(order.esd_end_customer_id)
+
+    def test_the_new_customer_form_refuses_keeps_what_was_typed_and_creates_nothing(self):
+        order, _step = self._reseller_cart()
+        partners = self.env["res.partner"].search_count([])
+        good = {
+            "mode": "new",
+            "name": "Litware Inc",
+            "email": "licensing@litware.example",
+            "street": "2 Side Street",
+            "city": "Albany",
+            "country_id": str(self.us.id),
+        }
+        cases = [
+            ({"name": ""}, "Give the company name of your customer"),
+            ({"email": "not an email"}, "valid Microsoft contact email"),
+            ({"country_id": ""}, "Choose the country of your customer"),
+            (
+                {"name": "northwind traders"},
+                "Northwind Traders is already one of your customers: choose it in the list.",
+            ),
+            (
+                {"country_id": str(self.env.ref("base.be").id)},
+                "is sold for United States only, and Litware Inc is in Belgium",
+            ),
+        ]
+        for change, message in cases:
+            with self.subTest(message=message):
+                page = self._post("/shop/esd_customer", **{**good, **change}).text
+                self.assertIn(message, page)
+                self.assertIn("2 Side Street", page, "what was typed is kept")
+                self.assertEqual(self.env["res.partner"].search_count([]), partners)
+                self.assertFalse(order.esd_checkout_choice)
+        response = self.url_open("/shop/payment", allow_redirects=False)
+        self.assertIn("/shop/esd_customer", response.headers.get("Location", ""))
+
+    def test_another_resellers_customer_posted_by_hand_is_refused(self):
+        order, _step = self._reseller_cart()
+        page = self._post(
+            "/shop/esd_customer", mode="customer", end_customer_id=str(self.tailspin.id)
+        ).text
+        self.assertIn("Choose one of your customers in the list.", page)
+        self.assertFalse(order.esd_end_customer_id)
+        self.assertFalse(order.esd_checkout_choice)
+        # Paying without an answer is refused too (the transaction route, as express checkout).
+        with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
+            self.make_jsonrpc_request(
+                f"/shop/payment/transaction/{order.id}",
+                {
+                    "provider_id": self.provider.id,
+                    "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                    "token_id": None,
+                    "amount": order.amount_total,
+                    "flow": "direct",
+                    "tokenization_requested": False,
+                    "landing_route": "/shop/payment/validate",
+                    "is_validation": False,
+                    "access_token": order._portal_ensure_token(),
+                },
+            )
+        self.assertFalse(order.transaction_ids)
+
+    def test_a_paid_order_confirms_while_cis_refuses_every_call(self):
+        self.sim.faults(fail=1000, fail_status=503)
+        try:
+            self.authenticate("contoso", "contoso")
+            self._add_to_cart(1)
+            order = self._pay(self._cart())
+            self.assertEqual(order.state, "sale")
+            asset = order.esd_asset_ids
+            self._provision()
+            self.assertEqual(asset.sync_status, "unsynchronised")
+            self.assertIn("503", asset.sudo().sync_error)
+        finally:
+            self.sim.clear_faults()
+        asset.sudo().next_attempt_at = False
+        self._provision()
+        self.assertEqual(asset.sync_status, "synchronized")
+        self.assertTrue(asset.invoice_id)
+
+    def test_confirmation_page_shows_the_licenses_state_and_refreshes(self):
+        self.authenticate("contoso", "contoso")
+        self._add_to_cart(1)
+        order = self._pay(self._cart())
+        page = self.url_open("/shop/confirmation").text
+        self.assertIn("Your Microsoft licenses", page)
+        self.assertIn("Being prepared", page)
+        token = order._portal_ensure_token()
+        route = f"/my/orders/{order.id}/esd_licenses"
+        pending = self.make_jsonrpc_request(route, {"access_token": token})
+        self.assertFalse(pending["done"])
+        self._provision()
+        delivered = self.make_jsonrpc_request(route, {"access_token": token})
+        self.assertTrue(delivered["done"])
+        self.assertIn("Delivered, check your email", delivered["html"])
+        asset = order.esd_asset_ids
+        self.assertIn(f"/my/esd/{asset.id}", delivered["html"])
+        self.assertFalse(secrets_of(asset)[0] in delivered["html"], "no key on the order's page")
+        portal = self.url_open(f"/my/orders/{order.id}").text
+        self.assertIn("Delivered, check your email", portal)
+        self.authenticate(None, None)
+        with self.assertRaisesRegex(JsonRpcException, "werkzeug.exceptions.NotFound"):
+            self.make_jsonrpc_request(route, {"access_token": "wrong"})
+
+    def test_products_page_and_catalog_publishing(self):
+        page = self.url_open(f"/shop/{self.office.id}").text
+        self.assertIn("delivered by email: one key per", page)
+        new = self.env["product.template"].search(
+            [("esd_instance_id", "=", self.instance.id), ("esd_catalog_status", "=", "new")],
+            limit=1,
+        )
+        with self.assertRaisesRegex(Exception, "Activate these products for sale first"):
+            new.action_esd_publish_on_website()
+        self.assertFalse(new.is_published)
+        new.list_price = 250.0
+        new.action_esd_activate_for_sale()
+        new.action_esd_publish_on_website()
+        self.assertTrue(new.is_published)
+        # (Another product than the one the other tests buy: the simulator outlives the test.)
+        self.sim.catalog("discontinue", new.esd_product_id)
+        self.instance._sync_catalog()
+        self.assertFalse(new.is_published)
+        self.assertFalse(new.sale_ok)
+        self.assertTrue(self.office.is_published)
+
+    def test_tour_reseller_buys_for_a_new_and_an_existing_customer(self):
+        """The portal reseller, in Chromium: 2 licenses for a new customer, 1 for Northwind,
+        paid with the demo provider, then its licenses delivered on the confirmation page (the
+        job runs in the background meanwhile) and in /my/esd."""
+        stop = threading.Event()
+
+        errors = []
+
+        def provisioning_job():
+            while not stop.is_set():
+                try:
+                    with self.registry.cursor() as cr:
+                        env = self.env(cr=cr)
+                        if env["esd.asset"].search_count([("sync_status", "=", "unsynchronised")]):
+                            env["esd.asset"]._esd_provision_pending()
+                            env["esd.asset"]._esd_send_pending_welcome()
+                except Exception as exc:  # reported by the test below
+                    errors.append(repr(exc))
+                time.sleep(1)
+
+        job = threading.Thread(target=provisioning_job, daemon=True)
+        job.start()
+        try:
+            self.start_tour("/shop", "esd_shop_reseller_tour", login="fabrikam", timeout=180)
+        finally:
+            stop.set()
+            job.join(timeout=30)
+        self.assertEqual(errors, [], "the provisioning job failed in the background")
+        assets = self.env["esd.asset"].search(
+            [
+                ("billing_partner_id", "=", self.fabrikam.id),
+                ("sale_order_id.website_id", "!=", False),
+            ]
+        )
+        self.assertEqual(len(assets), 3)
+        self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})
+        self.assertEqual(
+            sorted(assets.customer_id.mapped("name")), ["Litware Inc", "Northwind Traders"]
+        )
