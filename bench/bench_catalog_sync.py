@@ -2,8 +2,10 @@
 
 Run through ``make bench`` (it executes this file inside ``odoo shell`` on a throw-away database
 with the addon installed, and passes the simulator's instance.json in ESD_BENCH_CONFIG).
-Prints one JSON report: wall time and SQL query count of each sync.
+Prints one JSON report: wall time and SQL query count of each sync, and the peak resident memory
+of this Odoo process (VmHWM; bound 512 MiB).
 """
+# pylint: disable=print-used  # a benchmark: what it prints is its report
 
 import json
 import os
@@ -38,5 +40,13 @@ def measure(label):
     }
 
 
-report = [measure("first"), measure("unchanged re-sync")]
+def peak_rss_mib():
+    """The process's peak resident set (VmHWM), in MiB."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) // 1024
+
+
+report = {"syncs": [measure("first"), measure("unchanged re-sync")]}
+report["peak_rss_mib"] = peak_rss_mib()
 print("ESD-BENCH " + json.dumps(report))

@@ -7,6 +7,7 @@ parallel through ONE client. Reports wall time against the bound N x latency / p
 token acquisitions and the TCP connections the simulator accepted. Not a test: figures go into
 docs/benchmarks.md.
 """
+# pylint: disable=print-used  # a benchmark: what it prints is its report
 
 import argparse
 import json

@@ -2,8 +2,10 @@
 
 Run through ``make bench`` (inside ``odoo shell`` on a throw-away database; the simulator's
 instance.json in ESD_BENCH_CONFIG, its latency set to ESD_BENCH_LATENCY_MS on orders). Prints one
-JSON report: wall time against the bound N x latency / parallelism, and SQL queries per license.
+JSON report: wall time against the bound N x latency / parallelism, SQL queries per license, and
+the peak resident memory of this Odoo process (VmHWM, after both orders; bound 512 MiB).
 """
+# pylint: disable=print-used  # a benchmark: what it prints is its report
 
 import json
 import os
@@ -61,9 +63,21 @@ def run(count):
     confirmed = time.perf_counter()
     env["esd.asset"]._esd_provision_pending(commit=True)
     wall = time.perf_counter() - started
+    email_queries = odoo.sql_db.sql_counter
     emails_started = time.perf_counter()
-    env["esd.asset"]._esd_send_pending_welcome(commit=True)  # the email cron
+    if os.environ.get("ESD_BENCH_PROFILE_EMAILS"):  # a cProfile of the email cron, to a file
+        import cProfile  # noqa: PLC0415 - only when asked
+
+        cProfile.runctx(
+            'env["esd.asset"]._esd_send_pending_welcome(commit=True)',
+            globals(),
+            {"env": env},
+            os.environ["ESD_BENCH_PROFILE_EMAILS"],
+        )
+    else:
+        env["esd.asset"]._esd_send_pending_welcome(commit=True)  # the email cron
     emails = time.perf_counter() - emails_started
+    email_queries = odoo.sql_db.sql_counter - email_queries
     admin.clear_faults()
     env.invalidate_all()
     assets = order.esd_asset_ids
@@ -75,6 +89,8 @@ def run(count):
         "confirm_s": round(confirmed - started, 2),
         "confirm_to_invoice_s": round(wall, 2),
         "emails_s": round(emails, 2),
+        "email_ms_per_license": round(emails * 1000 / count, 1),
+        "email_queries_per_license": round(email_queries / count, 1),
         "bound_s": round(count * latency_ms / 1000 / parallelism, 2),
         "ratio_to_bound": round(wall / (count * latency_ms / 1000 / parallelism), 2),
         "sql_queries": odoo.sql_db.sql_counter - queries,
@@ -92,9 +108,20 @@ if os.environ.get("ESD_BENCH_PROFILE"):
     profiler.disable()
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
+
+def peak_rss_mib():
+    """The process's peak resident set (VmHWM), in MiB."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) // 1024
+
+
+rss_before = peak_rss_mib()
 report = {
     "parallelism": parallelism,
     "latency_ms": latency_ms,
     "runs": [run(licenses // 4), run(licenses)],
+    "peak_rss_mib_before_the_orders": rss_before,
+    "peak_rss_mib": peak_rss_mib(),
 }
 print("ESD-BENCH " + json.dumps(report))

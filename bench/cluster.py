@@ -56,10 +56,11 @@ class Cluster:
         }
 
     # ------------------------------------------------------------------ servers
-    def start(self, name, cron_threads=2):
+    def start(self, name, cron_threads=2, log_level="warn"):
         """An odoo-bin server whose cron threads run the crons of this database."""
         self.started += 1
         log = self.logs / f"{name}-{self.started}.log"
+        http_port = free_port()
         cmd = [
             *self.cmd,
             "-c",
@@ -73,15 +74,16 @@ class Cluster:
             "--http-interface",
             "127.0.0.1",
             "--http-port",
-            str(free_port()),
+            str(http_port),
             "--gevent-port",
             str(free_port()),
             "--log-level",
-            "warn",
+            log_level,
             "--logfile",
             str(log),
         ]
         self.servers[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        self.servers[name].http_port = http_port
         return self.servers[name]
 
     def kill(self, name):

@@ -4,7 +4,7 @@ import uuid
 
 import psycopg2.errors
 
-from odoo import Command, _, api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
@@ -71,7 +71,7 @@ class EsdAsset(models.Model):
         check_caller(self)
         failed = self.sudo().filtered(lambda a: a.sync_status == "failed")
         if not failed:
-            raise UserError(_("Only licenses whose provisioning failed can be retried."))
+            raise UserError(self.env._("Only licenses whose provisioning failed can be retried."))
         # An account CIS refused is tried again too: its partner was fixed, or CIS changed.
         failed._esd_accounts().filtered(lambda a: a.sync_status == "failed")._esd_new_request()
         failed._esd_set_pending()
@@ -88,7 +88,9 @@ class EsdAsset(models.Model):
                 "next_attempt_at": False,
             }
         )
-        self._esd_close_activities("microsoft_esd.mail_activity_esd_delivery", _("Retried."))
+        self._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_delivery", self.env._("Retried.")
+        )
 
     def _esd_set_delivered(self, outcome):
         lic = outcome.license
@@ -129,10 +131,10 @@ class EsdAsset(models.Model):
                 "next_attempt_at": False,
             }
         )
-        self.message_post(body=_("Provisioning failed: %s", message))
+        self.message_post(body=self.env._("Provisioning failed: %s", message))
         self._esd_schedule_activity(
             "microsoft_esd.mail_activity_esd_delivery",
-            _("%(error)s Fix the cause, then press Retry provisioning.", error=message),
+            self.env._("%(error)s Fix the cause, then press Retry provisioning.", error=message),
         )
 
     def _esd_fail(self, message, transient):
@@ -175,7 +177,8 @@ class EsdAsset(models.Model):
     def _esd_commit(self):
         """Commit, except in a test's own thread."""
         if self._esd_can_commit():
-            self.env.cr.commit()
+            # A cron's progress is kept even if its next call fails (Odoo's cron contract).
+            self.env.cr.commit()  # pylint: disable=invalid-commit
 
     @api.model
     def _esd_trigger_provisioning(self, at=None):
@@ -264,7 +267,9 @@ class EsdAsset(models.Model):
             try:
                 assets._esd_provision()
                 if commit:
-                    self.env.cr.commit()
+                    # One transaction per batch: the licenses CIS delivered are recorded for good
+                    # before the next batch is ordered (only the cron passes commit=True).
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
             except psycopg2.errors.TransactionRollbackError:
                 # Another worker committed a change to the same order after this transaction
                 # began. Nothing of this batch is kept; its licenses are ordered again (same
@@ -306,29 +311,43 @@ class EsdAsset(models.Model):
             self._esd_record(outcomes)
 
     def _esd_record(self, outcomes):
-        """Write each outcome under its own savepoint: one bad record never blocks the others."""
+        """Record the outcomes of a batch in one go (its writes flushed together); when one of
+        them cannot be recorded, record them again one by one, each under its own savepoint,
+        so that it alone fails."""
         # Read now: a recomputed invoice status equal to what is cached is not written again,
         # so workers delivering licenses of the same order do not all rewrite its row.
         self.browse([outcome.key for outcome in outcomes]).sale_order_id.mapped("invoice_status")
+        try:
+            with self.env.cr.savepoint():
+                for outcome in outcomes:
+                    self.browse(outcome.key)._esd_record_one(outcome)
+            return
+        except psycopg2.errors.TransactionRollbackError:
+            raise  # the whole batch starts over
+        except Exception:  # one of them: found below
+            _logger.info("ESD provisioning: a batch is recorded license by license")
         for outcome in outcomes:
             asset = self.browse(outcome.key)
             try:
                 with self.env.cr.savepoint():
-                    if outcome.error:
-                        asset._esd_fail(str(outcome.error), transient=outcome.error.transient)
-                    else:
-                        asset._esd_set_delivered(outcome)
+                    asset._esd_record_one(outcome)
             except psycopg2.errors.TransactionRollbackError:
                 raise  # the whole batch starts over
             except Exception as exc:  # any error fails this license only
                 _logger.exception("ESD license %s: its result could not be recorded", asset.id)
                 with self.env.cr.savepoint():
                     asset._esd_set_failed(
-                        _(
+                        self.env._(
                             "Its result could not be recorded (%s). Retry provisioning.",
                             redact(str(exc)),
                         )
                     )
+
+    def _esd_record_one(self, outcome):
+        if outcome.error:
+            self._esd_fail(str(outcome.error), transient=outcome.error.transient)
+        else:
+            self._esd_set_delivered(outcome)
 
     # ------------------------------------------------------------------ CIS accounts
     def _esd_accounts(self):
@@ -412,24 +431,17 @@ class EsdAsset(models.Model):
             assets = self._esd_lock("welcome_pending", batch_size, commit)
             if not assets:
                 break
-            for asset in assets:
-                try:
-                    with self.env.cr.savepoint():
-                        asset._esd_send_welcome()
-                except Exception as exc:  # one email never blocks the others
-                    _logger.exception("ESD license %s: its email could not be prepared", asset.id)
-                    with self.env.cr.savepoint():
-                        asset.message_post(
-                            body=_("The license email could not be sent: %s", redact(str(exc)))
-                        )
-                        asset._esd_schedule_activity(
-                            "microsoft_esd.mail_activity_esd_email",
-                            _("Fix the cause, then press Resend Activation Email."),
-                        )
+            try:
+                with self.env.cr.savepoint():
+                    assets._esd_send_welcome()  # the whole batch rendered at once
+            except Exception:  # the licenses are retried one by one below
+                for asset in assets:
+                    asset._esd_send_welcome_alone()
             assets.sudo().write({"welcome_pending": False})
             done += len(assets)
             if commit:
-                self.env.cr.commit()
+                # One transaction per batch of emails (only the cron passes commit=True).
+                self.env.cr.commit()  # pylint: disable=invalid-commit
         return done
 
     def _esd_send_welcome(self):
@@ -438,32 +450,62 @@ class EsdAsset(models.Model):
         The key travels only in the email: the template reads it from the rendering context,
         where only this method puts it, so no one else renders a key into a message (a
         template preview shows the masked key). The recipients are decided here, not by the
-        template. The email is a queued mail.mail, not linked to the license (Odoo's chatter
-        shows linked emails), deleted once sent.
+        template. The emails are queued mail.mail, not linked to the licenses (Odoo's chatter
+        shows linked emails), deleted once sent. The template is rendered for the whole
+        recordset at once (per language), as Odoo's mass mailing does.
         """
+        if not self:
+            return
         template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
-        secrets = self._esd_secrets()
-        for asset in self:
-            token, link = secrets[asset.id]
-            template.with_context(
-                esd_secrets={asset.id: {"token": token, "activation_link": link}}
-            ).send_mail(
-                asset.id,
-                force_send=False,
-                email_layout_xmlid="mail.mail_notification_light",
-                email_values={
-                    "model": False,
-                    "res_id": False,
+        secrets = {
+            asset_id: {"token": token, "activation_link": link}
+            for asset_id, (token, link) in self._esd_secrets().items()
+        }
+        mails = template.with_context(esd_secrets=secrets).send_mail_batch(
+            self.ids,
+            force_send=False,
+            email_layout_xmlid="mail.mail_notification_light",
+            email_values={
+                "model": False,
+                "res_id": False,
+                "recipient_ids": [],
+                "email_to": False,
+                "email_cc": False,
+            },
+        )
+        for mail, asset in zip(mails, self, strict=True):
+            mail.write(
+                {
                     "recipient_ids": [Command.set(asset.welcome_partner_ids.ids)],
-                    "email_to": False,
-                    "email_cc": False,
                     "esd_asset_id": asset.id,
-                },
+                }
             )
-            recipients = ", ".join(
-                f"{p.name} <{p.email}>" if p.email else p.name for p in asset.welcome_partner_ids
-            )
-            asset.message_post(
-                body=_("License email sent to %(recipients)s.", recipients=recipients),
-                subtype_xmlid="mail.mt_note",
-            )
+        self._message_log_batch(
+            {
+                asset.id: self.env._(
+                    "License email sent to %(recipients)s.",
+                    recipients=", ".join(
+                        f"{p.name} <{p.email}>" if p.email else p.name
+                        for p in asset.welcome_partner_ids
+                    ),
+                )
+                for asset in self
+            }
+        )
+
+    def _esd_send_welcome_alone(self):
+        """Email one license; a failure is recorded on it (chatter and activity) and not raised."""
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                self._esd_send_welcome()
+        except Exception as exc:  # one email never blocks the others
+            _logger.exception("ESD license %s: its email could not be prepared", self.id)
+            with self.env.cr.savepoint():
+                self.message_post(
+                    body=self.env._("The license email could not be sent: %s", redact(str(exc)))
+                )
+                self._esd_schedule_activity(
+                    "microsoft_esd.mail_activity_esd_email",
+                    self.env._("Fix the cause, then press Resend Activation Email."),
+                )

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import catalog_sync
@@ -73,9 +73,13 @@ class ProductTemplate(models.Model):
         now = fields.Datetime.now()
         lang = instance.lang or "en_US"
         Product = self.with_context(lang=lang, active_test=False, tracking_disable=True)
+        # website_sale's default sequence is one query per product: the catalog computes it once
+        # (new products last in the shop, 5 apart, as that default does).
+        first = Product._default_website_sequence()
         created = Product.create(
             [
                 {
+                    "website_sequence": first + 5 * index,
                     **self._esd_item_values(item, now),
                     "is_esd": True,
                     "esd_instance_id": instance.id,
@@ -88,7 +92,7 @@ class ProductTemplate(models.Model):
                     "list_price": 0.0,
                     "company_id": instance.company_id.id,
                 }
-                for item in plan.create
+                for index, item in enumerate(plan.create)
             ]
         )
         updated = Product.browse([record_id for record_id, _item, _status in plan.update])
@@ -115,18 +119,24 @@ class ProductTemplate(models.Model):
         problems = []
         if discontinued:
             problems.append(
-                _("Microsoft discontinued: %s", ", ".join(discontinued.mapped("display_name")))
+                self.env._(
+                    "Microsoft discontinued: %s", ", ".join(discontinued.mapped("display_name"))
+                )
             )
         if unpriced:
-            problems.append(_("No sales price yet: %s", ", ".join(unpriced.mapped("display_name"))))
+            problems.append(
+                self.env._("No sales price yet: %s", ", ".join(unpriced.mapped("display_name")))
+            )
         if problems:
             raise UserError(
-                _("Nothing was activated. Fix these products first:\n%s", "\n".join(problems))
+                self.env._(
+                    "Nothing was activated. Fix these products first:\n%s", "\n".join(problems)
+                )
             )
         products.write({"sale_ok": True, "esd_catalog_status": "active"})
         return notification(
-            _("Activated for sale"),
-            _("%s products can now be sold.", len(products)),
+            self.env._("Activated for sale"),
+            self.env._("%s products can now be sold.", len(products)),
             next_action=CLOSE,
         )
 
@@ -139,14 +149,14 @@ class ProductTemplate(models.Model):
         )
         if not_for_sale:
             raise UserError(
-                _(
+                self.env._(
                     "Nothing was published. Activate these products for sale first:\n%s",
                     ", ".join(not_for_sale.mapped("display_name")),
                 )
             )
         products.write({"is_published": True})
         return notification(
-            _("Published"),
-            _("%s products are in the shop.", len(products)),
+            self.env._("Published"),
+            self.env._("%s products are in the shop.", len(products)),
             next_action=CLOSE,
         )

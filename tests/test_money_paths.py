@@ -364,6 +364,28 @@ class TestMoneyPaths(EsdSimulatorCase):
             self.assertIn("could not be sent", asset.message_ids[0].body)
             self.assertFalse(secrets_of(asset)[0] in asset.message_ids[0].body)
 
+    def test_license_emails_rendered_as_a_batch_each_to_its_own_recipients(self):
+        assets = self._licenses(3)
+        self.env["mail.mail"].search([("esd_asset_id", "in", assets.ids)]).unlink()
+        # One license's email cannot be rendered: the others still leave, each to its own.
+        bad = assets[1]
+        template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
+        failing = f"object.no_such_field if object.id == {bad.id} else object.name"
+        template.subject = "{{ " + failing + " }}"
+        assets.sudo().welcome_pending = True
+        with self.assertLogs("odoo.addons.microsoft_esd.models.esd_asset_provisioning", "ERROR"):
+            self.env["esd.asset"]._esd_send_pending_welcome()
+        self.assertFalse(any(assets.mapped("welcome_pending")))
+        mails = self.env["mail.mail"].search([("esd_asset_id", "in", assets.ids)])
+        self.assertEqual(mails.esd_asset_id, assets - bad)
+        for mail in mails:
+            asset = mail.esd_asset_id
+            self.assertEqual(mail.subject, asset.name)
+            self.assertEqual(mail.recipient_ids, asset.welcome_partner_ids)
+            self.assertIn(secrets_of(asset)[0], mail.body_html)
+            self.assertIn("License email sent to", asset.message_ids[0].body)
+        self.assertIn("could not be sent", bad.message_ids[0].body)
+
     def test_a_failed_license_delivered_later_gets_a_follow_up_invoice(self):
         self.env["ir.config_parameter"].set_param("microsoft_esd.parallelism", "1")
         self.admin.faults(fail=1, fail_skip=1, fail_status=422, paths="orders")
