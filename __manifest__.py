@@ -35,6 +35,4 @@
         "web.assets_frontend": ["microsoft_esd/static/src/frontend/*"],
         "web.assets_tests": ["microsoft_esd/static/tests/tours/*.js"],
     },
-    "application": False,
-    "installable": True,
 }

@@ -1,4 +1,4 @@
-from odoo import _, http
+from odoo import http
 from odoo.http import request
 from odoo.tools import email_normalize
 
@@ -87,7 +87,7 @@ class EsdWebsiteSale(WebsiteSale):
                 lambda p: str(p.id) == customer_id.strip()
             )
             if not customer:
-                return [_("Choose one of your customers in the list.")]
+                return [request.env._("Choose one of your customers in the list.")]
             refusals = order._esd_country_refusals(customer)
             if refusals:
                 return refusals
@@ -102,7 +102,7 @@ class EsdWebsiteSale(WebsiteSale):
             )
             if known:
                 return [
-                    _(
+                    request.env._(
                         "%s is already one of your customers: choose it in the list.",
                         known[0].name,
                     )
@@ -114,7 +114,7 @@ class EsdWebsiteSale(WebsiteSale):
             customer = request.env["res.partner"].sudo().create(values)
             order._esd_set_end_customer(customer)
             return []
-        return [_("Tell us whom the licenses are for.")]
+        return [request.env._("Tell us whom the licenses are for.")]
 
     def _esd_new_customer_values(self, post, reseller):
         """The new end customer, validated as Sync Options validates it (a company, a valid
@@ -129,11 +129,11 @@ class EsdWebsiteSale(WebsiteSale):
         )
         errors = []
         if not name:
-            errors.append(_("Give the company name of your customer."))
+            errors.append(request.env._("Give the company name of your customer."))
         if not email:
-            errors.append(_("Give a valid Microsoft contact email (name@company.com)."))
+            errors.append(request.env._("Give a valid Microsoft contact email (name@company.com)."))
         if not country:
-            errors.append(_("Choose the country of your customer."))
+            errors.append(request.env._("Choose the country of your customer."))
         values = {
             "name": name,
             "is_company": True,

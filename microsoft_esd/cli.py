@@ -9,7 +9,11 @@ with the contract's field names. Errors go to stderr with a non-zero exit (1: CI
 refused; 2: usage or configuration).
 """
 
+# A command line: what it prints on stdout and stderr is its interface, not a log.
+# pylint: disable=print-used
+
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -174,9 +178,8 @@ def _run_simulator(args):
     print(f"CIS simulator on {sim.url} (state {args.state})", flush=True)
     print(f"client configuration: {sim.config_path}", flush=True)
     try:
-        sim.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how one stops it
+            sim.serve_forever()
     finally:
         sim.server.server_close()
     return 0

@@ -6,7 +6,6 @@ group the button requires and may ``operation`` these very records (access right
 rules, the multi-company rules included).
 """
 
-from odoo import _
 from odoo.exceptions import AccessError
 
 ESD_USER = "microsoft_esd.group_esd_user"
@@ -18,7 +17,7 @@ def check_caller(records, group=ESD_USER, operation="write"):
     user = records.env.user
     if not user.has_group(group):
         raise AccessError(
-            _(
+            records.env._(
                 "%(user)s may not do this: it is reserved to %(group)s.",
                 user=user.name,
                 group=records.env.ref(group).sudo().full_name,

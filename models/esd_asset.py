@@ -2,7 +2,7 @@ import functools
 import logging
 import uuid
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
 
@@ -36,11 +36,13 @@ class EsdAsset(models.Model):
     _inherit = ["mail.thread", "mail.activity.mixin", "portal.mixin"]
     _order = "id desc"
 
-    name = fields.Char(required=True, readonly=True, copy=False, default=lambda self: _("New"))
+    name = fields.Char(
+        required=True, readonly=True, copy=False, default=lambda self: self.env._("New")
+    )
     active = fields.Boolean(default=True)
     company_id = fields.Many2one(related="sale_order_id.company_id", store=True, index=True)
     customer_id = fields.Many2one(
-        "res.partner", "Customer", required=True, readonly=True, index=True, tracking=True
+        "res.partner", required=True, readonly=True, index=True, tracking=True
     )
     billing_partner_id = fields.Many2one(
         "res.partner", "Billed To", required=True, readonly=True, index=True
@@ -54,7 +56,7 @@ class EsdAsset(models.Model):
     user_id = fields.Many2one(
         related="sale_order_id.user_id", string="Salesperson", store=True, index=True
     )
-    product_id = fields.Many2one("product.product", "Product", required=True, readonly=True)
+    product_id = fields.Many2one("product.product", required=True, readonly=True)
     instance_id = fields.Many2one("esd.instance", "ESD Instance", required=True, readonly=True)
     price_unit = fields.Monetary("Price", readonly=True)
     currency_id = fields.Many2one("res.currency", required=True, readonly=True)
@@ -118,7 +120,7 @@ class EsdAsset(models.Model):
 
     def _search_token(self, operator, value):
         if operator not in ("=", "ilike", "=ilike") or not isinstance(value, str) or not value:
-            raise UserError(_("Search a license by its whole key."))
+            raise UserError(self.env._("Search a license by its whole key."))
         digests = self._esd_vault(strict=False).lookup_hashes(value)
         return [("id", "in", self.sudo()._search([("token_hash", "in", digests)]))]
 
@@ -127,23 +129,24 @@ class EsdAsset(models.Model):
         self._esd_vault(strict=False)  # logs a weak esd_token_key at start-up
 
     def _compute_access_url(self):
-        super()._compute_access_url()
+        res = super()._compute_access_url()
         for asset in self:
             asset.access_url = f"/my/esd/{asset.id}"
+        return res
 
     # ------------------------------------------------------------------ CRUD
     @api.model_create_multi
     def create(self, vals_list):
         sequence = self.env["ir.sequence"]
         for vals in vals_list:
-            if vals.get("name", _("New")) == _("New"):
-                vals["name"] = sequence.next_by_code("esd.asset") or _("New")
+            if vals.get("name", self.env._("New")) == self.env._("New"):
+                vals["name"] = sequence.next_by_code("esd.asset") or self.env._("New")
         return super().create(vals_list)
 
     def write(self, vals):
         self._esd_check_user_write(vals)
         if "request_id" in vals and any(asset.request_id != vals["request_id"] for asset in self):
-            raise UserError(_("The idempotency key of a license never changes."))
+            raise UserError(self.env._("The idempotency key of a license never changes."))
         return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
@@ -151,7 +154,7 @@ class EsdAsset(models.Model):
         delivered = self.filtered("token_tail")
         if delivered:
             raise UserError(
-                _(
+                self.env._(
                     "%s: a delivered license is proof of a sale and cannot be deleted. Archive "
                     "it instead.",
                     ", ".join(delivered.mapped("name")),
@@ -171,7 +174,7 @@ class EsdAsset(models.Model):
         ]
         if refused:
             raise AccessError(
-                _(
+                self.env._(
                     "%(fields)s of a license are set by Odoo from the sale and from Microsoft, "
                     "never by hand.",
                     fields=", ".join(refused),
@@ -221,7 +224,7 @@ class EsdAsset(models.Model):
             except ValueError as exc:
                 if strict:
                     raise UserError(
-                        _("%(license)s: %(error)s", license=asset.name, error=exc)
+                        self.env._("%(license)s: %(error)s", license=asset.name, error=exc)
                     ) from None
                 _logger.warning("license %s: %s", asset.id, exc)
         return result
@@ -247,10 +250,12 @@ class EsdAsset(models.Model):
         self.ensure_one()
         check_caller(self, operation="read")
         if not self.token_tail:
-            raise UserError(_("%s has no key yet: it is still being delivered.", self.name))
+            raise UserError(
+                self.env._("%s has no key yet: it is still being delivered.", self.name)
+            )
         token, link = self._esd_secrets()[self.id]
         self.sudo().message_post(
-            body=_("License key revealed to %s.", self.env.user.name),
+            body=self.env._("License key revealed to %s.", self.env.user.name),
             subtype_xmlid="mail.mt_note",
         )
         return {"token": token, "activation_link": link}

@@ -3,7 +3,7 @@ import uuid
 
 import psycopg2.errors
 
-from odoo import Command, _, api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import licenses
@@ -123,7 +123,8 @@ class EsdAsset(models.Model):
         check_caller(self)
         delivered = self.sudo()._esd_resend()
         return notification(
-            _("Activation email sent"), _("%s license email(s) queued.", len(delivered))
+            self.env._("Activation email sent"),
+            self.env._("%s license email(s) queued.", len(delivered)),
         )
 
     def action_cancel_license(self):
@@ -139,9 +140,9 @@ class EsdAsset(models.Model):
         check_caller(self)
         pending = self.sudo().filtered(lambda a: a.cancel_request_state == "pending")
         pending.write({"cancel_request_state": "rejected"})
-        pending.message_post(body=_("Cancellation request rejected."))
+        pending.message_post(body=self.env._("Cancellation request rejected."))
         pending._esd_close_activities(
-            "microsoft_esd.mail_activity_esd_cancellation", _("Rejected.")
+            "microsoft_esd.mail_activity_esd_cancellation", self.env._("Rejected.")
         )
         return True
 
@@ -152,25 +153,29 @@ class EsdAsset(models.Model):
         for asset in self.sudo():
             if asset.return_state not in ("external", "accepted"):
                 raise UserError(
-                    _("%s was not returned at Microsoft: there is nothing to credit.", asset.name)
+                    self.env._(
+                        "%s was not returned at Microsoft: there is nothing to credit.", asset.name
+                    )
                 )
             problem = asset._esd_credit_return()
             if problem:
                 problems.append(problem)
         if problems:
-            return notification(_("Not credited"), "\n".join(problems), "warning", sticky=True)
+            return notification(
+                self.env._("Not credited"), "\n".join(problems), "warning", sticky=True
+            )
         return True
 
     # ------------------------------------------------------------------ portal operations
     # Private: the portal controller calls them after its own ownership check.
     def _esd_portal_update_status(self):
         self.ensure_one()
-        self._esd_throttle("portal_status_checked_at", _("updated"))
+        self._esd_throttle("portal_status_checked_at", self.env._("updated"))
         return self._esd_update_status()
 
     def _esd_portal_resend(self):
         self.ensure_one()
-        self._esd_throttle("portal_email_resent_at", _("sent again"))
+        self._esd_throttle("portal_email_resent_at", self.env._("sent again"))
         return self._esd_resend()
 
     def _esd_throttle(self, field, done):
@@ -179,7 +184,7 @@ class EsdAsset(models.Model):
         wait = licenses.wait_seconds(self.sudo()[field], now, PORTAL_INTERVAL)
         if wait:
             raise UserError(
-                _(
+                self.env._(
                     "This license was %(done)s less than a minute ago: try again in %(wait)s "
                     "seconds.",
                     done=done,
@@ -193,7 +198,7 @@ class EsdAsset(models.Model):
         self._esd_check_returnable()
         for asset in self:
             if asset.cancel_request_state == "pending":
-                raise UserError(_("A cancellation of %s is already pending.", asset.name))
+                raise UserError(self.env._("A cancellation of %s is already pending.", asset.name))
         self.sudo().write(
             {
                 "cancel_request_state": "pending",
@@ -204,7 +209,7 @@ class EsdAsset(models.Model):
         )
         for asset in self.sudo():
             asset.message_post(
-                body=_(
+                body=self.env._(
                     "Cancellation requested by %(partner)s. %(comment)s",
                     partner=partner.name,
                     comment=comment or "",
@@ -213,18 +218,18 @@ class EsdAsset(models.Model):
             )
             asset._esd_schedule_activity(
                 "microsoft_esd.mail_activity_esd_cancellation",
-                comment or _("The customer gave no reason."),
+                comment or self.env._("The customer gave no reason."),
             )
         return True
 
     def _esd_withdraw_cancellation(self):
         pending = self.sudo().filtered(lambda a: a.cancel_request_state == "pending")
         if not pending:
-            raise UserError(_("There is no pending cancellation request to withdraw."))
+            raise UserError(self.env._("There is no pending cancellation request to withdraw."))
         pending.write({"cancel_request_state": "none", "cancel_request_comment": False})
-        pending.message_post(body=_("Cancellation request withdrawn."))
+        pending.message_post(body=self.env._("Cancellation request withdrawn."))
         pending._esd_close_activities(
-            "microsoft_esd.mail_activity_esd_cancellation", _("Withdrawn by the customer.")
+            "microsoft_esd.mail_activity_esd_cancellation", self.env._("Withdrawn by the customer.")
         )
         return True
 
@@ -232,7 +237,7 @@ class EsdAsset(models.Model):
     def _esd_update_status(self):
         assets = self.filtered(lambda a: a.sync_status == "synchronized")
         if not assets:
-            raise UserError(_("Only delivered licenses have a status at Microsoft."))
+            raise UserError(self.env._("Only delivered licenses have a status at Microsoft."))
         for instance, group in assets.grouped("instance_id").items():
             client = instance._esd_client()
             for asset in group:
@@ -240,7 +245,7 @@ class EsdAsset(models.Model):
                     reported = client.get_license(asset.esd_license_id)
                 except EsdError as exc:
                     raise UserError(
-                        _("%(license)s: %(error)s", license=asset.name, error=exc)
+                        self.env._("%(license)s: %(error)s", license=asset.name, error=exc)
                     ) from None
                 asset._esd_apply_status(reported)
         return True
@@ -254,7 +259,7 @@ class EsdAsset(models.Model):
         labels = dict(self._fields["token_status"].selection)
         if verdict == "refuse":
             self.message_post(
-                body=_(
+                body=self.env._(
                     "CIS reports %(reported)s but the license is %(current)s here: not applied "
                     "(not an allowed transition). See Reconciliation.",
                     reported=labels.get(reported.token_status),
@@ -302,7 +307,7 @@ class EsdAsset(models.Model):
     def _esd_resend(self):
         delivered = self.filtered(lambda a: a.sync_status == "synchronized" and a.state == "active")
         if not delivered:
-            raise UserError(_("Only active, delivered licenses can be sent again."))
+            raise UserError(self.env._("Only active, delivered licenses can be sent again."))
         delivered._esd_send_welcome()
         return delivered
 
@@ -310,9 +315,9 @@ class EsdAsset(models.Model):
     def _esd_return_refusal(self):
         self.ensure_one()
         if self.state != "active" or self.sync_status != "synchronized":
-            return _("it is not an active, delivered license")
+            return self.env._("it is not an active, delivered license")
         if self.return_state == "requested":
-            return _("its return is already under way")
+            return self.env._("its return is already under way")
         return licenses.return_refusal(
             self.token_status,
             self.product_id.product_tmpl_id.esd_returnable,
@@ -327,7 +332,7 @@ class EsdAsset(models.Model):
             refusal = asset._esd_return_refusal()
             if refusal:
                 raise UserError(
-                    _(
+                    self.env._(
                         "%(license)s cannot be cancelled: %(reason)s.",
                         license=asset.name,
                         reason=refusal,
@@ -344,11 +349,14 @@ class EsdAsset(models.Model):
         problems = [problem for problem in (asset._esd_return() for asset in self) if problem]
         if problems and len(self) == 1:
             return notification(
-                _("Cancellation not completed"), problems[0], "danger", next_action=RELOAD
+                self.env._("Cancellation not completed"), problems[0], "danger", next_action=RELOAD
             )
         if problems:
             return notification(
-                _("Some licenses were not cancelled"), "\n".join(problems), "warning", sticky=True
+                self.env._("Some licenses were not cancelled"),
+                "\n".join(problems),
+                "warning",
+                sticky=True,
             )
         return True
 
@@ -372,14 +380,14 @@ class EsdAsset(models.Model):
             if not exc.transient:
                 return self._esd_set_return_refused(exc)
             self.message_post(
-                body=_(
+                body=self.env._(
                     "Return requested; Microsoft did not answer (%s). It is completed "
                     "automatically: nothing to do.",
                     exc,
                 )
             )
             self._esd_trigger_returns()
-            return _(
+            return self.env._(
                 "%(license)s: Microsoft did not answer (%(error)s). The return is completed "
                 "automatically.",
                 license=self.name,
@@ -404,11 +412,15 @@ class EsdAsset(models.Model):
         line = self.sudo().invoice_line_id
         invoice = line.move_id
         if not line or self.sale_line_id.qty_invoiced <= 0:
-            reason = _("the license was not invoiced") if not line else _("already credited")
+            reason = (
+                self.env._("the license was not invoiced")
+                if not line
+                else self.env._("already credited")
+            )
             self._esd_set_credited(reason)
             return None
         if invoice.state != "posted":
-            problem = _(
+            problem = self.env._(
                 "%(license)s: its invoice %(invoice)s is not posted. Post it (or remove the "
                 "license's line from it), then the credit note follows.",
                 license=self.name,
@@ -423,7 +435,7 @@ class EsdAsset(models.Model):
             raise
         except Exception as exc:  # the return is kept: the returns cron tries the credit again
             _logger.exception("ESD license %s: its credit note could not be made", self.id)
-            problem = _(
+            problem = self.env._(
                 "%(license)s was returned; its credit note could not be made: %(error)s",
                 license=self.name,
                 error=redact(str(exc)),
@@ -441,7 +453,7 @@ class EsdAsset(models.Model):
         credit = invoice.sudo()._reverse_moves(
             [
                 {
-                    "ref": _(
+                    "ref": self.env._(
                         "Return of %(license)s (%(invoice)s)",
                         license=self.name,
                         invoice=invoice.name,
@@ -510,7 +522,7 @@ class EsdAsset(models.Model):
                 "return_state": "none",
             }
         )
-        self.message_post(body=_("Status at Microsoft: Redeemed."))
+        self.message_post(body=self.env._("Status at Microsoft: Redeemed."))
 
     def _esd_set_return_requested(self):
         self.sudo().write(
@@ -521,14 +533,16 @@ class EsdAsset(models.Model):
                 "cancel_request_state": "none",
             }
         )
-        self._esd_close_activities("microsoft_esd.mail_activity_esd_cancellation", _("Approved."))
+        self._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_cancellation", self.env._("Approved.")
+        )
 
     def _esd_set_return_refused(self, error):
         """Microsoft refused the return: the license stays active; returns why."""
         if isinstance(error, ConflictError) and error.code == CODE_LICENSE_REDEEMED:
             self._esd_set_redeemed(False)
         self.sudo().write({"return_state": "none"})
-        message = _(
+        message = self.env._(
             "%(license)s: Microsoft refused the return: %(error)s", license=self.name, error=error
         )
         self.message_post(body=message)
@@ -543,7 +557,7 @@ class EsdAsset(models.Model):
                 "return_state": "accepted",
             }
         )
-        self.message_post(body=_("Returned to Microsoft; the credit note follows."))
+        self.message_post(body=self.env._("Returned to Microsoft; the credit note follows."))
 
     def _esd_set_returned_externally(self, reported):
         """Microsoft reports a return Odoo never asked for: no credit without a decision."""
@@ -555,7 +569,7 @@ class EsdAsset(models.Model):
                 "return_state": "external",
             }
         )
-        note = _(
+        note = self.env._(
             "Microsoft reports this license returned, although Odoo never asked. Check with the "
             "customer, then credit it (Reconciliation, or Credit Return on the license)."
         )
@@ -564,5 +578,7 @@ class EsdAsset(models.Model):
 
     def _esd_set_credited(self, credit):
         self.sudo().write({"return_state": "done"})
-        self.message_post(body=_("Returned to Microsoft and credited: %s.", credit))
-        self._esd_close_activities("microsoft_esd.mail_activity_esd_credit", _("Credited."))
+        self.message_post(body=self.env._("Returned to Microsoft and credited: %s.", credit))
+        self._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_credit", self.env._("Credited.")
+        )

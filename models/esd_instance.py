@@ -5,7 +5,7 @@ import logging
 import threading
 import uuid
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..microsoft_esd import catalog_sync
@@ -91,7 +91,7 @@ class EsdInstance(models.Model):
     certificate_expiry = fields.Datetime(compute="_compute_certificate", store=True, readonly=True)
     certificate_error = fields.Char(compute="_compute_certificate", store=True, readonly=True)
     certificate_expiring = fields.Boolean(compute="_compute_certificate_expiring")
-    country_id = fields.Many2one("res.country", "Country", tracking=True)
+    country_id = fields.Many2one("res.country", tracking=True)
     lang = fields.Selection(
         "_lang_selection",
         "Catalog Language",
@@ -196,7 +196,7 @@ class EsdInstance(models.Model):
             ):
                 if url and not url.startswith("https://"):
                     raise ValidationError(
-                        _(
+                        self.env._(
                             "The %(label)s of %(name)s must start with https://.",
                             label=label,
                             name=instance.name,
@@ -208,7 +208,7 @@ class EsdInstance(models.Model):
         for instance in self:
             if instance.certificate_error:
                 raise ValidationError(
-                    _(
+                    self.env._(
                         "The certificate of %(name)s cannot be used: %(error)s",
                         name=instance.name,
                         error=instance.certificate_error,
@@ -243,7 +243,7 @@ class EsdInstance(models.Model):
             activity_type = self.env.ref("microsoft_esd.mail_activity_esd_certificate")
             self.activity_ids.filtered(
                 lambda a: a.activity_type_id == activity_type
-            ).action_feedback(feedback=_("A new certificate was uploaded."))
+            ).action_feedback(feedback=self.env._("A new certificate was uploaded."))
         return result
 
     def _esd_check_routing_write(self, vals):
@@ -251,7 +251,7 @@ class EsdInstance(models.Model):
         routed = [name for name in ROUTING_FIELDS if name in vals]
         if routed and not self.env.su and not self.env.user.has_group("base.group_system"):
             raise AccessError(
-                _(
+                self.env._(
                     "Only system administrators may change %(fields)s: they decide where the "
                     "certificate's access tokens are sent.",
                     fields=", ".join(self._fields[name].string for name in routed),
@@ -265,7 +265,7 @@ class EsdInstance(models.Model):
         secret = self.sudo()
         if not secret.certificate_file:
             raise UserError(
-                _(
+                self.env._(
                     "%(name)s has no certificate: upload the PFX or PEM file registered in "
                     "Azure AD.",
                     name=self.name,
@@ -273,7 +273,9 @@ class EsdInstance(models.Model):
             )
         if not self.country_id:
             raise UserError(
-                _("%(name)s has no country: choose the country of its catalog.", name=self.name)
+                self.env._(
+                    "%(name)s has no country: choose the country of its catalog.", name=self.name
+                )
             )
         try:
             return InstanceConfig(
@@ -290,7 +292,7 @@ class EsdInstance(models.Model):
                 language=catalog_sync.odoo_language_to_cis(self.lang),
             )
         except EsdError as exc:
-            raise UserError(_("%(name)s: %(error)s", name=self.name, error=exc)) from None
+            raise UserError(self.env._("%(name)s: %(error)s", name=self.name, error=exc)) from None
 
     def _cis_client(self, **options):
         config = self._esd_config()
@@ -314,7 +316,7 @@ class EsdInstance(models.Model):
             return client
 
     def _error_text(self, exc):
-        return _("Instance %(name)s: %(error)s", name=self.name, error=exc)
+        return self.env._("Instance %(name)s: %(error)s", name=self.name, error=exc)
 
     # ------------------------------------------------------------------ actions
     def action_test_connection(self):
@@ -326,16 +328,16 @@ class EsdInstance(models.Model):
         except (EsdError, UserError) as exc:
             message = exc.args[0] if isinstance(exc, UserError) else self._error_text(exc)
             self.write({"state": "error", "last_error": message})
-            self.message_post(body=_("Connection test failed: %s", message))
-            return notification(_("Connection failed"), message, "danger")
+            self.message_post(body=self.env._("Connection test failed: %s", message))
+            return notification(self.env._("Connection failed"), message, "danger")
         self.write({"state": "connected", "last_error": False})
-        message = _(
+        message = self.env._(
             "Authenticated and read %(count)s catalog items in %(ms)s ms.",
             count=report["catalogItems"],
             ms=report["elapsedMs"],
         )
-        self.message_post(body=_("Connection test succeeded. %s", message))
-        return notification(_("Connected"), message, next_action=CLOSE)
+        self.message_post(body=self.env._("Connection test succeeded. %s", message))
+        return notification(self.env._("Connected"), message, next_action=CLOSE)
 
     def action_get_services_definition(self):
         """Download the catalog ("Get Services Definition") and show what changed."""
@@ -378,7 +380,7 @@ class EsdInstance(models.Model):
             raise UserError(
                 message
                 + "\n"
-                + _(
+                + self.env._(
                     "The catalog was not changed. Check the connection settings and test the "
                     "connection."
                 )
@@ -403,15 +405,20 @@ class EsdInstance(models.Model):
     def _cron_sync_catalogs(self):
         """Monthly: Microsoft publishes its catalog changes once a month."""
         instances = self.search([("state", "=", "connected")])
+        # One transaction per instance (the cron's own commits, as Odoo's batch crons do): a
+        # failing instance neither undoes the catalogs synced before it nor stops the others,
+        # and its error state, written after the rollback, must outlive the run.
         for instance in instances:
             try:
                 instance._sync_catalog()
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit
             except UserError as exc:
                 self.env.cr.rollback()
                 instance.write({"state": "error", "last_error": exc.args[0]})
-                instance.message_post(body=_("Monthly catalog sync failed: %s", exc.args[0]))
-                self.env.cr.commit()
+                instance.message_post(
+                    body=self.env._("Monthly catalog sync failed: %s", exc.args[0])
+                )
+                self.env.cr.commit()  # pylint: disable=invalid-commit
 
     @api.model
     def _cron_check_certificates(self):
@@ -428,8 +435,8 @@ class EsdInstance(models.Model):
             for user in managers - planned:
                 instance.activity_schedule(
                     activity_type_id=activity_type.id,
-                    summary=_("Renew the ESD certificate %s", instance.thumbprint),
-                    note=_(
+                    summary=self.env._("Renew the ESD certificate %s", instance.thumbprint),
+                    note=self.env._(
                         "The certificate of %(name)s expires on %(date)s. Register a new "
                         "certificate for the Azure AD application and upload it here.",
                         name=instance.name,

@@ -1,6 +1,6 @@
 import uuid
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd.errors import EsdError, ValidationError
@@ -107,7 +107,7 @@ class EsdPartnerAccount(models.Model):
     def _esd_refusal(self):
         """Why the licenses that need this account cannot be ordered."""
         self.ensure_one()
-        return _(
+        return self.env._(
             "CIS refused the account of %(partner)s on %(instance)s: %(error)s Fix it in the "
             "partner's Sync Options, then press Retry provisioning.",
             partner=self.partner_id.display_name,

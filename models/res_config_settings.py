@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from .esd_access import ESD_MANAGER, check_caller
@@ -58,6 +58,6 @@ class ResConfigSettings(models.TransientModel):
         check_caller(self.env["esd.asset"], ESD_MANAGER)
         count = self.env["esd.asset"]._esd_reencrypt_all()
         return notification(
-            _("License keys re-encrypted"),
-            _("%s license keys are now sealed with the current secret.", count),
+            self.env._("License keys re-encrypted"),
+            self.env._("%s license keys are now sealed with the current secret.", count),
         )

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 
@@ -55,7 +55,7 @@ class ResPartner(models.Model):
             ("customer_id", "=", commercial.id),
             ("billing_partner_id", "=", commercial.id),
         ]
-        action["display_name"] = _("Licenses of %s", commercial.display_name)
+        action["display_name"] = self.env._("Licenses of %s", commercial.display_name)
         return action
 
     @api.depends("esd_account_ids.sync_status")
@@ -73,7 +73,7 @@ class ResPartner(models.Model):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
-            "name": _("Microsoft ESD Sync Options"),
+            "name": self.env._("Microsoft ESD Sync Options"),
             "res_model": "esd.partner.sync.wizard",
             "view_mode": "form",
             "target": "new",
@@ -109,7 +109,7 @@ class ResPartner(models.Model):
         self.ensure_one()
         if self.parent_id:
             raise UserError(
-                _(
+                self.env._(
                     "%(contact)s belongs to %(company)s: CIS accounts have no parent account, so "
                     "synchronize the company %(company)s instead.",
                     contact=self.display_name,
@@ -118,7 +118,7 @@ class ResPartner(models.Model):
             )
         if not (role or self.esd_role):
             raise UserError(
-                _(
+                self.env._(
                     "Choose the ESD role of %s (reseller or user) in its Sync Options.",
                     self.display_name,
                 )
@@ -126,7 +126,7 @@ class ResPartner(models.Model):
         email = email_normalize(self.esd_email or self.email or "")
         if not email:
             raise UserError(
-                _(
+                self.env._(
                     "%s needs a valid Microsoft contact email (Sync Options) before it can be "
                     "synchronized.",
                     self.display_name,
@@ -152,7 +152,7 @@ class ResPartner(models.Model):
         error = account._esd_sync(role)
         if error:
             raise UserError(
-                _(
+                self.env._(
                     "%(partner)s could not be synchronized with %(instance)s: %(error)s",
                     partner=self.display_name,
                     instance=instance.name,

@@ -3,7 +3,7 @@ from collections import defaultdict
 
 import psycopg2.errors
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import mute_logger
 
@@ -54,7 +54,7 @@ class SaleOrder(models.Model):
             end = order.esd_end_customer_id.commercial_partner_id
             if end and end == order.partner_id.commercial_partner_id:
                 raise UserError(
-                    _(
+                    self.env._(
                         "The end customer of %s is the customer itself: leave End Customer empty.",
                         order.name,
                     )
@@ -72,7 +72,9 @@ class SaleOrder(models.Model):
             try:
                 order.order_line._esd_split()
             except ValueError as exc:
-                raise UserError(_("%(order)s: %(error)s", order=order.name, error=exc)) from None
+                raise UserError(
+                    self.env._("%(order)s: %(error)s", order=order.name, error=exc)
+                ) from None
         # A web order was paid or validated in the shop: it confirms whatever happens, and a
         # license that cannot be ordered fails with the reason, in the job.
         backend = esd_orders.filtered(lambda o: not o.website_id)
@@ -97,7 +99,7 @@ class SaleOrder(models.Model):
             template = line.product_id.product_tmpl_id
             if template.esd_catalog_status == "discontinued" or not template.esd_instance_id:
                 raise UserError(
-                    _(
+                    self.env._(
                         "%(product)s on %(order)s can no longer be ordered from Microsoft "
                         "(discontinued): remove the line.",
                         product=line.product_id.display_name,
@@ -113,7 +115,7 @@ class SaleOrder(models.Model):
             if billed != customer:
                 if billed.esd_role and billed.esd_role != "reseller":
                     raise UserError(
-                        _(
+                        self.env._(
                             "%s orders for an end customer but its ESD role is not Reseller: "
                             "change it in its Sync Options.",
                             billed.display_name,
@@ -167,13 +169,13 @@ class SaleOrder(models.Model):
             instance = product.product_tmpl_id.esd_instance_id
             if instance.country_id and customer.country_id != instance.country_id:
                 refusals.append(
-                    _(
+                    self.env._(
                         "%(product)s is sold for %(country)s only, and %(customer)s is in "
                         "%(theirs)s.",
                         product=product.display_name,
                         country=instance.country_id.name,
                         customer=customer.name,
-                        theirs=customer.country_id.name or _("no country"),
+                        theirs=customer.country_id.name or self.env._("no country"),
                     )
                 )
         return refusals
@@ -190,7 +192,7 @@ class SaleOrder(models.Model):
 
     def _check_cart_is_ready_to_be_paid(self):
         if self._esd_needs_end_customer_choice():
-            raise ValidationError(_("Tell us whom the licenses are for before you pay."))
+            raise ValidationError(self.env._("Tell us whom the licenses are for before you pay."))
         customer = self.esd_end_customer_id.commercial_partner_id
         if customer and self._esd_country_refusals(customer):
             raise ValidationError(" ".join(self._esd_country_refusals(customer)))
@@ -268,7 +270,9 @@ class SaleOrder(models.Model):
                 _logger.exception("order %s: its licenses could not be invoiced", order.id)
                 order._esd_set_invoice_error(redact(str(exc)))
             if commit:
-                self.env.cr.commit()
+                # commit is True only in the provisioning cron (never in a request or a test):
+                # each order's invoice is kept even if a later order's transaction is lost.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
 
     def _esd_invoice_later(self):
         """A concurrent update: invoice again in a moment rather than at the next run."""
@@ -293,7 +297,7 @@ class SaleOrder(models.Model):
             moves = order.sudo().with_context(raise_if_nothing_to_invoice=False)._create_invoices()
             moves.action_post()
             order.message_post(
-                body=_(
+                body=self.env._(
                     "Invoiced %(count)s delivered licenses: %(invoices)s",
                     count=len(lines),
                     invoices=", ".join(moves.mapped("name")),
@@ -302,12 +306,14 @@ class SaleOrder(models.Model):
 
     def _esd_set_invoice_error(self, message):
         self.sudo().esd_invoice_error = message
-        self.message_post(body=_("The delivered licenses could not be invoiced: %s", message))
+        self.message_post(
+            body=self.env._("The delivered licenses could not be invoiced: %s", message)
+        )
         activity_type = self.env.ref("microsoft_esd.mail_activity_esd_invoice")
         if not self.activity_ids.filtered(lambda a: a.activity_type_id == activity_type):
             self.sudo().activity_schedule(
                 activity_type_id=activity_type.id,
-                note=_("%s Fix the cause, then press Retry License Invoicing.", message),
+                note=self.env._("%s Fix the cause, then press Retry License Invoicing.", message),
                 user_id=(self.user_id or self.env.ref("base.user_admin")).id,
             )
 
@@ -317,7 +323,7 @@ class SaleOrder(models.Model):
         self.sudo().esd_invoice_error = False
         activity_type = self.env.ref("microsoft_esd.mail_activity_esd_invoice")
         self.activity_ids.filtered(lambda a: a.activity_type_id == activity_type).action_feedback(
-            feedback=_("Invoicing retried.")
+            feedback=self.env._("Invoicing retried.")
         )
         self.sudo()._esd_invoice_delivered()
         return True

@@ -12,22 +12,24 @@ class SaleOrderLine(models.Model):
 
     @api.depends("is_esd")
     def _compute_qty_delivered_method(self):
-        super()._compute_qty_delivered_method()
+        res = super()._compute_qty_delivered_method()
         for line in self.filtered("is_esd"):
             line.qty_delivered_method = "esd"
+        return res
 
     @api.depends("esd_asset_ids.sync_status", "esd_asset_ids.state")
     def _compute_qty_delivered(self):
         """A license line has delivered what its licenses delivered and Microsoft did not take
         back: 1 for a license delivered and not returned, 0 while pending or once returned."""
         esd_lines = self.filtered(lambda line: line.qty_delivered_method == "esd")
-        super(SaleOrderLine, self - esd_lines)._compute_qty_delivered()
+        res = super(SaleOrderLine, self - esd_lines)._compute_qty_delivered()
         for line in esd_lines:
             line.qty_delivered = len(
                 line.esd_asset_ids.filtered(
                     lambda a: a.sync_status == "synchronized" and a.state == "active"
                 )
             )
+        return res
 
     def _esd_split(self):
         """Make every ESD line of quantity N into N lines of quantity 1 (prices, taxes kept).

@@ -2,6 +2,7 @@ from . import (
     test_access_matrix,
     test_concurrency,
     test_esd_instance,
+    test_i18n,
     test_install,
     test_lifecycle,
     test_money_paths,

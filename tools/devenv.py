@@ -9,10 +9,14 @@ to Odoo's runner and pytest-odoo. A foreseen failure ends in one line "[esd] ERR
 Standard library only: it runs before the virtualenv exists.
 """
 
+# A command-line harness: what it prints is what the user reads, not a log.
+# pylint: disable=print-used
+
 import argparse
 import ast
 import atexit
 import contextlib
+import fnmatch
 import getpass
 import glob
 import hashlib
@@ -71,7 +75,8 @@ def extra_modules():
 
 
 def ensure_venv():
-    """.venv, seeing the machine's site-packages; pip install -e .[test] when pyproject changed."""
+    """.venv, seeing the machine's site-packages; pip install -e .[test,lint] when pyproject
+    changed."""
     py, stamp = VENV / "bin" / "python", VENV / ".esd-deps"
     if not py.exists() or run([py, "-c", ""]).returncode:
         say(f"creating virtualenv {VENV.name} (with the machine's site-packages)")
@@ -82,8 +87,8 @@ def ensure_venv():
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return py
-    say("installing the Python dependencies (pip install -e .[test])")
-    pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[test]"]
+    say("installing the Python dependencies (pip install -e .[test,lint])")
+    pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[test,lint]"]
     if run(pip, LOGS / "pip.log").returncode:
         raise HarnessError(f"pip could not install the dependencies: see {LOGS / 'pip.log'}")
     stamp.write_text(digest)
@@ -141,16 +146,25 @@ def find_odoo(py):
 
 
 def link_addon(odoo_pkg):
-    """Odoo's addons path: this checkout as .build/addons/microsoft_esd, then Odoo's own addons."""
-    link = BUILD / "addons" / ADDON
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if link.resolve() != ROOT:
-        link.unlink(missing_ok=True)
-        link.symlink_to(ROOT, target_is_directory=True)
+    """Odoo's addons path: this checkout as .build/addons/microsoft_esd, then Odoo's own addons.
+
+    The addon folder links each entry of the checkout but the hidden ones (.venv, .build, .git):
+    Odoo's translation export walks the addons path following links, and would otherwise read the
+    virtualenv's sources as the addon's and loop through .build."""
+    folder = BUILD / "addons" / ADDON
+    if folder.is_symlink():
+        folder.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {entry.name for entry in ROOT.iterdir() if not entry.name.startswith(".")}
+    for link in folder.iterdir():
+        if link.name not in wanted or link.resolve() != ROOT / link.name:
+            link.unlink()
+    for name in wanted - {link.name for link in folder.iterdir()}:
+        (folder / name).symlink_to(ROOT / name, target_is_directory=(ROOT / name).is_dir())
     own = [p for p in (odoo_pkg.parent / "addons", odoo_pkg / "addons") if (p / "sale").is_dir()]
     if not own:
         raise HarnessError(f"Odoo at {odoo_pkg} has no addons folder with sale in it")
-    return f"{link.parent},{own[0]}"
+    return f"{folder.parent},{own[0]}"
 
 
 SQL = """import sys, psycopg2
@@ -400,6 +414,54 @@ def cmd_test_odoo(args):
     return 0
 
 
+def cmd_lint(args):
+    """ruff, pylint-odoo with OCA's configuration (.pylintrc), OCA's module and .po checks: the
+    versions .pre-commit-config.yaml pins, run from .venv (no clone, no network); any message
+    fails."""
+    py, bin_ = ensure_venv(), VENV / "bin"
+    listed = run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT)
+    files = [f for f in listed.stdout.splitlines() if (ROOT / f).is_file()]
+    if listed.returncode:  # not a git checkout
+        files = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()]
+        files = [f for f in files if not f.startswith((".venv", ".build", ".git"))]
+    steps = {
+        "ruff check": [py, "-m", "ruff", "check", "."],
+        "ruff format": [py, "-m", "ruff", "format", "--check", "."],
+        "pylint-odoo": [py, "-m", "pylint", "--rcfile=.pylintrc", *fnmatch.filter(files, "*.py")],
+        "oca-checks-odoo-module": [bin_ / "oca-checks-odoo-module", "__manifest__.py"],
+        "oca-checks-po": [bin_ / "oca-checks-po", *fnmatch.filter(files, "i18n/*.po*")],
+    }
+    if not fnmatch.filter(files, "i18n/*.po*"):
+        del steps["oca-checks-po"]
+    failed = [
+        name
+        for name, cmd in steps.items()
+        if subprocess.run(list(map(str, cmd)), cwd=ROOT, check=False).returncode
+    ]
+    if failed:
+        raise HarnessError(f"lint: {', '.join(failed)} reported problems (see above)")
+    say(f"lint: {', '.join(steps)}: no message")
+    return 0
+
+
+def cmd_pot(args):
+    """i18n/microsoft_esd.pot, exported by Odoo (--i18n-export) from a throw-away database where the
+    addon is installed with its demo data, as tests/test_i18n.py exports it to compare."""
+    py = ensure_venv()
+    ctx = odoo_setup(py, find_odoo(py), "odoo-pot")
+    db, log = throwaway_db(ctx, "esd_pot"), LOGS / "odoo-pot.log"
+    pot = ROOT / "i18n" / f"{ADDON}.pot"
+    say(f"installing {ADDON} in {db} (log: {log})")
+    if odoo_install(ctx, db, [ADDON], log, "--no-http").returncode:
+        raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
+    pot.parent.mkdir(exist_ok=True)
+    export = odoo(ctx, "-d", db, f"--i18n-export={pot}", f"--modules={ADDON}", log=log, mode="a")
+    if export.returncode:
+        raise HarnessError(f"the export failed: {logscan.last_error(log)}")
+    say(f"wrote {pot.relative_to(ROOT)}")
+    return 0
+
+
 def start_simulator(py, state_dir, *args):
     """The CIS simulator in the background, stopped at exit; its instance.json."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -473,18 +535,41 @@ def cmd_demo_reset(args):
     return 0
 
 
+BENCHES = ("orders", "catalog", "provisioning", "scaleout", "refresh", "lists", "memory")
+
+
 def cmd_bench(args):
-    """The benchmarks of docs/benchmarks.md (they print figures; they assert nothing)."""
+    """The benchmarks of docs/benchmarks.md (they print figures; they assert nothing).
+
+    --only (or make bench BENCH=...) picks some, comma-separated: orders, catalog, provisioning,
+    scaleout, refresh, lists, memory (= catalog with 5,000 products and a 1,000-license order,
+    each with its peak resident memory).
+    """
     py, profile = ensure_venv(), os.environ.get("ESD_BENCH_PROFILE")
-    if not profile:
+    only = set(filter(None, (args.only or os.environ.get("BENCH") or "").split(",")))
+    if only - set(BENCHES):
+        raise HarnessError(
+            f"unknown benchmark {', '.join(sorted(only - set(BENCHES)))}: "
+            f"choose among {', '.join(BENCHES)}"
+        )
+    chosen = only or set(BENCHES) - {"memory"}  # the catalog and provisioning runs report memory
+    if profile:
+        chosen = {"provisioning"}
+    if "memory" in chosen:
+        chosen |= {"catalog", "provisioning"}
+        args.products, args.licenses = max(args.products, 5000), max(args.licenses, 1000)
+    if "orders" in chosen:
         say("CIS client: 200 orders with 50 ms latency, sequential and 8 in parallel")
         if subprocess.run([py, ROOT / "bench" / "bench_orders.py"], check=False).returncode:
             raise HarnessError("the benchmark bench_orders.py failed (see above)")
+    if not chosen - {"orders"}:
+        return 0
     ctx = odoo_setup(py, find_odoo(py), "odoo-bench")
     db, log = throwaway_db(ctx, "esd_bench"), LOGS / "odoo-bench.log"
-    say(f"installing {ADDON} in {db} (log: {log})")
-    if odoo_install(ctx, db, [ADDON], log, "--without-demo=all", "--no-http").returncode:
-        raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
+    if chosen & {"catalog", "provisioning", "refresh"}:  # the others make their own database
+        say(f"installing {ADDON} in {db} (log: {log})")
+        if odoo_install(ctx, db, [ADDON], log, "--without-demo=all", "--no-http").returncode:
+            raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
 
     def bench(script, products, **env):
         sim_dir = Path(tempfile.mkdtemp(prefix="esd-bench-sim-"))
@@ -492,13 +577,71 @@ def cmd_bench(args):
         out = odoo_shell(
             ctx, db, ROOT / "bench" / script, "ESD-BENCH ", ESD_BENCH_CONFIG=sim, **env
         )
-        print(json.dumps(json.loads(out), indent=2), flush=True)
+        report = json.loads(out)
+        print(json.dumps(report, indent=2), flush=True)
+        return report
 
-    if not profile:
+    def cluster_bench(script, *script_args, **env):
+        """A bench/ script driving real odoo-bin processes (bench/cluster.py) on its own db."""
+        cluster_db = throwaway_db(ctx, f"esd_bench_{script[6:-3]}")
+        say(f"installing {ADDON} in {cluster_db} (log: {log})")
+        if odoo_install(
+            ctx, cluster_db, [ADDON], log, "--without-demo=all", "--no-http"
+        ).returncode:
+            raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
+        env = odoo_env(
+            ESD_ODOO_CMD=json.dumps(list(map(str, ctx.cmd))),
+            ESD_ODOO_CONF=ctx.conf,
+            ESD_DB=cluster_db,
+            **env,
+        )
+        cmd = [py, ROOT / "bench" / script, *script_args]
+        if subprocess.run(list(map(str, cmd)), env=env, cwd=ROOT, check=False).returncode:
+            raise HarnessError(f"the benchmark {script} failed (see above)")
+
+    def memory(report, what):
+        mib = report["peak_rss_mib"]
+        verdict = "met" if mib <= 512 else f"MISSED by {mib - 512} MiB"
+        say(f"{what}: peak resident memory {mib} MiB (bound <= 512 MiB: {verdict})")
+
+    if "catalog" in chosen:
         say(f"catalog sync of {args.products} active products: first, then unchanged")
-        bench("bench_catalog_sync.py", args.products - 13)
-    say(f"provisioning {args.licenses // 4} then {args.licenses} licenses, 100 ms per order")
-    bench("bench_provisioning.py", 0, ESD_BENCH_LICENSES=args.licenses)
+        memory(bench("bench_catalog_sync.py", args.products - 13), "catalog sync")
+    if "provisioning" in chosen:
+        say(f"provisioning {args.licenses // 4} then {args.licenses} licenses, 100 ms per order")
+        report = bench("bench_provisioning.py", 0, ESD_BENCH_LICENSES=args.licenses)
+        for run_ in report["runs"]:
+            n, ratio = run_["licenses"], run_["ratio_to_bound"]
+            per = run_["sql_queries_per_license"]
+            say(
+                f"{n} licenses: confirmation to posted invoice {run_['confirm_to_invoice_s']} s, "
+                f"{ratio}x N x L / P (bound <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'}); "
+                f"{per} SQL queries a license (bound <= 12: {'met' if per <= 12 else 'MISSED'}); "
+                f"emails {run_['email_ms_per_license']} ms a license (bound <= 5 ms: "
+                f"{'met' if run_['email_ms_per_license'] <= 5 else 'MISSED'})"
+            )
+        memory(report, f"order of {args.licenses} licenses")
+    if "refresh" in chosen:
+        say("status refresh: 10,000 delivered licenses, 1,000 changed at Microsoft")
+        runs = bench("bench_refresh.py", 0)["runs"]
+        small, large = runs[2], runs[5]
+        verdict = "met" if large["wall_s"] <= 30 else f"MISSED by {large['wall_s'] - 30:.1f} s"
+        say(
+            f"refresh of {large['unchanged']} unchanged + {large['changed']} changed: "
+            f"{large['wall_s']} s (bound <= 30 s: {verdict})"
+        )
+        say(
+            f"SQL queries: {small['sql_queries']} at {small['unchanged']} unchanged, "
+            f"{large['sql_queries']} at {large['unchanged']} unchanged, same {small['changed']} "
+            f"changed (bound: equal up to the pages of the CIS answer)"
+        )
+    if "lists" in chosen:
+        say("lists at volume: portal /my/esd at 50 and 5,000 licenses, backend list at 50,000")
+        sim = start_simulator(py, Path(tempfile.mkdtemp(prefix="esd-bench-sim-")))
+        cluster_bench("bench_lists.py", ESD_SIM_CONFIG=sim)
+    if "scaleout" in chosen:
+        say("scale-out: 2,000 licenses, 100 ms per order, 1, 2 and 4 Odoo servers, then limited")
+        cluster_bench("bench_scaleout.py", *args.bench_args)
     return 0
 
 
@@ -527,16 +670,26 @@ def main(argv=None):
     sub.add_parser("test", help="every test: the pure ones and Odoo's (Odoo's runner, pytest)")
     sub.add_parser("test-pure", help="the pure package's tests only (no Odoo, no database)")
     suites = sub.add_parser("test-odoo", help="Odoo's own post-install suites, with the addon")
-    suites.add_argument("--suites", default="sale sale_management portal account")
+    suites.add_argument("--suites", default="sale sale_management portal account website_sale")
     suites.add_argument("--without-addon", action="store_true", help="only the suites' modules")
     for name in ("demo", "demo-reset"):
         demo = sub.add_parser(name, help="serve the demo database" if name == "demo" else "drop it")
         demo.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8069")))
         demo.add_argument("--database", default="esd_demo")
+    sub.add_parser("lint", help="ruff, pylint-odoo (OCA's configuration), OCA's module checks")
+    sub.add_parser("pot", help="export i18n/microsoft_esd.pot with Odoo's translation export")
     sub.add_parser("soak", help="bench/soak.py: provisioning and returns under faults, kill -9")
     bench = sub.add_parser("bench", help="the benchmarks of docs/benchmarks.md")
     bench.add_argument("--products", type=int, default=5000)
     bench.add_argument("--licenses", type=int, default=200)
+    bench.add_argument("--only", help=f"comma-separated, among {', '.join(BENCHES)} (or BENCH=)")
+    bench.add_argument(
+        "--scaleout-args",
+        dest="bench_args",
+        default="",
+        type=str.split,
+        help='options of bench/bench_scaleout.py, e.g. "--servers 1,2 --rate-limit 80"',
+    )
     args, args.pytest_args = parser.parse_known_args(argv)
     if args.pytest_args and args.command not in ("test", "test-pure", "soak"):
         parser.error(f"unrecognized arguments: {' '.join(args.pytest_args)}")

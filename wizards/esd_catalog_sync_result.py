@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 
 class EsdCatalogSyncResult(models.TransientModel):
@@ -34,7 +34,7 @@ class EsdCatalogSyncResult(models.TransientModel):
             result.new_count = len(result.new_product_ids)
             result.updated_count = len(result.updated_product_ids)
             result.discontinued_count = len(result.discontinued_product_ids)
-            result.summary = _(
+            result.summary = self.env._(
                 "Catalog synchronised: %(new)s new, %(updated)s changed, %(discontinued)s "
                 "discontinued, %(unchanged)s unchanged (%(total)s in CIS; correlation id "
                 "%(correlation)s).",
@@ -49,7 +49,7 @@ class EsdCatalogSyncResult(models.TransientModel):
     def action_open(self):
         return {
             "type": "ir.actions.act_window",
-            "name": _("Get Services Definition"),
+            "name": self.env._("Get Services Definition"),
             "res_model": self._name,
             "res_id": self.id,
             "view_mode": "form",
@@ -67,10 +67,12 @@ class EsdCatalogSyncResult(models.TransientModel):
         return action
 
     def action_open_new(self):
-        return self._open_products(self.new_product_ids, _("New ESD products"))
+        return self._open_products(self.new_product_ids, self.env._("New ESD products"))
 
     def action_open_updated(self):
-        return self._open_products(self.updated_product_ids, _("Changed ESD products"))
+        return self._open_products(self.updated_product_ids, self.env._("Changed ESD products"))
 
     def action_open_discontinued(self):
-        return self._open_products(self.discontinued_product_ids, _("Discontinued ESD products"))
+        return self._open_products(
+            self.discontinued_product_ids, self.env._("Discontinued ESD products")
+        )

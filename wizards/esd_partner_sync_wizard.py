@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..models.esd_access import check_caller
@@ -49,12 +49,14 @@ class EsdPartnerSyncWizard(models.TransientModel):
         check_caller(self.sudo().instance_ids.with_env(self.env), operation="read")
         self.action_save()
         if not self.instance_ids:
-            raise UserError(_("Choose at least one connected ESD instance to synchronize with."))
+            raise UserError(
+                self.env._("Choose at least one connected ESD instance to synchronize with.")
+            )
         for instance in self.sudo().instance_ids:
             self.partner_id.sudo()._esd_sync(instance, self.role)
         return notification(
-            _("Synchronized"),
-            _(
+            self.env._("Synchronized"),
+            self.env._(
                 "%(partner)s is known to CIS on %(instances)s.",
                 partner=self.partner_id.display_name,
                 instances=", ".join(self.instance_ids.mapped("name")),

@@ -3,7 +3,7 @@ import logging
 
 import psycopg2.errors
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import reconciliation
@@ -29,7 +29,7 @@ class EsdReconciliation(models.TransientModel):
     _name = "esd.reconciliation"
     _description = "Microsoft ESD Reconciliation"
 
-    name = fields.Char(default=lambda self: _("Reconciliation"), readonly=True)
+    name = fields.Char(default=lambda self: self.env._("Reconciliation"), readonly=True)
     instance_ids = fields.Many2many(
         "esd.instance",
         string="Instances",
@@ -50,7 +50,7 @@ class EsdReconciliation(models.TransientModel):
         # The instances as stored: one of another company is refused, not silently left out.
         check_caller(self.sudo().instance_ids.with_env(self.env), operation="read")
         if not self.instance_ids:
-            raise UserError(_("Choose at least one connected instance."))
+            raise UserError(self.env._("Choose at least one connected instance."))
         self.line_ids.unlink()
         lines, checked = [], 0
         Asset = self.env["esd.asset"]
@@ -117,7 +117,7 @@ class EsdReconciliation(models.TransientModel):
             return {change.license_id: change for change in changes}
         except EsdError as exc:
             raise UserError(
-                _("Instance %(name)s: %(error)s", name=instance.name, error=exc)
+                self.env._("Instance %(name)s: %(error)s", name=instance.name, error=exc)
             ) from None
 
     @api.model
@@ -142,10 +142,12 @@ class EsdReconciliation(models.TransientModel):
                 counts = {}
                 for line in wizard.line_ids:
                     counts[line.kind] = counts.get(line.kind, 0) + 1
-                labels = dict(KINDS)
+                # The findings' labels as the selection shows them, in the user's language.
+                kind = self.env["esd.reconciliation.line"]._fields["kind"]
+                labels = dict(kind._description_selection(self.env))
                 summary = ", ".join(f"{n} {labels[k].lower()}" for k, n in counts.items())
                 instance.message_post(
-                    body=_(
+                    body=self.env._(
                         "Reconciliation found: %s. Open Sales > Microsoft ESD > Reconciliation.",
                         summary,
                     )

@@ -1,6 +1,7 @@
 """The CIS simulator's HTTPS server: the contract, the Azure AD token endpoint, an admin surface."""
 
 import base64
+import contextlib
 import json
 import logging
 import random
@@ -125,7 +126,7 @@ class SimulatorServer(ThreadingHTTPServer):
 
     def process_request(self, request, client_address):
         self.count("connections")
-        super().process_request(request, client_address)
+        return super().process_request(request, client_address)
 
     def finish_request(self, request, client_address):
         # The TLS handshake runs here, in the connection's own thread. Headers and body are
@@ -154,7 +155,8 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "esd-simulator/1"
 
-    def log_message(self, format, *args):
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        # (the parameter names of BaseHTTPRequestHandler.log_message, which this overrides)
         _logger.debug("%s %s", self.address_string(), format % args)
 
     # ------------------------------------------------------------------ plumbing
@@ -196,10 +198,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _drop(self):
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):  # the client may have gone already
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     def do_GET(self):
         self._dispatch("GET")
