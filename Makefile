@@ -5,38 +5,58 @@ PORT ?= 8069
 ODOO_SUITES ?= sale sale_management portal account website_sale
 # Odoo modules installed beside the addon in the test and demo databases (e.g. payment_demo).
 ESD_EXTRA_MODULES ?= payment_demo
-export ESD_EXTRA_MODULES
+export PORT ODOO_SUITES WITHOUT_ADDON ESD_EXTRA_MODULES
+VENV_PY := .venv/bin/python
+DEPS := .venv/.esd-deps
+HARNESS := @$(VENV_PY) tools/devenv.py
+# Files to lint: tracked or new, not ignored.
+FILES := git ls-files -z --cached --others --exclude-standard
 
 .PHONY: test test-pure test-odoo demo demo-reset lint pot bench soak clean
 
-test-pure:
-	@$(PYTHON) tools/devenv.py test-pure $(PYTEST_ARGS)
+# A virtualenv that sees the machine's site-packages (where Odoo may be installed); pip installs
+# the addon's test and lint dependencies again whenever pyproject.toml changes.
+$(DEPS): pyproject.toml
+	@echo "[esd] virtualenv .venv, with the machine's site-packages; pip install -e .[test,lint] (log: .build/logs/pip.log)"
+	@mkdir -p .build/logs
+	@$(PYTHON) -m venv --system-site-packages .venv
+	@$(VENV_PY) -m pip install --disable-pip-version-check -e '.[test,lint]' > .build/logs/pip.log 2>&1 \
+	  || { echo "[esd] ERROR: pip could not install the dependencies: see .build/logs/pip.log" >&2; exit 2; }
+	@touch $@
 
-bench:
-	@$(PYTHON) tools/devenv.py bench
+test: $(DEPS)
+	$(HARNESS) test $(PYTEST_ARGS)
 
-soak:
-	@$(PYTHON) tools/devenv.py soak $(SOAK_ARGS)
+test-pure: $(DEPS)
+	$(HARNESS) test-pure $(PYTEST_ARGS)
 
-test:
-	@$(PYTHON) tools/devenv.py test $(PYTEST_ARGS)
+test-odoo: $(DEPS)
+	$(HARNESS) test-odoo
 
-test-odoo:
-	@$(PYTHON) tools/devenv.py test-odoo --suites "$(ODOO_SUITES)" $(if $(filter-out 0,$(WITHOUT_ADDON)),--without-addon)
+demo: $(DEPS)
+	$(HARNESS) demo
 
-demo:
-	@$(PYTHON) tools/devenv.py demo --port $(PORT)
-
-demo-reset:
-	@$(PYTHON) tools/devenv.py demo-reset
-
-# ruff, pylint-odoo (OCA's .pylintrc for 18.0) and OCA's module/.po checks; fails on any message.
-lint:
-	@$(PYTHON) tools/devenv.py lint
+demo-reset: $(DEPS)
+	$(HARNESS) demo-reset
 
 # i18n/microsoft_esd.pot, exported by Odoo from a throw-away database (tests/test_i18n.py checks it).
-pot:
-	@$(PYTHON) tools/devenv.py pot
+pot: $(DEPS)
+	$(HARNESS) pot
+
+# The versions .pre-commit-config.yaml pins, from .venv (no clone, no network); any message fails.
+lint: $(DEPS)
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@$(FILES) '*.py' | xargs -0 $(VENV_PY) -m pylint --rcfile=.pylintrc
+	@.venv/bin/oca-checks-odoo-module __manifest__.py
+	@$(FILES) 'i18n/*.po' 'i18n/*.pot' | xargs -0 -r .venv/bin/oca-checks-po
+	@echo "[esd] lint: ruff, pylint-odoo (.pylintrc), oca-checks-odoo-module, oca-checks-po: no message"
+
+# BENCH=catalog,provisioning picks some (bench/run.py --help).
+bench: $(DEPS)
+	@$(VENV_PY) bench/run.py $(if $(BENCH),--only $(BENCH)) $(BENCH_ARGS)
+
+soak: $(DEPS)
+	@$(VENV_PY) bench/run.py --soak $(SOAK_ARGS)
 
 clean:
 	rm -rf .build .venv

@@ -1,6 +1,6 @@
 """Benchmark: license lists at volume, through a real Odoo server.
 
-Run with ``make bench BENCH=lists`` (``python3 tools/devenv.py bench --only lists``): a throw-away
+Run with ``make bench BENCH=lists`` (``.venv/bin/python bench/run.py --only lists``): a throw-away
 database with the addon holding 50,000 licenses (1,000 customers buying directly, a reseller with
 5,000 licenses billed to it for 10 end customers, a reseller with 50 for 10 end customers); one
 ``odoo-bin`` server (threaded, log level info: Odoo's request log line ends with the request's SQL

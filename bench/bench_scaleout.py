@@ -1,6 +1,6 @@
 """Benchmark: provisioning throughput of 1, 2 and 4 real Odoo servers on one database.
 
-Run with ``make bench BENCH=scaleout`` (``python3 tools/devenv.py bench --only scaleout``): a
+Run with ``make bench BENCH=scaleout`` (``.venv/bin/python bench/run.py --only scaleout``): a
 throw-away database with the addon; the CIS simulator (bench/sim_ratelimited.py: the simulator
 plus a per-second channel limit) with 100 ms of latency on every order; N ``odoo-bin`` servers
 (threaded, ONE cron thread each, so N workers) whose cron threads run the four provisioning crons.

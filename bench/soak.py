@@ -1,6 +1,6 @@
 """Soak test of the money paths: provisioning, then returns, under faults and kill -9.
 
-Run with ``make soak`` (``python3 tools/devenv.py soak --licenses N``): a throw-away database with
+Run with ``make soak`` (``make soak SOAK_ARGS="--licenses N"``): a throw-away database with
 the addon, the CIS simulator, and two real Odoo servers whose cron threads run the provisioning
 crons. The simulator fails a share of the CIS calls (503, 429 with Retry-After, and requests
 processed but whose answer is dropped); servers are killed with SIGKILL and restarted while they

@@ -1,22 +1,21 @@
 #!/usr/bin/env python3
-"""Development harness behind make test, make test-odoo, make demo and make bench.
+"""Development harness behind make test, make test-odoo, make demo and make pot.
 
-One function per step: a virtualenv that sees the machine's site-packages; Odoo 18 (importable, or
-ODOO_PATH); PostgreSQL (the server PGHOST/PGPORT name if it lets us in, else a private cluster);
-this checkout exposed to Odoo as the addon microsoft_esd; then the run. Delegated: the test
-database to click-odoo-initdb (and its cache of templates), dropping to `odoo-bin db drop`, tests
-to Odoo's runner and pytest-odoo. A foreseen failure ends in one line "[esd] ERROR: ...".
-Standard library only: it runs before the virtualenv exists.
+Run by the Makefile with .venv's Python (the Makefile makes the virtualenv). One function per
+step: Odoo 18 (importable, or ODOO_PATH); PostgreSQL (the server PG* name, or localhost's, if it
+lets us in, else our private cluster); this checkout exposed to Odoo as the addon microsoft_esd;
+a configuration file; then the run. Delegated: the test database to click-odoo-initdb (and its
+template cache), dropping to `odoo-bin db drop`, tests to Odoo's runner and pytest-odoo. A
+foreseen failure ends in one line "[esd] ERROR: ...". Standard library only (and Odoo's psycopg2).
 """
 
 # A command-line harness: what it prints is what the user reads, not a log.
 # pylint: disable=print-used
 
-import argparse
 import ast
 import atexit
 import contextlib
-import fnmatch
+import functools
 import getpass
 import glob
 import hashlib
@@ -38,7 +37,8 @@ import logscan
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = "microsoft_esd"
-BUILD, VENV, LOGS = ROOT / ".build", ROOT / ".venv", ROOT / ".build" / "logs"
+BUILD, LOGS = ROOT / ".build", ROOT / ".build" / "logs"
+PY = Path(sys.executable)
 KEY = hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]  # names our folders outside the checkout
 ODOO_HOWTO = (
     "install Odoo 18.0 one of the two standard ways: from source (git clone -b 18.0 --depth 1 "
@@ -74,27 +74,6 @@ def extra_modules():
     return os.environ.get("ESD_EXTRA_MODULES", "").replace(",", " ").split()
 
 
-def ensure_venv():
-    """.venv, seeing the machine's site-packages; pip install -e .[test,lint] when pyproject
-    changed."""
-    py, stamp = VENV / "bin" / "python", VENV / ".esd-deps"
-    if not py.exists() or run([py, "-c", ""]).returncode:
-        say(f"creating virtualenv {VENV.name} (with the machine's site-packages)")
-        shutil.rmtree(VENV, ignore_errors=True)
-        venv = run([sys.executable, "-m", "venv", "--system-site-packages", VENV])
-        if venv.returncode:
-            raise HarnessError(f"python -m venv failed: {last_line(venv.stdout + venv.stderr)}")
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest:
-        return py
-    say("installing the Python dependencies (pip install -e .[test,lint])")
-    pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "-e", f"{ROOT}[test,lint]"]
-    if run(pip, LOGS / "pip.log").returncode:
-        raise HarnessError(f"pip could not install the dependencies: see {LOGS / 'pip.log'}")
-    stamp.write_text(digest)
-    return py
-
-
 def apt_install(package, why):
     """Debian's package, installed when we are root on a machine with apt-get; whether it was."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
@@ -108,18 +87,16 @@ def apt_install(package, why):
     return True
 
 
+def ensure_program(names, package, why, missing):
+    """One of names on PATH, else Debian's package when root, else the line missing."""
+    if not any(map(shutil.which, names)) and not apt_install(package, why):
+        say(f"{missing} (apt-get install {package})")
+
+
 def ensure_chromium():
     """Odoo's tours need Chromium."""
-    if any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")):
-        return
-    if not apt_install("chromium", "for the tours"):
-        say("Chromium is missing: the tours will be skipped (apt-get install chromium)")
-
-
-def ensure_wkhtmltopdf():
-    """Odoo prints PDFs with wkhtmltopdf: a paid shop order's confirmation email attaches one."""
-    if not shutil.which("wkhtmltopdf") and not apt_install("wkhtmltopdf", "for Odoo's PDFs"):
-        say("wkhtmltopdf is missing: shop orders cannot be confirmed (apt-get install wkhtmltopdf)")
+    names = ["chromium", "chromium-browser", "google-chrome"]
+    ensure_program(names, "chromium", "for the tours", "Chromium is missing: no tours will run")
 
 
 def odoo_env(**extra):
@@ -129,13 +106,14 @@ def odoo_env(**extra):
     return env
 
 
-def find_odoo(py):
+@functools.cache
+def find_odoo():
     """The folder of the odoo package that Python imports (with ODOO_PATH), if it is 18.0."""
     path = os.environ.get("ODOO_PATH")
     if path and not (Path(path) / "odoo" / "__init__.py").is_file():
         raise HarnessError(f"ODOO_PATH={path} has no odoo/__init__.py; {ODOO_HOWTO}")
     code = "import json, odoo, odoo.release as r; print(json.dumps([r.version, *odoo.__path__]))"
-    probe = run([py, "-c", code], env=odoo_env())
+    probe = run([PY, "-c", code], env=odoo_env())
     if probe.returncode:
         raise HarnessError(f"Odoo is not importable ({last_line(probe.stderr)}); {ODOO_HOWTO}")
     version, pkg = json.loads(last_line(probe.stdout))[:2]
@@ -167,71 +145,37 @@ def link_addon(odoo_pkg):
     return f"{folder.parent},{own[0]}"
 
 
-SQL = """import sys, psycopg2
-try:
-    cr = psycopg2.connect(dbname=sys.argv[1], connect_timeout=5).cursor()
-    cr.execute(sys.argv[2])
-    print(*(cr.fetchone() or [""]))
-except psycopg2.Error as exc:
-    sys.exit(" ".join(str(exc).split()))"""
+def sql(pg, query, db="postgres"):
+    """(True, first value) or (False, why), connecting as Odoo does (.venv sees Odoo's psycopg2)."""
+    import psycopg2  # noqa: PLC0415 - Odoo's dependency, present once Odoo was found
+
+    options = {"host": pg["db_host"], "port": pg["db_port"], "user": pg["db_user"], "dbname": db}
+    options.update(password=pg["db_password"] or None, connect_timeout=5)
+    try:
+        with contextlib.closing(psycopg2.connect(**options)) as conn, conn.cursor() as cr:
+            cr.execute(query)
+            return True, str((cr.fetchone() or [""])[0])
+    except psycopg2.Error as exc:
+        return False, " ".join(str(exc).split())
 
 
-def sql(py, pg, query, db="postgres"):
-    """(True, first value) or (False, why), through psycopg2 as Odoo connects."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update(PGHOST=pg["db_host"], PGPORT=pg["db_port"], PGUSER=pg["db_user"])
-    env.update({"PGPASSWORD": pg["db_password"]} if pg["db_password"] else {})
-    proc = run([py, "-c", SQL, db, query], env=env)
-    return (False, last_line(proc.stderr)) if proc.returncode else (True, proc.stdout.strip())
-
-
-def answers(host, port):
-    if host.startswith("/"):
-        return Path(host, f".s.PGSQL.{port}").exists()
-    with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
-        return True
-    return False
-
-
-def find_server(py):
-    """The server PGHOST/PGPORT names (localhost:5432 by default) if it lets us in, or None."""
+def find_server():
+    """The server PGHOST, PGPORT, PGUSER, PGPASSWORD name (localhost:5432 as the current user by
+    default) if it lets us in; None if it does not and none of them is set."""
+    named = any(os.getenv(name) for name in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD"))
     host, port = os.getenv("PGHOST") or "localhost", os.getenv("PGPORT") or "5432"
-    user, password = os.getenv("PGUSER"), os.getenv("PGPASSWORD", "")
-    pg = {"db_host": host, "db_port": port, "db_user": user or getpass.getuser()}
-    if not answers(host, port):
-        say(f"no PostgreSQL answers on {host}:{port}")
-        return None
-    ok, why = sql(py, dict(pg, db_password=password), "SELECT 1")
+    user, password = os.getenv("PGUSER") or getpass.getuser(), os.getenv("PGPASSWORD", "")
+    pg = {"db_host": host, "db_port": port, "db_user": user, "db_password": password}
+    ok, why = sql(pg, "SELECT 1")
     if ok:
-        say(f"using PostgreSQL on {host}:{port} as {pg['db_user']}")
-        return dict(pg, db_password=password)
-    refused = f"PostgreSQL on {host}:{port} refused user '{pg['db_user']}' ({why})"
-    if user or password:
-        raise HarnessError(f"{refused}: check PGUSER/PGPASSWORD")
-    say(refused)
-    if host.startswith("/") or host in ("localhost", "127.0.0.1", "::1"):
-        peer = dict(pg, db_host=peer_role(port, pg["db_user"]), db_password="")
-        if peer["db_host"] and sql(py, peer, "SELECT 1")[0]:
-            say(f"using PostgreSQL on {peer['db_host']} as {pg['db_user']} (peer authentication)")
-            return peer
-    say("using a private cluster instead (to use that server, set PGUSER/PGPASSWORD)")
+        say(f"using PostgreSQL on {host}:{port} as {user}")
+        return pg
+    if named:
+        fix = "check PGHOST, PGPORT, PGUSER, PGPASSWORD, or unset them for a private cluster"
+        raise HarnessError(f"cannot use PostgreSQL on {host}:{port} as {user} ({why}): {fix}")
+    say(f"PostgreSQL on {host}:{port} as {user}: {why}")
+    say("using a private cluster instead (to use a server, set PGHOST, PGUSER, PGPASSWORD)")
     return None
-
-
-def peer_role(port, user):
-    """As root, a role for user (LOGIN CREATEDB) made through the postgres account's peer
-    authentication; the server's socket folder, where user logs in by peer too, or None."""
-    if os.geteuid() != 0 or not shutil.which("psql") or run(["id", "postgres"]).returncode:
-        return None
-    say(f"making sure the role '{user}' exists (LOGIN CREATEDB), as the postgres account")
-    create = f"""DO $$BEGIN CREATE ROLE "{user}" LOGIN CREATEDB;
-        EXCEPTION WHEN duplicate_object THEN ALTER ROLE "{user}" LOGIN CREATEDB; END$$"""
-    psql = ["runuser", "-u", "postgres", "--", "psql", "-X", "-qtA", "-p", port, "-c", create]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    proc = run([*psql, "-c", "SHOW unix_socket_directories"], env=env, cwd="/")
-    if proc.returncode:
-        say(f"the postgres account could not: {last_line(proc.stderr)}")
-    return None if proc.returncode else last_line(proc.stdout).split(",")[0].strip()
 
 
 def pg_bindir():
@@ -243,11 +187,12 @@ def pg_bindir():
     if any(found):
         return Path(max(found, key=lambda p: [int(n) for n in re.findall(r"\d+", p)])).parent
     fix = "sudo apt-get install -y postgresql" if shutil.which("apt-get") else "install PostgreSQL"
-    raise HarnessError(f"no usable PostgreSQL server and none installed: run {fix} (or PGHOST)")
+    raise HarnessError(f"no PostgreSQL server programs (initdb): run {fix}, or set PGHOST")
 
 
 def private_cluster():
-    """Our cluster in $TMPDIR: socket only, trust, no fsync, owned by postgres when we are root."""
+    """Our cluster in $TMPDIR: its own socket folder, no TCP port, so it never meets the machine's
+    PostgreSQL; trust, no fsync; owned by postgres when we are root (PostgreSQL refuses root)."""
     bindir, owner = pg_bindir(), ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     data = Path(tempfile.gettempdir()) / f"microsoft_esd-pg-{KEY}"
     sock, pg_ctl = data / "socket", [*owner, bindir / "pg_ctl", "-D", data]
@@ -275,17 +220,18 @@ def private_cluster():
     return pg
 
 
-def odoo_setup(py, odoo_pkg, name, **options):
+def odoo_setup(name, **options):
     """Odoo's addons path, PostgreSQL and a configuration file, .build/<name>.conf."""
-    addons, pg = link_addon(odoo_pkg), find_server(py) or private_cluster()
+    odoo_pkg = find_odoo()
+    addons, pg = link_addon(odoo_pkg), find_server() or private_cluster()
     options = {"addons_path": addons, "data_dir": BUILD / "data", **pg, **options}
     options.update(admin_passwd=secrets.token_urlsafe(16), list_db=False)
     options["db_password"] = options["db_password"] or False
     conf = BUILD / f"{name}.conf"
     conf.write_text("[options]\n" + "".join(f"{k} = {v}\n" for k, v in options.items()))
     odoo_bin = odoo_pkg.parent / "odoo-bin"
-    cmd = [py, odoo_bin] if odoo_bin.exists() else [py, "-m", "odoo"]
-    return SimpleNamespace(py=py, pg=pg, conf=conf, cmd=cmd)
+    cmd = [PY, odoo_bin] if odoo_bin.exists() else [PY, "-m", "odoo"]
+    return SimpleNamespace(pg=pg, conf=conf, cmd=cmd)
 
 
 def odoo(ctx, *args, sub=(), log=None, env=None, **kwargs):
@@ -294,8 +240,9 @@ def odoo(ctx, *args, sub=(), log=None, env=None, **kwargs):
 
 
 def odoo_install(ctx, db, modules, log, *args):
-    """odoo-bin installing modules in db (more options in args), then stopping; its exit code."""
-    return odoo(ctx, "-d", db, "-i", ",".join(modules), *args, "--stop-after-init", log=log)
+    """odoo-bin installing modules in db (more options in args), then stopping, or HarnessError."""
+    if odoo(ctx, "-d", db, "-i", ",".join(modules), *args, "--stop-after-init", log=log).returncode:
+        raise HarnessError(f"Odoo could not install {modules[0]}: {logscan.last_error(log)}")
 
 
 def throwaway_db(ctx, prefix):
@@ -311,25 +258,22 @@ def odoo_tests(ctx, db, modules, log, tags):
     with socket.socket() as sock:  # a free port for the tours, never that of a running make demo
         sock.bind(("127.0.0.1", 0))
         test = ["--test-enable", "--test-tags", tags, "--http-port", sock.getsockname()[1]]
-    rc = odoo_install(ctx, db, modules, log, *test, "--log-level=test").returncode
+    args = ["-d", db, "-i", ",".join(modules), *test, "--log-level=test", "--stop-after-init"]
+    rc = odoo(ctx, *args, log=log).returncode
     for line in logscan.summary(log):
         print("  " + line)
     return rc
 
 
-def pytest(py, args, **kwargs):
-    """pytest, its output printed as it comes and kept in .build/logs/pytest.log; its exit code."""
-    cmd = [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, args)]
-    with (LOGS / "pytest.log").open("wb") as log:
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs) as p:
-            while chunk := p.stdout.read1(65536):
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-                log.write(chunk)
-    return p.returncode
+def pytest(args, **kwargs):
+    """pytest, its output shown and kept in .build/logs/pytest.log (by tee); its exit code."""
+    tee = 'set -o pipefail; "${@:2}" 2>&1 | tee "$1"'
+    LOGS.mkdir(parents=True, exist_ok=True)
+    cmd = ["bash", "-c", tee, "-", LOGS / "pytest.log", PY, "-m", "pytest", "-q", *args]
+    return subprocess.run(list(map(str, cmd)), check=False, **kwargs).returncode
 
 
-def pure_tests(py, pytest_args):
+def pure_tests(pytest_args):
     """The pure tests, from a folder outside the checkout that links only them: the checkout's
     __init__.py imports Odoo, and pytest would import it (any ancestor package) above tests/pure."""
     folder = Path(tempfile.gettempdir()) / f"microsoft_esd-pure-{KEY}"
@@ -338,8 +282,9 @@ def pure_tests(py, pytest_args):
         (folder / "pure").symlink_to(ROOT / "tests" / "pure", target_is_directory=True)
     paths = os.pathsep.join(filter(None, [str(ROOT), os.getenv("PYTHONPATH")]))
     env = dict(os.environ, PYTHONPATH=paths)
-    args = f"-p no:odoo -c {os.devnull} --rootdir {folder} -W ignore::DeprecationWarning pure"
-    return pytest(py, [*args.split(), *pytest_args], cwd=folder, env=env)
+    args = f"-p no:odoo -p no:cacheprovider -c {os.devnull} --rootdir {folder} pure"
+    args += " -W ignore::DeprecationWarning"
+    return pytest([*args.split(), *pytest_args], cwd=folder, env=env)
 
 
 def scan_logs(*logs):
@@ -351,53 +296,57 @@ def scan_logs(*logs):
 
 
 def cmd_test_pure(args):
-    return pure_tests(ensure_venv(), args.pytest_args) or scan_logs(LOGS / "pytest.log")
+    """The pure package's tests only (no Odoo, no database)."""
+    return pure_tests(args) or scan_logs(LOGS / "pytest.log")
 
 
 def cmd_test(args):
-    """Odoo's runner installs the addon and runs its tests, then pytest runs the pure tests and the
-    Odoo tests again (pytest-odoo) on the same database; then the logs are scanned for secrets."""
-    py = ensure_venv()
+    """Every test: Odoo's runner, then pytest (pure tests, pytest-odoo), then a secret scan.
+
+    Odoo's runner installs the addon and runs its tests; pytest runs the pure tests and the Odoo
+    tests again (pytest-odoo) on the same database; then the logs are scanned for secrets."""
     try:
-        odoo_pkg = find_odoo(py)
+        find_odoo()
     except HarnessError as exc:
         if os.environ.get("ESD_REQUIRE_ODOO") == "1":
             raise HarnessError(f"ESD_REQUIRE_ODOO=1 and {exc}") from None
         tests = sum(p.read_text().count("    def test_") for p in ROOT.glob("tests/test_*.py"))
         banner = "!" * 78 + "\n[esd] ODOO TESTS SKIPPED: {}\n" + "!" * 78
         print(banner.format(f"{tests} Odoo tests not run because {exc}"), flush=True)
-        rc = pure_tests(py, args.pytest_args)
+        rc = pure_tests(args)
         print(banner.format(f"{tests} (see above); only the pure tests ran"), flush=True)
         return rc or scan_logs(LOGS / "pytest.log")
     ensure_chromium()
-    ctx = odoo_setup(py, odoo_pkg, "odoo-test")
+    ctx = odoo_setup("odoo-test")
     db, log, initdb_log = throwaway_db(ctx, "esd_test"), LOGS / "odoo-test.log", LOGS / "initdb.log"
     depends = ast.literal_eval((ROOT / "__manifest__.py").read_text())["depends"]
     depends = ",".join([*depends, *extra_modules()])
     say(f"creating {db} with {depends} (click-odoo-initdb, cached; log: {initdb_log})")
-    initdb = [VENV / "bin" / "click-odoo-initdb", "-c", ctx.conf, "-n", db, "-m", depends]
+    initdb = [PY.parent / "click-odoo-initdb", "-c", ctx.conf, "-n", db, "-m", depends]
     if run([*initdb, "--cache-prefix", "esd", "--cache-max-size", "3"], initdb_log).returncode:
         raise HarnessError(f"click-odoo-initdb failed: {logscan.last_error(initdb_log)}")
     tags = os.environ.get("ESD_TEST_TAGS") or f"/{ADDON}"
     rc = odoo_tests(ctx, db, [ADDON, *extra_modules()], log, tags)
     installed = f"SELECT state FROM ir_module_module WHERE name = '{ADDON}'"
-    if sql(py, ctx.pg, installed, db) != (True, "installed"):
+    if sql(ctx.pg, installed, db) != (True, "installed"):
         raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
     say("Odoo's test runner: " + ("passed" if rc == 0 else f"FAILED (exit {rc}), see {log}"))
     # From the link's parent: a cwd inside the link would resolve to the checkout's real name.
-    options = f"-c {ADDON}/pyproject.toml --rootdir={ADDON} --odoo-database {db} --odoo-http"
-    options += f" --odoo-config {ctx.conf} --odoo-log-level critical {ADDON}/tests"
-    rc_pytest = pytest(py, [*options.split(), *args.pytest_args], cwd=BUILD / "addons")
+    options = f"-p no:cacheprovider -c {ADDON}/pyproject.toml --rootdir={ADDON} --odoo-http"
+    options += f" --odoo-database {db} --odoo-config {ctx.conf} --odoo-log-level critical"
+    rc_pytest = pytest([*options.split(), f"{ADDON}/tests", *args], cwd=BUILD / "addons")
     return scan_logs(log, LOGS / "pytest.log") or rc_pytest or min(rc, 1)
 
 
 def cmd_test_odoo(args):
-    """Odoo's own post-install suites with the addon installed (or not), against known failures."""
-    py = ensure_venv()
-    ctx = odoo_setup(py, find_odoo(py), "odoo-suites")
+    """Odoo's own post-install suites (ODOO_SUITES), with the addon unless WITHOUT_ADDON=1.
+
+    A failure fails the run unless .ci/odoo-known-failures.txt lists it."""
     ensure_chromium()
-    suites = args.suites.replace(",", " ").split()
-    modules = suites if args.without_addon else [ADDON, *extra_modules(), *suites]
+    ctx = odoo_setup("odoo-suites")
+    suites = (os.environ.get("ODOO_SUITES") or "sale sale_management portal account").split()
+    without = os.environ.get("WITHOUT_ADDON", "0") not in ("", "0")
+    modules = suites if without else [ADDON, *extra_modules(), *suites]
     db, log = throwaway_db(ctx, "esd_suites"), LOGS / "odoo-suites.log"
     rc = odoo_tests(ctx, db, modules, log, ",".join(f"post_install/{s}" for s in suites))
     known = ROOT / ".ci" / "odoo-known-failures.txt"
@@ -414,60 +363,34 @@ def cmd_test_odoo(args):
     return 0
 
 
-def cmd_lint(args):
-    """ruff, pylint-odoo with OCA's configuration (.pylintrc), OCA's module and .po checks: the
-    versions .pre-commit-config.yaml pins, run from .venv (no clone, no network); any message
-    fails."""
-    py, bin_ = ensure_venv(), VENV / "bin"
-    listed = run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT)
-    files = [f for f in listed.stdout.splitlines() if (ROOT / f).is_file()]
-    if listed.returncode:  # not a git checkout
-        files = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()]
-        files = [f for f in files if not f.startswith((".venv", ".build", ".git"))]
-    steps = {
-        "ruff check": [py, "-m", "ruff", "check", "."],
-        "ruff format": [py, "-m", "ruff", "format", "--check", "."],
-        "pylint-odoo": [py, "-m", "pylint", "--rcfile=.pylintrc", *fnmatch.filter(files, "*.py")],
-        "oca-checks-odoo-module": [bin_ / "oca-checks-odoo-module", "__manifest__.py"],
-        "oca-checks-po": [bin_ / "oca-checks-po", *fnmatch.filter(files, "i18n/*.po*")],
-    }
-    if not fnmatch.filter(files, "i18n/*.po*"):
-        del steps["oca-checks-po"]
-    failed = [
-        name
-        for name, cmd in steps.items()
-        if subprocess.run(list(map(str, cmd)), cwd=ROOT, check=False).returncode
-    ]
-    if failed:
-        raise HarnessError(f"lint: {', '.join(failed)} reported problems (see above)")
-    say(f"lint: {', '.join(steps)}: no message")
-    return 0
-
-
 def cmd_pot(args):
-    """i18n/microsoft_esd.pot, exported by Odoo (--i18n-export) from a throw-away database where the
-    addon is installed with its demo data, as tests/test_i18n.py exports it to compare."""
-    py = ensure_venv()
-    ctx = odoo_setup(py, find_odoo(py), "odoo-pot")
-    db, log = throwaway_db(ctx, "esd_pot"), LOGS / "odoo-pot.log"
-    pot = ROOT / "i18n" / f"{ADDON}.pot"
+    """Exports i18n/microsoft_esd.pot with Odoo's translation export.
+
+    From a throw-away database where the addon is installed with its demo data, as
+    tests/test_i18n.py exports it to compare."""
+    ctx = odoo_setup("odoo-pot")
+    db, log, pot = (
+        throwaway_db(ctx, "esd_pot"),
+        LOGS / "odoo-pot.log",
+        ROOT / "i18n" / f"{ADDON}.pot",
+    )
     say(f"installing {ADDON} in {db} (log: {log})")
-    if odoo_install(ctx, db, [ADDON], log, "--no-http").returncode:
-        raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
+    odoo_install(ctx, db, [ADDON], log, "--no-http")
     pot.parent.mkdir(exist_ok=True)
-    export = odoo(ctx, "-d", db, f"--i18n-export={pot}", f"--modules={ADDON}", log=log, mode="a")
-    if export.returncode:
+    if odoo(
+        ctx, "-d", db, f"--i18n-export={pot}", f"--modules={ADDON}", log=log, mode="a"
+    ).returncode:
         raise HarnessError(f"the export failed: {logscan.last_error(log)}")
     say(f"wrote {pot.relative_to(ROOT)}")
     return 0
 
 
-def start_simulator(py, state_dir, *args):
+def start_simulator(state_dir, *args):
     """The CIS simulator in the background, stopped at exit; its instance.json."""
     state_dir.mkdir(parents=True, exist_ok=True)
     config, log = state_dir / "instance.json", LOGS / "simulator.log"
     config.unlink(missing_ok=True)
-    cmd = [py, "-m", ADDON, "simulator", "--port", "0", "--state", state_dir, *args]
+    cmd = [PY, "-m", ADDON, "simulator", "--port", "0", "--state", state_dir, *args]
     with log.open("w") as out:
         proc = subprocess.Popen(list(map(str, cmd)), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     atexit.register(proc.terminate)
@@ -490,34 +413,36 @@ def odoo_shell(ctx, db, script, marker, **env):
     return found[0][len(marker) :]
 
 
-def cmd_demo(args):
-    py, db, modules = ensure_venv(), args.database, [ADDON, *extra_modules()]
-    ensure_wkhtmltopdf()
-    ctx = odoo_setup(py, find_odoo(py), "odoo-demo", dbfilter=f"^{db}$")
-    if answers("127.0.0.1", args.port):
-        raise HarnessError(
-            f"port {args.port} is in use (an earlier make demo?): make demo PORT=..."
-        )
+def cmd_demo(args, db="esd_demo"):
+    """Creates or updates the demo database, starts the simulator and serves Odoo on PORT."""
+    port = int(os.environ.get("PORT") or 8069)
+    missing = "wkhtmltopdf is missing: shop orders cannot be confirmed (their email has a PDF)"
+    ensure_program(["wkhtmltopdf"], "wkhtmltopdf", "for Odoo's PDFs", missing)
+    ctx = odoo_setup("odoo-demo", dbfilter=f"^{db}$")
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        raise HarnessError(f"port {port} is in use (an earlier make demo?): make demo PORT=...")
     log = LOGS / "odoo-demo-setup.log"
     # -i installs what is missing (everything in a new database), -u updates the addon.
     say(f"creating or updating the demo database {db} (log: {log})")
-    if odoo_install(ctx, db, modules, log, "-u", ADDON, "--no-http").returncode:
-        raise HarnessError(f"no demo database: {logscan.last_error(log)}; make demo-reset drops it")
-    sim = start_simulator(py, BUILD / "demo-simulator")
+    try:
+        odoo_install(ctx, db, [ADDON, *extra_modules()], log, "-u", ADDON, "--no-http")
+    except HarnessError as exc:
+        raise HarnessError(f"no demo database, {exc}; make demo-reset drops it") from None
+    sim = start_simulator(BUILD / "demo-simulator")
     say(f"CIS simulator running, client configuration in {sim}")
     out = odoo_shell(ctx, db, ROOT / "tools" / "demo_setup.py", "ESD-DEMO ", ESD_DEMO_CONFIG=sim)
     state, products, licenses, error = (out + " ").split(" ", 3)
     say(f"demo ESD instance: {state}, {products} products, {licenses} licenses sold {error}")
     print(
         f"""\n{"=" * 78}
-  Microsoft ESD demo: http://127.0.0.1:{args.port}/web/login   (database {db})
+  Microsoft ESD demo: http://127.0.0.1:{port}/web/login   (database {db})
   administrator: admin / admin        salesperson: demo / demo
   portal customer: portal / portal    portal reseller: reseller / reseller
   Sales > Microsoft ESD.  Simulator admin: .venv/bin/esd --config {sim}
   Stop with Ctrl-C.\n{"=" * 78}\n""",
         flush=True,
     )
-    serve = f"-d {db} --http-interface 127.0.0.1 --http-port {args.port} --log-level warn"
+    serve = f"-d {db} --http-interface 127.0.0.1 --http-port {port} --log-level warn"
     server = subprocess.Popen(list(map(str, [*ctx.cmd, "-c", ctx.conf, *serve.split()])))
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
@@ -528,181 +453,36 @@ def cmd_demo(args):
     return 0
 
 
-def cmd_demo_reset(args):
-    py = ensure_venv()
-    proc = odoo(odoo_setup(py, find_odoo(py), "odoo-demo-reset"), "drop", args.database, sub=["db"])
-    say(last_line(proc.stderr) if proc.returncode else f"dropped the demo database {args.database}")
+def cmd_demo_reset(args, db="esd_demo"):
+    """Drops the demo database and its filestore."""
+    proc = odoo(odoo_setup("odoo-demo-reset"), "drop", db, sub=["db"])
+    say(last_line(proc.stderr) if proc.returncode else f"dropped the demo database {db}")
     return 0
 
 
-BENCHES = ("orders", "catalog", "provisioning", "scaleout", "refresh", "lists", "memory")
-
-
-def cmd_bench(args):
-    """The benchmarks of docs/benchmarks.md (they print figures; they assert nothing).
-
-    --only (or make bench BENCH=...) picks some, comma-separated: orders, catalog, provisioning,
-    scaleout, refresh, lists, memory (= catalog with 5,000 products and a 1,000-license order,
-    each with its peak resident memory).
-    """
-    py, profile = ensure_venv(), os.environ.get("ESD_BENCH_PROFILE")
-    only = set(filter(None, (args.only or os.environ.get("BENCH") or "").split(",")))
-    if only - set(BENCHES):
-        raise HarnessError(
-            f"unknown benchmark {', '.join(sorted(only - set(BENCHES)))}: "
-            f"choose among {', '.join(BENCHES)}"
-        )
-    chosen = only or set(BENCHES) - {"memory"}  # the catalog and provisioning runs report memory
-    if profile:
-        chosen = {"provisioning"}
-    if "memory" in chosen:
-        chosen |= {"catalog", "provisioning"}
-        args.products, args.licenses = max(args.products, 5000), max(args.licenses, 1000)
-    if "orders" in chosen:
-        say("CIS client: 200 orders with 50 ms latency, sequential and 8 in parallel")
-        if subprocess.run([py, ROOT / "bench" / "bench_orders.py"], check=False).returncode:
-            raise HarnessError("the benchmark bench_orders.py failed (see above)")
-    if not chosen - {"orders"}:
-        return 0
-    ctx = odoo_setup(py, find_odoo(py), "odoo-bench")
-    db, log = throwaway_db(ctx, "esd_bench"), LOGS / "odoo-bench.log"
-    if chosen & {"catalog", "provisioning", "refresh"}:  # the others make their own database
-        say(f"installing {ADDON} in {db} (log: {log})")
-        if odoo_install(ctx, db, [ADDON], log, "--without-demo=all", "--no-http").returncode:
-            raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
-
-    def bench(script, products, **env):
-        sim_dir = Path(tempfile.mkdtemp(prefix="esd-bench-sim-"))
-        sim = start_simulator(py, sim_dir, "--extra-products", products)
-        out = odoo_shell(
-            ctx, db, ROOT / "bench" / script, "ESD-BENCH ", ESD_BENCH_CONFIG=sim, **env
-        )
-        report = json.loads(out)
-        print(json.dumps(report, indent=2), flush=True)
-        return report
-
-    def cluster_bench(script, *script_args, **env):
-        """A bench/ script driving real odoo-bin processes (bench/cluster.py) on its own db."""
-        cluster_db = throwaway_db(ctx, f"esd_bench_{script[6:-3]}")
-        say(f"installing {ADDON} in {cluster_db} (log: {log})")
-        if odoo_install(
-            ctx, cluster_db, [ADDON], log, "--without-demo=all", "--no-http"
-        ).returncode:
-            raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
-        env = odoo_env(
-            ESD_ODOO_CMD=json.dumps(list(map(str, ctx.cmd))),
-            ESD_ODOO_CONF=ctx.conf,
-            ESD_DB=cluster_db,
-            **env,
-        )
-        cmd = [py, ROOT / "bench" / script, *script_args]
-        if subprocess.run(list(map(str, cmd)), env=env, cwd=ROOT, check=False).returncode:
-            raise HarnessError(f"the benchmark {script} failed (see above)")
-
-    def memory(report, what):
-        mib = report["peak_rss_mib"]
-        verdict = "met" if mib <= 512 else f"MISSED by {mib - 512} MiB"
-        say(f"{what}: peak resident memory {mib} MiB (bound <= 512 MiB: {verdict})")
-
-    if "catalog" in chosen:
-        say(f"catalog sync of {args.products} active products: first, then unchanged")
-        memory(bench("bench_catalog_sync.py", args.products - 13), "catalog sync")
-    if "provisioning" in chosen:
-        say(f"provisioning {args.licenses // 4} then {args.licenses} licenses, 100 ms per order")
-        report = bench("bench_provisioning.py", 0, ESD_BENCH_LICENSES=args.licenses)
-        for run_ in report["runs"]:
-            n, ratio = run_["licenses"], run_["ratio_to_bound"]
-            per = run_["sql_queries_per_license"]
-            say(
-                f"{n} licenses: confirmation to posted invoice {run_['confirm_to_invoice_s']} s, "
-                f"{ratio}x N x L / P (bound <= 1.3x: {'met' if ratio <= 1.3 else 'MISSED'}); "
-                f"{per} SQL queries a license (bound <= 12: {'met' if per <= 12 else 'MISSED'}); "
-                f"emails {run_['email_ms_per_license']} ms a license (bound <= 5 ms: "
-                f"{'met' if run_['email_ms_per_license'] <= 5 else 'MISSED'})"
-            )
-        memory(report, f"order of {args.licenses} licenses")
-    if "refresh" in chosen:
-        say("status refresh: 10,000 delivered licenses, 1,000 changed at Microsoft")
-        runs = bench("bench_refresh.py", 0)["runs"]
-        small, large = runs[2], runs[5]
-        verdict = "met" if large["wall_s"] <= 30 else f"MISSED by {large['wall_s'] - 30:.1f} s"
-        say(
-            f"refresh of {large['unchanged']} unchanged + {large['changed']} changed: "
-            f"{large['wall_s']} s (bound <= 30 s: {verdict})"
-        )
-        say(
-            f"SQL queries: {small['sql_queries']} at {small['unchanged']} unchanged, "
-            f"{large['sql_queries']} at {large['unchanged']} unchanged, same {small['changed']} "
-            f"changed (bound: equal up to the pages of the CIS answer)"
-        )
-    if "lists" in chosen:
-        say("lists at volume: portal /my/esd at 50 and 5,000 licenses, backend list at 50,000")
-        sim = start_simulator(py, Path(tempfile.mkdtemp(prefix="esd-bench-sim-")))
-        cluster_bench("bench_lists.py", ESD_SIM_CONFIG=sim)
-    if "scaleout" in chosen:
-        say("scale-out: 2,000 licenses, 100 ms per order, 1, 2 and 4 Odoo servers, then limited")
-        cluster_bench("bench_scaleout.py", *args.bench_args)
-    return 0
-
-
-def cmd_soak(args):
-    """bench/soak.py on a throw-away database: real Odoo servers, faults, kill -9."""
-    py = ensure_venv()
-    ctx = odoo_setup(py, find_odoo(py), "odoo-soak")
-    db, log = throwaway_db(ctx, "esd_soak"), LOGS / "odoo-soak.log"
-    say(f"installing {ADDON} in {db} (log: {log})")
-    if odoo_install(ctx, db, [ADDON], log, "--without-demo=all", "--no-http").returncode:
-        raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
-    sim = start_simulator(py, Path(tempfile.mkdtemp(prefix="esd-soak-sim-")))
-    env = odoo_env(
-        ESD_ODOO_CMD=json.dumps(list(map(str, ctx.cmd))),
-        ESD_ODOO_CONF=ctx.conf,
-        ESD_DB=db,
-        ESD_SIM_CONFIG=sim,
-    )
-    script = [py, ROOT / "bench" / "soak.py", *args.pytest_args]
-    return subprocess.run(list(map(str, script)), env=env, cwd=ROOT, check=False).returncode
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("test", help="every test: the pure ones and Odoo's (Odoo's runner, pytest)")
-    sub.add_parser("test-pure", help="the pure package's tests only (no Odoo, no database)")
-    suites = sub.add_parser("test-odoo", help="Odoo's own post-install suites, with the addon")
-    suites.add_argument("--suites", default="sale sale_management portal account website_sale")
-    suites.add_argument("--without-addon", action="store_true", help="only the suites' modules")
-    for name in ("demo", "demo-reset"):
-        demo = sub.add_parser(name, help="serve the demo database" if name == "demo" else "drop it")
-        demo.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8069")))
-        demo.add_argument("--database", default="esd_demo")
-    sub.add_parser("lint", help="ruff, pylint-odoo (OCA's configuration), OCA's module checks")
-    sub.add_parser("pot", help="export i18n/microsoft_esd.pot with Odoo's translation export")
-    sub.add_parser("soak", help="bench/soak.py: provisioning and returns under faults, kill -9")
-    bench = sub.add_parser("bench", help="the benchmarks of docs/benchmarks.md")
-    bench.add_argument("--products", type=int, default=5000)
-    bench.add_argument("--licenses", type=int, default=200)
-    bench.add_argument("--only", help=f"comma-separated, among {', '.join(BENCHES)} (or BENCH=)")
-    bench.add_argument(
-        "--scaleout-args",
-        dest="bench_args",
-        default="",
-        type=str.split,
-        help='options of bench/bench_scaleout.py, e.g. "--servers 1,2 --rate-limit 80"',
-    )
-    args, args.pytest_args = parser.parse_known_args(argv)
-    if args.pytest_args and args.command not in ("test", "test-pure", "soak"):
-        parser.error(f"unrecognized arguments: {' '.join(args.pytest_args)}")
+def main(argv):
+    """make <command> runs `tools/devenv.py <command> [pytest options]`."""
+    commands = {
+        name[4:].replace("_", "-"): f for name, f in globals().items() if name[:4] == "cmd_"
+    }
+    if not argv or argv[0] not in commands:
+        print(f"usage: devenv.py {{{','.join(commands)}}} [pytest options]", file=sys.stderr)
+        for name, command in commands.items():
+            print(f"  {name:11} {command.__doc__.split(chr(10))[0]}", file=sys.stderr)
+        return 2
+    if argv[1:] and argv[0] not in ("test", "test-pure"):
+        print(f"[esd] ERROR: {argv[0]} takes no arguments: {' '.join(argv[1:])}", file=sys.stderr)
+        return 2
     started = time.monotonic()
     try:
-        rc = globals()["cmd_" + args.command.replace("-", "_")](args)
+        rc = commands[argv[0]](argv[1:])
     except HarnessError as exc:
         print(f"[esd] ERROR: {exc}", file=sys.stderr, flush=True)
         return 2
-    if args.command == "test":
+    if argv[0] == "test":
         say(f"make test finished in {time.monotonic() - started:.0f}s with exit code {rc}")
     return rc
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,171 @@
+"""The benchmarks of docs/benchmarks.md and the soak test, on throw-away databases.
+
+``make bench`` (``BENCH=`` picks some, comma-separated, among orders, catalog, provisioning,
+scaleout, refresh, lists, memory; memory = the catalog with 5,000 products and a 1,000-license
+order, each with its peak resident memory) and ``make soak`` (``SOAK_ARGS=`` are bench/soak.py's
+options). Run with .venv's Python; the set-up (Odoo, PostgreSQL, the addon, the simulator) is
+tools/devenv.py's. The benchmarks print figures beside their bounds; they assert nothing.
+"""
+
+# A benchmark runner: what it prints is its report, not a log.
+# pylint: disable=print-used
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+
+import devenv
+from devenv import ADDON, LOGS, PY, ROOT, HarnessError, say
+
+BENCHES = ("orders", "catalog", "provisioning", "scaleout", "refresh", "lists", "memory")
+BENCH = ROOT / "bench"
+
+
+def install(ctx, db, log=LOGS / "odoo-bench.log"):
+    """The addon, without demo data, in a new database db."""
+    say(f"installing {ADDON} in {db} (log: {log})")
+    devenv.odoo_install(ctx, db, [ADDON], log, "--without-demo=all", "--no-http")
+
+
+def shell_bench(ctx, db, script, products=0, **env):
+    """bench/<script> in `odoo-bin shell` on db, beside a fresh simulator; its JSON report."""
+    sim = devenv.start_simulator(
+        Path(tempfile.mkdtemp(prefix="esd-bench-sim-")), "--extra-products", products
+    )
+    out = devenv.odoo_shell(ctx, db, BENCH / script, "ESD-BENCH ", ESD_BENCH_CONFIG=sim, **env)
+    report = json.loads(out)
+    print(json.dumps(report, indent=2), flush=True)
+    return report
+
+
+def process_bench(ctx, script, *args, db=None, **env):
+    """bench/<script> driving real odoo-bin processes (bench/cluster.py) on its own database."""
+    if db is None:
+        db = devenv.throwaway_db(ctx, f"esd_bench_{Path(script).stem.removeprefix('bench_')}")
+        install(ctx, db)
+    env = devenv.odoo_env(
+        ESD_ODOO_CMD=json.dumps(list(map(str, ctx.cmd))), ESD_ODOO_CONF=ctx.conf, ESD_DB=db, **env
+    )
+    cmd = list(map(str, [PY, BENCH / script, *args]))
+    return subprocess.run(cmd, env=env, cwd=ROOT, check=False).returncode
+
+
+def verdict(value, bound, unit=""):
+    return "met" if value <= bound else f"MISSED by {round(value - bound, 1)}{unit}"
+
+
+def report_memory(report, what):
+    mib = report["peak_rss_mib"]
+    say(f"{what}: peak resident memory {mib} MiB (bound <= 512 MiB: {verdict(mib, 512, ' MiB')})")
+
+
+def report_provisioning(report):
+    for run in report["runs"]:
+        ratio, per, email = (
+            run["ratio_to_bound"],
+            run["sql_queries_per_license"],
+            run["email_ms_per_license"],
+        )
+        say(
+            f"{run['licenses']} licenses: confirmation to posted invoice "
+            f"{run['confirm_to_invoice_s']} s, {ratio}x N x L / P (bound <= 1.3x: "
+            f"{verdict(ratio, 1.3, 'x')}); {per} SQL queries a license (bound <= 12: "
+            f"{verdict(per, 12)}); emails {email} ms a license (bound <= 5 ms: "
+            f"{verdict(email, 5, ' ms')})"
+        )
+
+
+def report_refresh(report):
+    small, large = report["runs"][2], report["runs"][5]
+    say(
+        f"refresh of {large['unchanged']} unchanged + {large['changed']} changed: "
+        f"{large['wall_s']} s (bound <= 30 s: {verdict(large['wall_s'], 30, ' s')})"
+    )
+    say(
+        f"SQL queries: {small['sql_queries']} at {small['unchanged']} unchanged, "
+        f"{large['sql_queries']} at {large['unchanged']} unchanged, same {small['changed']} "
+        f"changed (bound: equal up to the pages of the CIS answer)"
+    )
+
+
+def bench(args):
+    """The benchmarks chosen by --only (or BENCH=), each on a throw-away database."""
+    only = set(filter(None, (args.only or "").split(",")))
+    if only - set(BENCHES):
+        unknown = ", ".join(sorted(only - set(BENCHES)))
+        raise HarnessError(f"unknown benchmark {unknown}: choose among {', '.join(BENCHES)}")
+    chosen = only or set(BENCHES) - {"memory"}  # the catalog and provisioning runs report memory
+    if "memory" in chosen:
+        chosen |= {"catalog", "provisioning"}
+        args.products, args.licenses = max(args.products, 5000), max(args.licenses, 1000)
+    if "orders" in chosen:
+        say("CIS client: 200 orders with 50 ms latency, sequential and 8 in parallel")
+        if subprocess.run([PY, BENCH / "bench_orders.py"], check=False).returncode:
+            raise HarnessError("the benchmark bench_orders.py failed (see above)")
+    if not chosen - {"orders"}:
+        return 0
+    ctx = devenv.odoo_setup("odoo-bench")
+    db = devenv.throwaway_db(ctx, "esd_bench")
+    if chosen & {"catalog", "provisioning", "refresh"}:  # the others make their own database
+        install(ctx, db)
+    if "catalog" in chosen:
+        say(f"catalog sync of {args.products} active products: first, then unchanged")
+        report = shell_bench(ctx, db, "bench_catalog_sync.py", args.products - 13)
+        report_memory(report, "catalog sync")
+    if "provisioning" in chosen:
+        say(f"provisioning {args.licenses // 4} then {args.licenses} licenses, 100 ms per order")
+        report = shell_bench(ctx, db, "bench_provisioning.py", ESD_BENCH_LICENSES=args.licenses)
+        report_provisioning(report)
+        report_memory(report, f"order of {args.licenses} licenses")
+    if "refresh" in chosen:
+        say("status refresh: 10,000 delivered licenses, 1,000 changed at Microsoft")
+        report_refresh(shell_bench(ctx, db, "bench_refresh.py"))
+    if "lists" in chosen:
+        say("lists at volume: portal /my/esd at 50 and 5,000 licenses, backend list at 50,000")
+        sim = devenv.start_simulator(Path(tempfile.mkdtemp(prefix="esd-bench-sim-")))
+        if process_bench(ctx, "bench_lists.py", ESD_SIM_CONFIG=sim):
+            raise HarnessError("the benchmark bench_lists.py failed (see above)")
+    if "scaleout" in chosen:
+        say("scale-out: 2,000 licenses, 100 ms per order, 1, 2 and 4 Odoo servers, then limited")
+        if process_bench(ctx, "bench_scaleout.py", *args.scaleout_args):
+            raise HarnessError("the benchmark bench_scaleout.py failed (see above)")
+    return 0
+
+
+def soak(args):
+    """bench/soak.py: real Odoo servers, CIS faults, kill -9; its exit code."""
+    ctx = devenv.odoo_setup("odoo-soak")
+    db = devenv.throwaway_db(ctx, "esd_soak")
+    install(ctx, db, LOGS / "odoo-soak.log")
+    sim = devenv.start_simulator(Path(tempfile.mkdtemp(prefix="esd-soak-sim-")))
+    return process_bench(ctx, "soak.py", *args.soak_args, db=db, ESD_SIM_CONFIG=sim)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=5000)
+    parser.add_argument("--licenses", type=int, default=200)
+    parser.add_argument("--only", help=f"comma-separated, among {', '.join(BENCHES)}")
+    parser.add_argument(
+        "--scaleout-args",
+        default="",
+        type=str.split,
+        help='bench/bench_scaleout.py\'s options: --scaleout-args="--servers 1,2 --rate-limit 80"',
+    )
+    parser.add_argument("--soak", dest="soak_args", nargs=argparse.REMAINDER,
+                        help="run bench/soak.py instead, with the options that follow")  # fmt: skip
+    args = parser.parse_args(argv)
+    try:
+        return soak(args) if args.soak_args is not None else bench(args)
+    except HarnessError as exc:
+        print(f"[esd] ERROR: {exc}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
