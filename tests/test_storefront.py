@@ -78,6 +78,16 @@ class TestStorefront(HttpCase):
         sell_licenses(cls.env, cls.office, cls.fabrikam, 1, cls.northwind)
         sell_licenses(cls.env, cls.office, cls.adatum, 1, cls.tailspin)
 
+    def authenticate(self, user, password, browser=None):
+        """Log in while holding the registry's test lock.
+
+        The tour test provisions from a background thread through ``registry.cursor()``, which
+        shares the test transaction's cursor under that lock; HttpCase.authenticate reads the
+        session token through ``self.cr`` without it, so the two threads' queries could
+        interleave and the browser start logged out."""
+        with self.registry.test_lock:
+            return super().authenticate(user, password, browser=browser)
+
     @classmethod
     def _address(cls, country):
         state = cls.env.ref("base.state_us_27") if country == cls.env.ref("base.us") else False
