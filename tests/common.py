@@ -7,6 +7,24 @@ from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
 
 
+def start_simulator(cls, **options):
+    """A CIS simulator for the test class cls, stopped after it; its admin client."""
+    cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
+    cls.addClassCleanup(cls._sim_dir.cleanup)
+    cls.simulator = Simulator(cls._sim_dir.name, **options).start()
+    cls.addClassCleanup(cls.simulator.stop)
+    return AdminClient(InstanceConfig.from_file(cls.simulator.config_path))
+
+
+def connected_instance(env, config_path):
+    """An ESD instance on the simulator of config_path, connected and its catalog synced."""
+    Instance = env["esd.instance"]
+    instance = Instance.create(Instance._esd_values_from_simulator(config_path))
+    instance.action_test_connection()
+    instance._sync_catalog()
+    return instance
+
+
 class EsdSimulatorCase(TransactionCase):
     """Tests against a real HTTPS CIS simulator running in this process."""
 
@@ -15,12 +33,8 @@ class EsdSimulatorCase(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
-        cls.addClassCleanup(cls._sim_dir.cleanup)
-        cls.simulator = Simulator(cls._sim_dir.name, extra_products=cls.extra_products).start()
-        cls.addClassCleanup(cls.simulator.stop)
-        cls.sim_config = InstanceConfig.from_file(cls.simulator.config_path)
-        cls.admin = AdminClient(cls.sim_config)
+        cls.admin = start_simulator(cls, extra_products=cls.extra_products)
+        cls.sim_config = cls.admin.config
         cls.instance = cls.env["esd.instance"].create(
             cls.env["esd.instance"]._esd_values_from_simulator(cls.simulator.config_path)
         )

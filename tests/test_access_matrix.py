@@ -6,7 +6,6 @@ cell also asserts that nothing changed and that CIS (the simulator) received no 
 in docs/security.md is rendered from EXPECTED, so the documentation cannot drift from the test.
 """
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +14,7 @@ from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 
-from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
-from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
-
-from .common import secrets_of, sell_licenses
+from .common import connected_instance, secrets_of, sell_licenses, start_simulator
 
 OFFICE = "EP2-06606:en-US"
 
@@ -115,17 +111,8 @@ class TestAccessMatrix(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
-        cls.addClassCleanup(cls._sim_dir.cleanup)
-        cls.simulator = Simulator(cls._sim_dir.name).start()
-        cls.addClassCleanup(cls.simulator.stop)
-        cls.sim = AdminClient(InstanceConfig.from_file(cls.simulator.config_path))
-        Instance = cls.env["esd.instance"]
-        cls.instance = Instance.create(
-            Instance._esd_values_from_simulator(cls.simulator.config_path)
-        )
-        cls.instance.action_test_connection()
-        cls.instance._sync_catalog()
+        cls.sim = start_simulator(cls)
+        cls.instance = connected_instance(cls.env, cls.simulator.config_path)
         cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
         cls.office.list_price = 100
         cls.office.action_esd_activate_for_sale()

@@ -2,15 +2,12 @@
 
 import difflib
 import io
-import tempfile
 
 from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 from odoo.tools.misc import file_path
 from odoo.tools.translate import trans_export
 
-from odoo.addons.microsoft_esd.microsoft_esd.simulator import Simulator
-
-from .common import sell_licenses
+from .common import connected_instance, sell_licenses, start_simulator
 
 OFFICE = "EP2-06606:en-US"
 
@@ -48,16 +45,8 @@ class TestCustomerLanguage(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
-        cls.addClassCleanup(cls._sim_dir.cleanup)
-        cls.simulator = Simulator(cls._sim_dir.name).start()
-        cls.addClassCleanup(cls.simulator.stop)
-        Instance = cls.env["esd.instance"]
-        cls.instance = Instance.create(
-            Instance._esd_values_from_simulator(cls.simulator.config_path)
-        )
-        cls.instance.action_test_connection()
-        cls.instance._sync_catalog()
+        start_simulator(cls)
+        cls.instance = connected_instance(cls.env, cls.simulator.config_path)
         cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
         cls.office.list_price = 100
         cls.office.action_esd_activate_for_sale()

@@ -1,12 +1,7 @@
-import tempfile
-
 from odoo import http
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
-from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
-
-from .common import secrets_of, sell_licenses
+from .common import connected_instance, secrets_of, sell_licenses, start_simulator
 
 OFFICE = "EP2-06606:en-US"
 
@@ -18,17 +13,8 @@ class TestPortal(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
-        cls.addClassCleanup(cls._sim_dir.cleanup)
-        cls.simulator = Simulator(cls._sim_dir.name).start()
-        cls.addClassCleanup(cls.simulator.stop)
-        cls.admin = AdminClient(InstanceConfig.from_file(cls.simulator.config_path))
-        Instance = cls.env["esd.instance"]
-        cls.instance = Instance.create(
-            Instance._esd_values_from_simulator(cls.simulator.config_path)
-        )
-        cls.instance.action_test_connection()
-        cls.instance._sync_catalog()
+        cls.admin = start_simulator(cls)
+        cls.instance = connected_instance(cls.env, cls.simulator.config_path)
         cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
         cls.office.list_price = 100
         cls.office.action_esd_activate_for_sale()

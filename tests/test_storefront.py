@@ -5,7 +5,6 @@ step, the payment transaction, the demo provider, the payment status poll that c
 order); then the provisioning job runs as its cron would.
 """
 
-import tempfile
 import threading
 import time
 import unittest
@@ -14,10 +13,7 @@ from odoo import Command, http
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 
-from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
-from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
-
-from .common import secrets_of, sell_licenses
+from .common import connected_instance, secrets_of, sell_licenses, start_simulator
 
 OFFICE = "EP2-06606:en-US"
 
@@ -29,17 +25,8 @@ class TestStorefront(HttpCase):
         super().setUpClass()
         if "payment_demo" not in cls.env["ir.module.module"]._installed():
             raise unittest.SkipTest("the shop's tests pay with payment_demo (ESD_EXTRA_MODULES)")
-        cls._sim_dir = tempfile.TemporaryDirectory(prefix="esd-sim-")
-        cls.addClassCleanup(cls._sim_dir.cleanup)
-        cls.simulator = Simulator(cls._sim_dir.name).start()
-        cls.addClassCleanup(cls.simulator.stop)
-        cls.sim = AdminClient(InstanceConfig.from_file(cls.simulator.config_path))
-        Instance = cls.env["esd.instance"]
-        cls.instance = Instance.create(
-            Instance._esd_values_from_simulator(cls.simulator.config_path)
-        )
-        cls.instance.action_test_connection()
-        cls.instance._sync_catalog()
+        cls.sim = start_simulator(cls)
+        cls.instance = connected_instance(cls.env, cls.simulator.config_path)
         cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
         cls.office.write({"list_price": 100.0, "taxes_id": [Command.clear()]})
         cls.office.action_esd_activate_for_sale()
