@@ -12,7 +12,7 @@ HARNESS := @$(VENV_PY) tools/devenv.py
 # Files to lint: tracked or new, not ignored.
 FILES := git ls-files -z --cached --others --exclude-standard
 
-.PHONY: test test-pure test-odoo demo demo-reset lint pot bench soak clean
+.PHONY: test test-pure test-compat test-odoo demo demo-reset lint pot bench soak clean
 
 # A virtualenv that sees the machine's site-packages (where Odoo may be installed); pip installs
 # the addon's test and lint dependencies again whenever pyproject.toml changes.
@@ -29,6 +29,11 @@ test: $(DEPS)
 
 test-pure: $(DEPS)
 	$(HARNESS) test-pure $(PYTEST_ARGS)
+
+# The pure tests on every supported stack (Debian 12, Ubuntu 22.04/24.04, Odoo's pins per Python,
+# newest, declared minimums), each in its own virtualenv under .build/compat: STACKS=... picks some.
+test-compat: $(DEPS)
+	@$(VENV_PY) tools/compat.py $(STACKS)
 
 test-odoo: $(DEPS)
 	$(HARNESS) test-odoo

@@ -23,19 +23,33 @@ MICROSOFT_AUTHORITY_HOSTS = {
 class _MsalHttp:
     """The http_client msal calls: our session, our CA bundle, our timeouts."""
 
-    def __init__(self, session, verify, timeout):
+    def __init__(self, session, verify, timeout, authority_url=""):
         self.session = session
         self.verify = verify
         self.timeout = timeout
+        self.authority = urlsplit(authority_url)
+
+    def _url(self, url):
+        """msal before 1.19 (Ubuntu 22.04's) drops an authority's port from the URLs it builds:
+        put it back for the configured authority's host."""
+        parts = urlsplit(url)
+        if self.authority.port and parts.port is None and parts.hostname == self.authority.hostname:
+            return parts._replace(netloc=self.authority.netloc).geturl()
+        return url
 
     def post(self, url, params=None, data=None, headers=None, **_kwargs):
         return self.session.post(
-            url, params=params, data=data, headers=headers, verify=self.verify, timeout=self.timeout
+            self._url(url),
+            params=params,
+            data=data,
+            headers=headers,
+            verify=self.verify,
+            timeout=self.timeout,
         )
 
     def get(self, url, params=None, headers=None, **_kwargs):
         return self.session.get(
-            url, params=params, headers=headers, verify=self.verify, timeout=self.timeout
+            self._url(url), params=params, headers=headers, verify=self.verify, timeout=self.timeout
         )
 
     def close(self):
@@ -48,7 +62,7 @@ class TokenProvider:
     def __init__(self, config, certificate, session, *, timeout=(5, 30), refresh_margin=300):
         self.config = config
         self.certificate = certificate
-        self.http = _MsalHttp(session, config.verify, timeout)
+        self.http = _MsalHttp(session, config.verify, timeout, config.authority_url)
         self.refresh_margin = refresh_margin
         self.acquisitions = 0  # tokens obtained from the identity provider
         self._lock = threading.Lock()

@@ -37,6 +37,15 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
+def certificate_not_after(cert):
+    """A cryptography certificate's expiry as a naive UTC datetime, on every supported version.
+
+    ``not_valid_after_utc`` exists from cryptography 42; before it, ``not_valid_after`` is the
+    same instant, naive (and deprecated from 42 on)."""
+    aware = getattr(cert, "not_valid_after_utc", None)
+    return aware.replace(tzinfo=None) if aware else cert.not_valid_after
+
+
 def _password_bytes(password):
     if password in (None, ""):
         return None
@@ -68,7 +77,7 @@ def load_certificate(
             "the private key does not belong to the certificate: upload the matching pair"
         )
     thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()
-    not_after = cert.not_valid_after_utc.replace(tzinfo=None)
+    not_after = certificate_not_after(cert)
     if expected_thumbprint and expected_thumbprint.replace(":", "").upper() != thumbprint:
         raise CertificateError(
             f"the certificate's thumbprint {thumbprint} is not the configured "
@@ -114,10 +123,12 @@ def _load_pfx(data, pwd):
 
 
 def _load_pem(data, pwd):
-    try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError:
-        certs = []
+    certs = []
+    for block in _CERTIFICATE_BLOCK.findall(data):  # load_pem_x509_certificates: cryptography 39
+        try:
+            certs.append(x509.load_pem_x509_certificate(block))
+        except ValueError:
+            continue
     if not certs:
         raise CertificateError("the PEM file holds no certificate")
     try:
@@ -136,6 +147,7 @@ def _load_pem(data, pwd):
     return certs[0], key
 
 
+_CERTIFICATE_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 _KEY_BLOCK = re.compile(
     rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S
 )

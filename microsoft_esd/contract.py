@@ -7,6 +7,7 @@ package speaks in the plain values below (snake_case fields, lower-case status k
 """
 
 import datetime
+import re
 from dataclasses import asdict, dataclass, field
 
 from .errors import ProtocolError
@@ -91,6 +92,15 @@ def format_datetime(value):
     return value.replace(microsecond=0).isoformat() + "Z"
 
 
+_FRACTION = re.compile(r"(T\d\d:\d\d:\d\d)\.(\d+)")
+
+
+def _six_fraction_digits(value):
+    """The fraction of a second as six digits: Python 3.10's fromisoformat reads only 3 or 6, and
+    .NET writes 7 (2024-05-01T10:00:00.1234567Z)."""
+    return _FRACTION.sub(lambda m: f"{m[1]}.{(m[2] + '00000')[:6]}", value, count=1)
+
+
 def parse_datetime(value, what):
     """Parse an ISO 8601 UTC timestamp into a naive UTC datetime (``None`` stays ``None``)."""
     if value in (None, ""):
@@ -98,7 +108,7 @@ def parse_datetime(value, what):
     if not isinstance(value, str):
         raise ProtocolError(f"CIS sent a {what} that is not a date: {value!r}")
     try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.datetime.fromisoformat(_six_fraction_digits(value.replace("Z", "+00:00")))
     except ValueError:
         raise ProtocolError(f"CIS sent a {what} that is not a date: {value!r}") from None
     if parsed.tzinfo is not None:

@@ -10,6 +10,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import Form, new_test_user, tagged
 
+from odoo.addons.microsoft_esd.microsoft_esd.certificate import certificate_not_after
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import pki
 
 from .common import EsdSimulatorCase
@@ -36,9 +37,7 @@ class TestEsdInstance(EsdSimulatorCase):
         self.assertEqual(
             self.instance.thumbprint, x509_cert.fingerprint(hashes.SHA1()).hex().upper()
         )
-        self.assertEqual(
-            self.instance.certificate_expiry, x509_cert.not_valid_after_utc.replace(tzinfo=None)
-        )
+        self.assertEqual(self.instance.certificate_expiry, certificate_not_after(x509_cert))
         self.assertIn("Connection test succeeded", self.instance.message_ids[0].body)
 
     def test_wrong_password_is_refused_and_not_echoed(self):

@@ -74,17 +74,35 @@ def extra_modules():
     return os.environ.get("ESD_EXTRA_MODULES", "").replace(",", " ").split()
 
 
-def apt_install(package, why):
-    """Debian's package, installed when we are root on a machine with apt-get; whether it was."""
+def apt_install(packages, why):
+    """Debian's packages, installed when we are root on a machine with apt-get; whether so."""
+    packages = [packages] if isinstance(packages, str) else list(packages)
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return False
-    log, env = LOGS / f"apt-{package}.log", dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    say(f"installing {package} {why} (apt-get install {package}, log: {log})")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
+    log, env = LOGS / f"apt-{packages[0]}.log", dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    say(f"installing {' '.join(packages)} {why} (apt-get install, log: {log})")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
         if run(cmd, log, "a", env=env).returncode:
-            say(f"apt-get could not install {package}: see {log}")
+            say(f"apt-get could not install {' '.join(packages)}: see {log}")
             return False
     return True
+
+
+def dpkg_installed(package):
+    """Whether Debian's package is installed."""
+    if not shutil.which("dpkg-query"):
+        return False
+    probe = run(["dpkg-query", "-W", "-f", "${Status}", package])
+    return probe.returncode == 0 and probe.stdout.endswith(" installed")
+
+
+def pip_env():
+    """pip's environment for old pins built from source: Odoo's cbor2 5.4.2 needs a setuptools that
+    still has pkg_resources, Ubuntu 22.04's PyYAML 5.4.1 a Cython before 3."""
+    constraint = BUILD / "pip-build-constraints.txt"
+    constraint.parent.mkdir(parents=True, exist_ok=True)
+    constraint.write_text("setuptools<81\nCython<3\n")
+    return dict(os.environ, PIP_CONSTRAINT=str(constraint))
 
 
 def ensure_program(names, package, why, missing):
@@ -106,21 +124,82 @@ def odoo_env(**extra):
     return env
 
 
-@functools.cache
-def find_odoo():
-    """The folder of the odoo package that Python imports (with ODOO_PATH), if it is 18.0."""
-    path = os.environ.get("ODOO_PATH")
-    if path and not (Path(path) / "odoo" / "__init__.py").is_file():
-        raise HarnessError(f"ODOO_PATH={path} has no odoo/__init__.py; {ODOO_HOWTO}")
+def probe_odoo():
+    """(version, package folder) of the Odoo that Python imports (with ODOO_PATH), or None."""
     code = "import json, odoo, odoo.release as r; print(json.dumps([r.version, *odoo.__path__]))"
     probe = run([PY, "-c", code], env=odoo_env())
     if probe.returncode:
-        raise HarnessError(f"Odoo is not importable ({last_line(probe.stderr)}); {ODOO_HOWTO}")
-    version, pkg = json.loads(last_line(probe.stdout))[:2]
+        return None, last_line(probe.stderr)
+    return tuple(json.loads(last_line(probe.stdout))[:2]), None
+
+
+@functools.cache
+def find_odoo():
+    """The folder of the odoo package that Python imports (with ODOO_PATH), if it is 18.0.
+
+    When none is importable, the Odoo 18.0 source tree of ../shared/odoo is installed into
+    .build/odoo (see install_odoo)."""
+    path = os.environ.get("ODOO_PATH")
+    if path and not (Path(path) / "odoo" / "__init__.py").is_file():
+        raise HarnessError(f"ODOO_PATH={path} has no odoo/__init__.py; {ODOO_HOWTO}")
+    found, why = probe_odoo()
+    if not found and not path and odoo_tarball():
+        install_odoo()
+        found, why = probe_odoo()
+    if not found:
+        raise HarnessError(f"Odoo is not importable ({why}); {ODOO_HOWTO}")
+    version, pkg = found
     if not version.startswith("18.0"):
         raise HarnessError(f"found Odoo {version} at {pkg}, this addon needs 18.0; {ODOO_HOWTO}")
     say(f"Odoo {version} found at {pkg}")
     return Path(pkg)
+
+
+def odoo_tarball():
+    """The Odoo 18.0 source tree for machines without Odoo (ESD_ODOO_TARBALL or ../shared/odoo)."""
+    named = os.environ.get("ESD_ODOO_TARBALL")
+    found = (
+        [named] if named else sorted(glob.glob(str(ROOT.parent / "shared/odoo/odoo-18.0-*.tar.xz")))
+    )
+    return Path(found[-1]) if found and Path(found[-1]).is_file() else None
+
+
+def install_odoo():
+    """Odoo 18.0 from the tarball into .build/odoo, importable by this Python through a .pth file.
+
+    Its Python requirements: Odoo's requirements.txt for this Python (markers honoured), installed
+    with pip into the virtualenv; with ESD_ODOO_DEPS=system, none: the machine's packages (Debian's
+    python3-*) must provide them, and a missing one is named."""
+    tarball, folder = odoo_tarball(), BUILD / "odoo"
+    tree = folder / "odoo-18.0"  # the tarball's one top folder
+    if not (tree / "odoo-bin").exists():
+        say(f"no Odoo importable: unpacking {tarball} into {folder}")
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        if run(["tar", "-xJf", tarball, "-C", folder]).returncode or not tree.is_dir():
+            raise HarnessError(f"could not unpack {tarball} into {folder}")
+    system = os.environ.get("ESD_ODOO_DEPS") == "system"
+    marker = Path(sys.prefix) / ".esd-odoo-requirements"
+    requirements = (tree / "requirements.txt").read_text()
+    if not system and (not marker.exists() or marker.read_text() != requirements):
+        # python-ldap and psycopg2 build from source: their headers, from Debian when root.
+        headers = ["libldap2-dev", "libsasl2-dev", "libpq-dev"]
+        missing = [p for p in headers if shutil.which("dpkg-query") and not dpkg_installed(p)]
+        if missing:
+            apt_install(missing, "to build Odoo's python-ldap and psycopg2")
+        log = LOGS / "pip-odoo.log"
+        say(f"installing Odoo's requirements.txt for Python {sys.version.split()[0]} (log: {log})")
+        pip = [PY, "-m", "pip", "--disable-pip-version-check", "install", "-r"]
+        if run([*pip, tree / "requirements.txt"], log, env=pip_env()).returncode:
+            raise HarnessError(f"pip could not install Odoo's requirements: see {log}")
+        marker.write_text(requirements)
+    site = run([PY, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    Path(last_line(site.stdout), "esd-odoo.pth").write_text(f"{tree}\n")
+    if system:
+        code = "import odoo.cli, odoo.addons.base.models.ir_qweb"
+        probe = run([PY, "-c", code], env=odoo_env())
+        if probe.returncode:
+            raise HarnessError(f"Odoo needs {last_line(probe.stderr)}: install Debian's python3-*")
 
 
 def link_addon(odoo_pkg):
@@ -265,15 +344,15 @@ def odoo_tests(ctx, db, modules, log, tags):
     return rc
 
 
-def pytest(args, **kwargs):
-    """pytest, its output shown and kept in .build/logs/pytest.log (by tee); its exit code."""
+def pytest(args, python=PY, log=None, **kwargs):
+    """pytest, its output shown and kept in log (.build/logs/pytest.log, by tee); its exit code."""
     tee = 'set -o pipefail; "${@:2}" 2>&1 | tee "$1"'
     LOGS.mkdir(parents=True, exist_ok=True)
-    cmd = ["bash", "-c", tee, "-", LOGS / "pytest.log", PY, "-m", "pytest", "-q", *args]
+    cmd = ["bash", "-c", tee, "-", log or LOGS / "pytest.log", python, "-m", "pytest", "-q", *args]
     return subprocess.run(list(map(str, cmd)), check=False, **kwargs).returncode
 
 
-def pure_tests(pytest_args):
+def pure_tests(pytest_args, python=PY, log=None, **kwargs):
     """The pure tests, from a folder outside the checkout that links only them: the checkout's
     __init__.py imports Odoo, and pytest would import it (any ancestor package) above tests/pure."""
     folder = Path(tempfile.gettempdir()) / f"microsoft_esd-pure-{KEY}"
@@ -284,7 +363,18 @@ def pure_tests(pytest_args):
     env = dict(os.environ, PYTHONPATH=paths)
     args = f"-p no:odoo -p no:cacheprovider -c {os.devnull} --rootdir {folder} pure"
     args += " -W ignore::DeprecationWarning"
-    return pytest([*args.split(), *pytest_args], cwd=folder, env=env)
+    return pytest([*args.split(), *pytest_args], python, log, cwd=folder, env=env, **kwargs)
+
+
+def pure_tests_with(python, log):
+    """The pure tests run by another Python, quietly: (exit code, pytest's closing line)."""
+    rc = pure_tests([], python, log, stdout=subprocess.DEVNULL)
+    lines = [
+        line
+        for line in log.read_text().splitlines()
+        if re.search(r"\d+ (passed|failed|error)", line)
+    ]
+    return rc, (lines[-1].strip("= ") if lines else f"no result, see {log}")
 
 
 def scan_logs(*logs):

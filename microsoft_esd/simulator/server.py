@@ -27,6 +27,7 @@ _logger = logging.getLogger(__name__)
 ADMIN_HEADER = "X-Simulator-Admin"
 PAGE_SIZE = 100
 TOKEN_LIFETIME = 3599
+CLOCK_SKEW_SECONDS = 300  # what Azure AD tolerates between the client and itself
 
 
 class Faults:
@@ -319,6 +320,9 @@ class Handler(BaseHTTPRequestHandler):
                 audience=self.server.token_endpoint,
                 issuer=state.data["client_id"],
                 options={"require": ["exp", "aud", "iss", "sub"]},
+                # Azure AD's clock skew. msal's iat is a float: PyJWT before 2.7 compares it with
+                # a whole-second now and would refuse an assertion signed this very second.
+                leeway=CLOCK_SKEW_SECONDS,
             )
         except jwt.PyJWTError as exc:
             return f"AADSTS700027: client assertion failed signature validation ({exc})."

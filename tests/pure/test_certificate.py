@@ -5,7 +5,7 @@ import datetime
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from microsoft_esd.certificate import load_certificate
+from microsoft_esd.certificate import certificate_not_after, load_certificate
 from microsoft_esd.errors import CertificateError
 from microsoft_esd.simulator import pki
 
@@ -19,7 +19,7 @@ def test_pfx_with_password_gives_sha1_thumbprint_and_expiry(pair):
     cert, key = pair
     loaded = load_certificate(pki.pfx_bytes(cert, key, "s3cret"), "s3cret")
     assert loaded.thumbprint == cert.fingerprint(hashes.SHA1()).hex().upper()
-    assert loaded.not_after == cert.not_valid_after_utc.replace(tzinfo=None)
+    assert loaded.not_after == certificate_not_after(cert)
     assert "reseller app" in loaded.subject
     assert loaded.private_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
 

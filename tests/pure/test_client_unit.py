@@ -70,13 +70,14 @@ def client(sleeps):
 
 @responses.activate
 def test_429_then_success_waits_for_retry_after_and_keeps_the_request_id(client, sleeps):
-    responses.post(
+    responses.add(
+        responses.POST,
         ORDERS,
         status=429,
         json={"code": "TooMany", "message": "slow"},
         headers={"Retry-After": "3"},
     )
-    responses.post(ORDERS, status=201, json={"orderId": "O1", "licenses": [LICENSE]})
+    responses.add(responses.POST, ORDERS, status=201, json={"orderId": "O1", "licenses": [LICENSE]})
     order = client.order_license("P1", "C1", request_id="req-42")
     assert order.licenses[0].license_id == "L1"
     assert sleeps == [pytest.approx(3 * 1.05)]
@@ -91,7 +92,7 @@ def test_429_then_success_waits_for_retry_after_and_keeps_the_request_id(client,
 
 @responses.activate
 def test_retry_after_beyond_the_deadline_fails_at_once(sleeps):
-    responses.post(ORDERS, status=429, json={}, headers={"Retry-After": "120"})
+    responses.add(responses.POST, ORDERS, status=429, json={}, headers={"Retry-After": "120"})
     with CisClient(CONFIG, token_provider=Tokens(), sleep=sleeps.append, deadline=30) as client:
         with pytest.raises(RateLimitedError, match="wait 120s") as info:
             client.order_license("P1", "C1")
@@ -102,7 +103,9 @@ def test_retry_after_beyond_the_deadline_fails_at_once(sleeps):
 @responses.activate
 def test_5xx_is_retried_with_backoff_then_reported(client, sleeps):
     for _ in range(5):
-        responses.post(ORDERS, status=503, json={"code": "Busy", "message": "try later"})
+        responses.add(
+            responses.POST, ORDERS, status=503, json={"code": "Busy", "message": "try later"}
+        )
     with pytest.raises(UnavailableError, match=r"CIS failed on the order of product P1 \(503\)"):
         client.order_license("P1", "C1")
     assert len(responses.calls) == 5
@@ -111,8 +114,8 @@ def test_5xx_is_retried_with_backoff_then_reported(client, sleeps):
 
 @responses.activate
 def test_connection_error_is_transient_and_retried(client):
-    responses.post(ORDERS, body=requests.ConnectionError("reset"))
-    responses.post(ORDERS, status=201, json={"orderId": "O1", "licenses": [LICENSE]})
+    responses.add(responses.POST, ORDERS, body=requests.ConnectionError("reset"))
+    responses.add(responses.POST, ORDERS, status=201, json={"orderId": "O1", "licenses": [LICENSE]})
     assert client.order_license("P1", "C1", request_id="r").order_id == "O1"
     assert len(responses.calls) == 2
 
@@ -120,11 +123,16 @@ def test_connection_error_is_transient_and_retried(client):
 @responses.activate
 def test_malformed_body_is_retried_then_a_protocol_error(client):
     for _ in range(5):
-        responses.post(ORDERS, status=201, body="{not json")
+        responses.add(responses.POST, ORDERS, status=201, body="{not json")
     with pytest.raises(ProtocolError, match="not JSON"):
         client.order_license("P1", "C1")
     responses.reset()
-    responses.post(ORDERS, status=201, json={"orderId": "O1", "licenses": [{"licenseId": "L1"}]})
+    responses.add(
+        responses.POST,
+        ORDERS,
+        status=201,
+        json={"orderId": "O1", "licenses": [{"licenseId": "L1"}]},
+    )
     with pytest.raises(ProtocolError, match="token status"):
         client.order_license("P1", "C1")
     assert len(responses.calls) == 1  # a body that breaks the contract is not retried
@@ -133,8 +141,10 @@ def test_malformed_body_is_retried_then_a_protocol_error(client):
 @responses.activate
 def test_401_renews_the_token_once(client):
     url = BASE + contract.license_path("CH1", "L1")
-    responses.get(url, status=401, json={"code": "InvalidToken", "message": "expired"})
-    responses.get(url, json=LICENSE)
+    responses.add(
+        responses.GET, url, status=401, json={"code": "InvalidToken", "message": "expired"}
+    )
+    responses.add(responses.GET, url, json=LICENSE)
     assert client.get_license("L1").token_status == "activated"
     assert client.tokens.invalidations == 1
     auth = [call.request.headers["Authorization"] for call in responses.calls]
@@ -144,7 +154,9 @@ def test_401_renews_the_token_once(client):
 @responses.activate
 def test_403_is_an_authentication_error_not_retried(client):
     url = BASE + contract.license_path("CH1", "L1")
-    responses.get(url, status=403, json={"code": "ChannelNotAllowed", "message": "no"})
+    responses.add(
+        responses.GET, url, status=403, json={"code": "ChannelNotAllowed", "message": "no"}
+    )
     with pytest.raises(AuthenticationError, match="403"):
         client.get_license("L1")
     assert len(responses.calls) == 1
@@ -152,7 +164,8 @@ def test_403_is_an_authentication_error_not_retried(client):
 
 @responses.activate
 def test_404_and_409_carry_the_cis_code_and_correlation_id(client):
-    responses.get(
+    responses.add(
+        responses.GET,
         BASE + contract.license_path("CH1", "nope"),
         status=404,
         json={"code": "LicenseNotFound", "message": "unknown", "correlationId": "c-9"},
@@ -160,7 +173,8 @@ def test_404_and_409_carry_the_cis_code_and_correlation_id(client):
     with pytest.raises(NotFoundError) as info:
         client.get_license("nope")
     assert info.value.code == "LicenseNotFound" and info.value.correlation_id == "c-9"
-    responses.post(
+    responses.add(
+        responses.POST,
         BASE + contract.return_path("CH1", "L1"),
         status=409,
         json={"code": "LicenseRedeemed", "message": "key Q4HHJ-D32FY-FDRCR-C6GKW-V6M33 redeemed"},
@@ -181,8 +195,8 @@ def test_catalog_follows_continuation_tokens(client):
         "unitPrice": {"amount": 10, "currency": "USD"},
         "status": "Active",
     }
-    responses.get(url, json={"items": [item], "continuationToken": "page2"})
-    responses.get(url, json={"items": [item, item], "continuationToken": None})
+    responses.add(responses.GET, url, json={"items": [item], "continuationToken": "page2"})
+    responses.add(responses.GET, url, json={"items": [item, item], "continuationToken": None})
     assert len(list(client.iter_catalog())) == 3
     assert "continuationToken=page2" in responses.calls[1].request.url
     assert "country=US" in responses.calls[0].request.url
@@ -191,7 +205,7 @@ def test_catalog_follows_continuation_tokens(client):
 @responses.activate
 def test_a_looping_continuation_token_is_a_protocol_error(client):
     url = BASE + contract.catalog_path("CH1")
-    responses.get(url, json={"items": [], "continuationToken": "same"})
+    responses.add(responses.GET, url, json={"items": [], "continuationToken": "same"})
     with pytest.raises(ProtocolError, match="same catalog continuation token"):
         list(client.iter_catalog())
 

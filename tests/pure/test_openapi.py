@@ -13,6 +13,11 @@ SPEC = yaml.safe_load(
     (pathlib.Path(__file__).resolve().parents[2] / "docs" / "cis-openapi.yaml").read_text()
 )
 
+# OpenAPI 3.1 schemas are JSON Schema 2020-12 (jsonschema 4); the keywords the contract uses
+# (type, properties, required, enum, items) mean the same in draft 7, all that jsonschema 3.2
+# (Ubuntu 22.04) knows.
+VALIDATOR = getattr(jsonschema, "Draft202012Validator", jsonschema.Draft7Validator)
+
 
 def _inline(node):
     """The schema with every local $ref replaced by its target."""
@@ -34,7 +39,7 @@ def schema_for(path, method, status):
 
 
 def validate(path, method, status, payload):
-    jsonschema.Draft202012Validator(schema_for(path, method, status)).validate(payload)
+    VALIDATOR(schema_for(path, method, status)).validate(payload)
 
 
 def raw(client, method, path, **kwargs):
