@@ -12,7 +12,7 @@ HARNESS := @$(VENV_PY) tools/devenv.py
 # Files to lint: tracked or new, not ignored.
 FILES := git ls-files -z --cached --others --exclude-standard
 
-.PHONY: test test-pure test-compat test-odoo demo demo-reset lint pot bench soak clean
+.PHONY: test test-pure test-compat test-debian test-odoo demo demo-reset lint pot bench soak clean
 
 # A virtualenv that sees the machine's site-packages (where Odoo may be installed); pip installs
 # the addon's test and lint dependencies again whenever pyproject.toml changes.
@@ -34,6 +34,10 @@ test-pure: $(DEPS)
 # newest, declared minimums), each in its own virtualenv under .build/compat: STACKS=... picks some.
 test-compat: $(DEPS)
 	@$(VENV_PY) tools/compat.py $(STACKS)
+
+# make test again on Debian's /usr/bin/python3 with the python3-* packages Odoo's .deb depends on.
+test-debian: $(DEPS)
+	@$(VENV_PY) tools/debian_stack.py $(PYTEST_ARGS)
 
 test-odoo: $(DEPS)
 	$(HARNESS) test-odoo

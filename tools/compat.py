@@ -77,8 +77,12 @@ def pyenv_python(version):
 
 
 def odoo_requirements():
-    """Odoo's requirements.txt (from the Odoo the harness finds or installs)."""
-    return devenv.find_odoo().parent / "requirements.txt"
+    """Odoo's requirements.txt: the importable Odoo's, else the tarball's (devenv.find_odoo)."""
+    found, _why = devenv.probe_odoo()
+    tree = Path(found[1]).parent if found else devenv.unpack_odoo()
+    if not (tree / "requirements.txt").exists():  # an Odoo installed without its source tree
+        tree = devenv.unpack_odoo()
+    return tree / "requirements.txt"
 
 
 def declared_minimums():

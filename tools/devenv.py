@@ -164,20 +164,28 @@ def odoo_tarball():
     return Path(found[-1]) if found and Path(found[-1]).is_file() else None
 
 
-def install_odoo():
-    """Odoo 18.0 from the tarball into .build/odoo, importable by this Python through a .pth file.
-
-    Its Python requirements: Odoo's requirements.txt for this Python (markers honoured), installed
-    with pip into the virtualenv; with ESD_ODOO_DEPS=system, none: the machine's packages (Debian's
-    python3-*) must provide them, and a missing one is named."""
+def unpack_odoo():
+    """The tarball's Odoo source tree in .build/odoo (unpacked once); its folder."""
     tarball, folder = odoo_tarball(), BUILD / "odoo"
     tree = folder / "odoo-18.0"  # the tarball's one top folder
+    if not tarball:
+        raise HarnessError(f"no Odoo source tarball in {ROOT.parent / 'shared' / 'odoo'}")
     if not (tree / "odoo-bin").exists():
         say(f"no Odoo importable: unpacking {tarball} into {folder}")
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         if run(["tar", "-xJf", tarball, "-C", folder]).returncode or not tree.is_dir():
             raise HarnessError(f"could not unpack {tarball} into {folder}")
+    return tree
+
+
+def install_odoo():
+    """Odoo 18.0 from the tarball into .build/odoo, importable by this Python through a .pth file.
+
+    Its Python requirements: Odoo's requirements.txt for this Python (markers honoured), installed
+    with pip into the virtualenv; with ESD_ODOO_DEPS=system, none: the machine's packages (Debian's
+    python3-*) must provide them, and a missing one is named."""
+    tree = unpack_odoo()
     system = os.environ.get("ESD_ODOO_DEPS") == "system"
     marker = Path(sys.prefix) / ".esd-odoo-requirements"
     requirements = (tree / "requirements.txt").read_text()
@@ -200,6 +208,26 @@ def install_odoo():
         probe = run([PY, "-c", code], env=odoo_env())
         if probe.returncode:
             raise HarnessError(f"Odoo needs {last_line(probe.stderr)}: install Debian's python3-*")
+
+
+STACK_LIBRARIES = ("cryptography", "OpenSSL", "jwt", "msal", "requests", "urllib3", "psycopg2")
+
+
+def describe_stack():
+    """One line: the Python and the versions of the libraries it imports, and from where."""
+    code = f"""import importlib, platform
+parts = ["Python " + platform.python_version()]
+for name in {list(STACK_LIBRARIES)!r}:
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        parts.append(name + " missing")
+        continue
+    where = "Debian" if module.__file__.startswith("/usr/lib/python3/") else "pip"
+    parts.append(f"{{name}} {{getattr(module, '__version__', '?').split()[0]}} ({{where}})")
+print(", ".join(parts))"""
+    probe = run([PY, "-c", code], env=odoo_env())
+    return last_line(probe.stdout, f"unknown ({last_line(probe.stderr)})")
 
 
 def link_addon(odoo_pkg):
@@ -406,6 +434,7 @@ def cmd_test(args):
         rc = pure_tests(args)
         print(banner.format(f"{tests} (see above); only the pure tests ran"), flush=True)
         return rc or scan_logs(LOGS / "pytest.log")
+    say(f"stack {os.getenv('ESD_STACK', 'of this Python')}: {describe_stack()}")
     ensure_chromium()
     ctx = odoo_setup("odoo-test")
     db, log, initdb_log = throwaway_db(ctx, "esd_test"), LOGS / "odoo-test.log", LOGS / "initdb.log"

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""make test-debian: make test on the stack Odoo's own .deb runs on.
+
+Debian's /usr/bin/python3 with the python3-* packages that Odoo's debian/control depends on,
+plus python3-msal and Debian's test tools, installed with apt-get (as root). The virtualenv
+.build/debian-venv sees them (--system-site-packages); pip adds only what Debian does not ship
+(pytest-odoo, click-odoo, click-odoo-contrib, manifestoo-core), without dependencies, so every
+library the addon and Odoo import is Debian's. Odoo's source comes as for make test; its
+requirements.txt is not used (ESD_ODOO_DEPS=system).
+"""
+
+# A command-line harness: what it prints is what the user reads, not a log.
+# pylint: disable=print-used
+
+import os
+import re
+import sys
+
+import devenv
+from devenv import BUILD, LOGS, ROOT, HarnessError, run, say
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+# Beside Odoo's own: the addon's msal, and the test tools Debian ships.
+EXTRA_PACKAGES = (
+    "python3-venv python3-msal python3-jwt python3-pytest python3-responses python3-jsonschema "
+    "python3-yaml python3-websocket python3-click python3-packaging"
+).split()
+# Not in Debian: from PyPI, without dependencies.
+FROM_PYPI = ["pytest-odoo", "click-odoo", "click-odoo-contrib", "manifestoo-core"]
+
+
+def odoo_debian_depends(control):
+    """The python3-* dependencies of Odoo's debian/control, alternatives kept ('a | b')."""
+    text = control.read_text()
+    depends = text[text.index("\nDepends:") : text.index("\nPre-Depends:")]
+    lines = [line.split("#")[0].strip().rstrip(",") for line in depends.splitlines()]
+    return [line for line in lines if re.match(r"python3-", line)]
+
+
+def main(argv):
+    if not os.path.exists(DEBIAN_PYTHON) or not devenv.shutil.which("apt-get"):
+        raise HarnessError("make test-debian needs Debian's /usr/bin/python3 and apt-get")
+    tree = devenv.unpack_odoo()
+    wanted = [*odoo_debian_depends(tree / "debian" / "control"), *EXTRA_PACKAGES]
+    if os.geteuid() == 0:
+        log = LOGS / "apt-debian-stack.log"
+        say(f"apt-get satisfy: Odoo's debian/control python3-* and {len(EXTRA_PACKAGES)} more")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "satisfy", "-y", "-qq", *wanted]):
+            if run(cmd, log, "a", env=env).returncode:
+                raise HarnessError(f"apt-get could not install Debian's packages: see {log}")
+    venv = BUILD / "debian-venv"
+    vpy = venv / "bin" / "python"
+    if not vpy.exists():
+        log = LOGS / "debian-venv.log"
+        say(f"virtualenv {venv} on {DEBIAN_PYTHON}, with Debian's packages")
+        steps = [
+            [DEBIAN_PYTHON, "-m", "venv", "--system-site-packages", venv],
+            [vpy, "-m", "pip", "install", "-q", "--no-deps", *FROM_PYPI],
+            [vpy, "-m", "pip", "install", "-q", "--no-deps", "-e", ROOT],
+        ]
+        for step in steps:
+            if run(step, log, "a").returncode:
+                raise HarnessError(f"{' '.join(map(str, step[:4]))} failed: see {log}")
+    env = dict(os.environ, ESD_ODOO_DEPS="system", ESD_STACK="debian-12")
+    cmd = [vpy, ROOT / "tools" / "devenv.py", "test", *argv]
+    return devenv.subprocess.run(list(map(str, cmd)), check=False, env=env).returncode
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except HarnessError as exc:
+        print(f"[esd] ERROR: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
