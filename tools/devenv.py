@@ -450,11 +450,23 @@ def cmd_test(args):
     if sql(ctx.pg, installed, db) != (True, "installed"):
         raise HarnessError(f"Odoo could not install {ADDON}: {logscan.last_error(log)}")
     say("Odoo's test runner: " + ("passed" if rc == 0 else f"FAILED (exit {rc}), see {log}"))
-    # From the link's parent: a cwd inside the link would resolve to the checkout's real name.
-    options = f"-p no:cacheprovider -c {ADDON}/pyproject.toml --rootdir={ADDON} --odoo-http"
-    options += f" --odoo-database {db} --odoo-config {ctx.conf} --odoo-log-level critical"
-    rc_pytest = pytest([*options.split(), f"{ADDON}/tests", *args], cwd=BUILD / "addons")
-    return scan_logs(log, LOGS / "pytest.log") or rc_pytest or min(rc, 1)
+    pure_log = LOGS / "pytest-pure.log"
+    say(f"pytest: the pure tests (log: {pure_log})")
+    rc_pure = pure_tests(args, log=pure_log)
+    rc_pytest, logs = 0, [log, pure_log]
+    if os.environ.get("ESD_PYTEST_ODOO", "1") == "0":
+        say("pytest-odoo: not run (ESD_PYTEST_ODOO=0); Odoo's runner ran the Odoo tests above")
+    else:
+        say(f"pytest-odoo: the Odoo tests again (log: {LOGS / 'pytest.log'})")
+        # From the link's parent: a cwd inside the link would resolve to the checkout's name.
+        options = f"-p no:cacheprovider -c {ADDON}/pyproject.toml --rootdir={ADDON} --odoo-http"
+        options += f" --odoo-database {db} --odoo-config {ctx.conf} --odoo-log-level critical"
+        options += f" {ADDON}/tests --ignore={ADDON}/tests/pure"  # run above, not a package
+        rc_pytest = pytest([*options.split(), *args], cwd=BUILD / "addons")
+        logs.append(LOGS / "pytest.log")
+    # With options that select tests (-k), one of the two runs may select none (exit 5).
+    rcs = [code for code in (rc_pure, rc_pytest) if code != 5 or not args]
+    return scan_logs(*logs) or max(rcs, default=0) or min(rc, 1)
 
 
 def cmd_test_odoo(args):
