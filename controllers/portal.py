@@ -1,5 +1,4 @@
 from collections import OrderedDict
-from urllib.parse import quote
 
 from odoo import http
 from odoo.exceptions import AccessError, MissingError, UserError
@@ -9,6 +8,18 @@ from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
 PAGE_SIZE = 20
+# The outcomes a license page shows: codes in the URL, texts here. A link cannot make the page
+# say anything else (no "email us your key" banner on a genuine page).
+OUTCOMES = {
+    "updated": lambda env: env._("The status was updated from Microsoft."),
+    "resent": lambda env: env._("The activation email is on its way."),
+    "cancel_requested": lambda env: env._(
+        "Your cancellation request was sent. We will let you know."
+    ),
+    "withdrawn": lambda env: env._("Your cancellation request was withdrawn."),
+}
+# Why an operation was refused: kept in the session of the user who did it, shown once.
+SESSION_ERROR = "esd_portal_error"
 
 
 class EsdPortal(CustomerPortal):
@@ -148,8 +159,11 @@ class EsdPortal(CustomerPortal):
         return asset
 
     @http.route(["/my/esd/<int:asset_id>"], type="http", auth="public", website=True)
-    def portal_my_esd_asset(self, asset_id, access_token=None, message=None, error=None, **kw):
+    def portal_my_esd_asset(self, asset_id, access_token=None, outcome=None, **kw):
         asset = self._esd_asset_or_404(asset_id, access_token)
+        message = OUTCOMES[outcome](request.env) if outcome in OUTCOMES else None
+        error = request.session.pop(SESSION_ERROR, None) if outcome == "error" else None
+        viewer = request.env.user
         values = self._get_page_view_values(
             asset, access_token, {"page_name": "esd_asset"}, "my_esd_history", False, **kw
         )
@@ -158,6 +172,9 @@ class EsdPortal(CustomerPortal):
                 "asset": asset,
                 # Decided for the requesting user: the record is sudo, its user is not.
                 "key_visible": bool(asset._esd_owned()),
+                # What was paid: for the billed company, never its end customer.
+                "show_price": not viewer._is_public()
+                and viewer.partner_id.commercial_partner_id == asset.billing_partner_id,
                 "is_public": request.env.user._is_public(),
                 "message": message,
                 "error": error,
@@ -165,15 +182,19 @@ class EsdPortal(CustomerPortal):
         )
         return request.render("microsoft_esd.portal_my_esd_asset", values)
 
-    def _esd_action(self, asset_id, action, success):
+    def _esd_action(self, asset_id, action, outcome):
+        """Run a portal operation on an owned license; back to its page with the outcome.
+
+        A refusal is not rolled back wholesale: the operations keep what must stay (the
+        once-a-minute stamp) and undo the rest themselves."""
         asset = self._esd_owned_or_404(asset_id)
         url = f"/my/esd/{asset.id}"
         try:
             action(asset)
         except UserError as exc:
-            request.env.cr.rollback()
-            return request.redirect(f"{url}?error={_url(exc.args[0])}")
-        return request.redirect(f"{url}?message={_url(success)}")
+            request.session[SESSION_ERROR] = str(exc.args[0])
+            return request.redirect(f"{url}?outcome=error")
+        return request.redirect(f"{url}?outcome={outcome}")
 
     @http.route(
         "/my/esd/<int:asset_id>/update", type="http", auth="user", methods=["POST"], website=True
@@ -182,7 +203,7 @@ class EsdPortal(CustomerPortal):
         return self._esd_action(
             asset_id,
             lambda asset: asset._esd_portal_update_status(),
-            request.env._("The status was updated from Microsoft."),
+            "updated",
         )
 
     @http.route(
@@ -192,7 +213,7 @@ class EsdPortal(CustomerPortal):
         return self._esd_action(
             asset_id,
             lambda asset: asset._esd_portal_resend(),
-            request.env._("The activation email is on its way."),
+            "resent",
         )
 
     @http.route(
@@ -203,7 +224,7 @@ class EsdPortal(CustomerPortal):
         return self._esd_action(
             asset_id,
             lambda asset: asset._esd_request_cancellation((comment or "").strip()[:2000], partner),
-            request.env._("Your cancellation request was sent. We will let you know."),
+            "cancel_requested",
         )
 
     @http.route(
@@ -213,7 +234,7 @@ class EsdPortal(CustomerPortal):
         return self._esd_action(
             asset_id,
             lambda asset: asset._esd_withdraw_cancellation(),
-            request.env._("Your cancellation request was withdrawn."),
+            "withdrawn",
         )
 
 
@@ -233,7 +254,3 @@ class EsdOrderLicenses(CustomerPortal):
             "done": not order._esd_licenses_pending(),
             "delivered": order._esd_delivered_count(),
         }
-
-
-def _url(text):
-    return quote(str(text))

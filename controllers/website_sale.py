@@ -23,8 +23,8 @@ class EsdWebsiteSale(WebsiteSale):
         if order and order.state == "draft":
             # One line per license before the amount to pay is shown: the invoice will have one
             # line per license, and its total must be what the customer paid (taxes round per
-            # line).
-            order.order_line._esd_split()
+            # line). Each priced at the whole quantity, whatever the cart went through.
+            order._esd_prepare_payment_lines()
         return super().shop_payment(**post)
 
     # ------------------------------------------------------------------ whom for

@@ -24,7 +24,10 @@ UPDATE esd_asset
        token_hash = NULL,
        access_token = NULL,
        welcome_pending = false;
--- Queued license emails carry keys.
+-- Queued license emails, with their messages (a mail_mail row is a mail_message row too): they
+-- hold placeholders, not keys, but the copy never sends them.
+DELETE FROM mail_message
+ WHERE id IN (SELECT mail_message_id FROM mail_mail WHERE esd_asset_id IS NOT NULL);
 DELETE FROM mail_mail WHERE esd_asset_id IS NOT NULL;
 UPDATE ir_cron
    SET active = false

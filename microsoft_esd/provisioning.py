@@ -5,13 +5,16 @@ record, no cursor crosses a thread) and writes the :class:`Outcome` values back.
 """
 
 import math
+import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .errors import EsdError
 
 DEFAULT_PARALLELISM = 8
-MAX_ATTEMPTS = 5
+# How long transient CIS errors (timeouts, 5xx, 429, CIS unreachable) are retried before a
+# license fails: an outage shorter than this heals by itself.
+DEFAULT_RETRY_WINDOW_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,17 @@ def order_all(client, jobs, parallelism=DEFAULT_PARALLELISM, correlation_id=None
         return list(pool.map(order, jobs))
 
 
-def retry_delay(attempt, base=60, cap=3600):
-    """Seconds before the job tries a transiently failed license again (1, 2, 4... minutes)."""
-    return min(cap, base * 2 ** max(0, attempt - 1))
+def retry_delay(attempt, base=60, cap=1800, rng=None):
+    """Seconds before the job tries a transiently failed license again: 1, 2, 4... minutes,
+    capped at 30, each drawn between half and all of it, so the licenses an outage held back
+    do not all come back in the same second."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    return round((rng or random).uniform(ceiling / 2, ceiling))
 
 
-def should_retry(error, attempt, max_attempts=MAX_ATTEMPTS):
-    return bool(getattr(error, "transient", False)) and attempt < max_attempts
+def keeps_retrying(first_failure, now, window_hours=DEFAULT_RETRY_WINDOW_HOURS):
+    """Whether a license that first failed transiently at ``first_failure`` is still retried
+    (none yet, None or False: it is)."""
+    if not first_failure:
+        return True
+    return (now - first_failure).total_seconds() < window_hours * 3600

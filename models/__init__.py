@@ -8,6 +8,7 @@ from . import (
     product_template,
     res_config_settings,
     res_partner,
+    res_users,
     sale_order,
     sale_order_line,
     website,

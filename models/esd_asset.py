@@ -24,10 +24,11 @@ def _vault(secret_option, fallback_secret):
 class EsdAsset(models.Model):
     """One Microsoft license sold: its key, its sale, who may see the key and act on it.
 
-    The key and the activation link are stored sealed in fields no user can read (not even an
-    administrator over RPC); :attr:`token` shows them in full to the license's owners only (the
-    users of its customer or billed company) and masked to everyone else, ESD users included,
-    who use "Reveal key" (recorded in the chatter). Provisioning, status and returns live in
+    The key and the activation link are stored sealed in fields no user can read over RPC, an
+    administrator included; :attr:`token` shows them in full to the license's owners only (its
+    online buyer and the key holders of its customer or billed company, portal users all) and
+    masked to everyone else, ESD users and administrators included, who use "Reveal key"
+    (recorded in the chatter). Provisioning, status and returns live in
     ``esd_asset_provisioning.py`` and ``esd_asset_lifecycle.py``.
     """
 
@@ -56,9 +57,19 @@ class EsdAsset(models.Model):
     user_id = fields.Many2one(
         related="sale_order_id.user_id", string="Salesperson", store=True, index=True
     )
+    ordered_by_user_id = fields.Many2one(
+        "res.users",
+        "Bought Online By",
+        readonly=True,
+        groups=INTERNAL,
+        help="The portal user who bought this license in the shop: it sees the key, as the "
+        "license's key holders do.",
+    )
     product_id = fields.Many2one("product.product", required=True, readonly=True)
     instance_id = fields.Many2one("esd.instance", "ESD Instance", required=True, readonly=True)
-    price_unit = fields.Monetary("Price", readonly=True)
+    # What was paid: for the billed company and the staff, never an end customer (a reseller's
+    # price is its own business). The portal page shows it to the billed company.
+    price_unit = fields.Monetary("Price", readonly=True, groups=INTERNAL)
     currency_id = fields.Many2one("res.currency", required=True, readonly=True)
     purchase_date = fields.Date(readonly=True, default=fields.Date.context_today)
     state = fields.Selection(
@@ -199,16 +210,27 @@ class EsdAsset(models.Model):
             return _vault("", fallback)
 
     def _esd_owned(self):
-        """The licenses of ``self`` owned by the requesting user (never by superuser mode).
+        """The licenses of ``self`` whose key the requesting user sees (never superuser mode).
 
-        Owners are the users, portal or internal, of the license's customer or billed company.
+        Owners are portal users only: the one who bought the license in the shop, and the key
+        holders an ESD manager chose among the users of its customer or billed company
+        (res.users.esd_key_holder). Internal users never own a key (they Reveal it, audited),
+        and editing contacts (a parent company, a new login under a customer) makes no one an
+        owner.
         """
         user = self.env.user
-        if user._is_public() or not self:
+        if not self or not user.share or user._is_public():
             return self.browse()
         company = user.partner_id.commercial_partner_id
+        holder = user.sudo().esd_key_holder
         return self.filtered(
-            lambda asset: company in (asset.sudo().customer_id | asset.sudo().billing_partner_id)
+            lambda asset: (
+                asset.sudo().ordered_by_user_id == user
+                or (
+                    holder
+                    and company in (asset.sudo().customer_id | asset.sudo().billing_partner_id)
+                )
+            )
         )
 
     def _esd_secrets(self, strict=True):

@@ -5,6 +5,7 @@ import psycopg2.errors
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import mute_logger
 
 from ..microsoft_esd import licenses
 from ..microsoft_esd.contract import CODE_ALREADY_RETURNED, CODE_LICENSE_REDEEMED, License
@@ -67,16 +68,28 @@ class EsdAsset(models.Model):
     return_request_id = fields.Char(readonly=True, copy=False, groups=INTERNAL)
     return_requested_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
     activation_date = fields.Datetime(readonly=True)
+    # The billing side is the staff's: an end customer never reads what its reseller paid.
     invoice_line_id = fields.Many2one(
-        "account.move.line", compute="_compute_invoice_lines", store=True, index="btree_not_null"
+        "account.move.line",
+        compute="_compute_invoice_lines",
+        store=True,
+        index="btree_not_null",
+        groups=INTERNAL,
     )
     credit_note_line_id = fields.Many2one(
-        "account.move.line", compute="_compute_invoice_lines", store=True
+        "account.move.line", compute="_compute_invoice_lines", store=True, groups=INTERNAL
     )
-    credit_note_id = fields.Many2one(related="credit_note_line_id.move_id", string="Credit Note")
-    invoice_id = fields.Many2one(related="invoice_line_id.move_id", string="Invoice")
+    credit_note_id = fields.Many2one(
+        related="credit_note_line_id.move_id", string="Credit Note", groups=INTERNAL
+    )
+    invoice_id = fields.Many2one(
+        related="invoice_line_id.move_id", string="Invoice", groups=INTERNAL
+    )
     invoice_amount = fields.Monetary(
-        related="invoice_line_id.price_total", string="Invoice Amount", currency_field="currency_id"
+        related="invoice_line_id.price_total",
+        string="Invoice Amount",
+        currency_field="currency_id",
+        groups=INTERNAL,
     )
     quantity = fields.Float(related="sale_line_id.product_uom_qty", string="Quantity")
     uom_id = fields.Many2one(related="product_id.uom_id", string="Unit")
@@ -171,15 +184,30 @@ class EsdAsset(models.Model):
     def _esd_portal_update_status(self):
         self.ensure_one()
         self._esd_throttle("portal_status_checked_at", self.env._("updated"))
-        return self._esd_update_status()
+        with self.env.cr.savepoint():  # a CIS error undoes the update, never the stamp
+            return self._esd_update_status()
 
     def _esd_portal_resend(self):
         self.ensure_one()
         self._esd_throttle("portal_email_resent_at", self.env._("sent again"))
-        return self._esd_resend()
+        with self.env.cr.savepoint():
+            return self._esd_resend()
 
     def _esd_throttle(self, field, done):
-        """Refuse a portal operation done less than a minute ago on this license; else stamp it."""
+        """Refuse a portal operation done less than a minute ago on this license; else stamp it.
+
+        The license row is locked first: of two clicks at once, the second is refused (it waits
+        for nothing, and the first one's stamp stands once committed)."""
+        self.env.flush_all()
+        try:
+            with self.env.cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
+                self.env.cr.execute(
+                    "SELECT id FROM esd_asset WHERE id = %s FOR UPDATE NOWAIT", [self.id]
+                )
+        except psycopg2.errors.LockNotAvailable:
+            raise UserError(
+                self.env._("This license is being %s right now: try again in a minute.", done)
+            ) from None
         now = fields.Datetime.now()
         wait = licenses.wait_seconds(self.sudo()[field], now, PORTAL_INTERVAL)
         if wait:

@@ -3,17 +3,34 @@ import threading
 import uuid
 
 import psycopg2.errors
+from markupsafe import Markup
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
-from ..microsoft_esd import provisioning
+from ..microsoft_esd import licenses, provisioning
 from ..microsoft_esd.errors import redact
 from .esd_access import check_caller
 from .esd_asset import INTERNAL
 
 _logger = logging.getLogger(__name__)
+
+# What the welcome email holds instead of the key and the activation link, until mail.mail puts
+# them in as the email leaves (models/mail_mail.py): no stored message ever holds a key.
+MAIL_KEY_PLACEHOLDER = "ESD-LICENSE-KEY-PLACEHOLDER"
+MAIL_LINK_PLACEHOLDER = "https://esd-activation-link.invalid/"
+# The template placeholders an ESD manager (not a template editor) may use.
+MAIL_EXPRESSIONS = (
+    "object.name",
+    "object.customer_id.name",
+    "object.customer_id.lang",
+    "object.product_id.name",
+    "object.sale_order_id.name",
+    "object.company_id.name",
+    "object.esd_mail_key_html",
+    "object.esd_mail_from",
+)
 
 # One cron call works this many batches at most, then reports its progress: Odoo's cron runner
 # calls it again at once while some remain (up to 10 times, then after the other ready crons).
@@ -47,6 +64,15 @@ class EsdAsset(models.Model):
     sync_error = fields.Text("Provisioning Error", readonly=True, groups=INTERNAL)
     sync_attempts = fields.Integer(readonly=True, default=0, groups=INTERNAL)
     next_attempt_at = fields.Datetime(readonly=True, groups=INTERNAL)
+    first_transient_error_at = fields.Datetime(
+        "Waiting for CIS Since",
+        readonly=True,
+        copy=False,
+        groups=INTERNAL,
+        help="When CIS first failed to answer for this license (timeout, 5xx, rate limit, "
+        "unreachable). Transient errors are retried until microsoft_esd.retry_window_hours "
+        "(24 by default) have passed since; then the license fails.",
+    )
     welcome_pending = fields.Boolean(
         readonly=True,
         copy=False,
@@ -61,6 +87,58 @@ class EsdAsset(models.Model):
         help="The customer plus the instance's extra recipients.",
     )
 
+    esd_mail_key_html = fields.Html(
+        "License Email Key Block",
+        compute="_compute_esd_mail_key_html",
+        sanitize=False,
+        help="The key, reference and activation button of the license email: placeholders that "
+        "the email gets its key in place of as it leaves; the masked key anywhere else.",
+    )
+    esd_mail_from = fields.Char("License Email Sender", compute="_compute_esd_mail_from")
+
+    @api.depends("token_tail", "name")
+    @api.depends_context("lang", "esd_mail_placeholders")
+    def _compute_esd_mail_key_html(self):
+        sending = self.env.context.get("esd_mail_placeholders")
+        for asset in self:
+            key = MAIL_KEY_PLACEHOLDER if sending else licenses.mask(asset.token_tail) or ""
+            link = (
+                Markup(
+                    '<p style="margin: 16px 0;"><a href="%s" style="background-color: #875A7B; '
+                    "padding: 8px 16px; color: #fff; border-radius: 5px; "
+                    'text-decoration: none;">%s</a></p>'
+                )
+                % (MAIL_LINK_PLACEHOLDER, self.env._("Activate your license"))
+                if sending
+                else Markup("<p>%s</p>") % self.env._("The activation link is in the email.")
+            )
+            asset.esd_mail_key_html = (
+                Markup(
+                    '<table style="border-collapse: collapse; margin: 16px 0;">'
+                    '<tr><td style="padding: 4px 12px 4px 0;">%s</td>'
+                    '<td style="padding: 4px 0; font-family: monospace; font-size: 16px;">'
+                    "<strong>%s</strong></td></tr>"
+                    '<tr><td style="padding: 4px 12px 4px 0;">%s</td>'
+                    '<td style="padding: 4px 0;">%s</td></tr></table>'
+                )
+                % (self.env._("License key"), key, self.env._("Reference"), asset.name or "")
+                + link
+            )
+
+    @api.depends("sale_order_id.user_id", "company_id")
+    def _compute_esd_mail_from(self):
+        for asset in self:
+            asset.esd_mail_from = (
+                asset.sale_order_id.user_id.email_formatted
+                or asset.company_id.email_formatted
+                or self.env.user.email_formatted
+            )
+
+    @api.model
+    def mail_allowed_qweb_expressions(self):
+        """The placeholders ESD managers, who are not template editors, may use."""
+        return tuple(super().mail_allowed_qweb_expressions()) + MAIL_EXPRESSIONS
+
     @api.depends("customer_id", "instance_id.extra_recipient_ids")
     def _compute_welcome_partner_ids(self):
         for asset in self:
@@ -69,9 +147,14 @@ class EsdAsset(models.Model):
     # ------------------------------------------------------------------ actions
     def action_retry_provisioning(self):
         check_caller(self)
-        failed = self.sudo().filtered(lambda a: a.sync_status == "failed")
+        failed = self.sudo().filtered(lambda a: a.sync_status == "failed" and a.state == "active")
         if not failed:
-            raise UserError(self.env._("Only licenses whose provisioning failed can be retried."))
+            raise UserError(
+                self.env._(
+                    "Only active licenses whose provisioning failed can be retried (a license "
+                    "of a cancelled order is never ordered)."
+                )
+            )
         # An account CIS refused is tried again too: its partner was fixed, or CIS changed.
         failed._esd_accounts().filtered(lambda a: a.sync_status == "failed")._esd_new_request()
         failed._esd_set_pending()
@@ -86,6 +169,7 @@ class EsdAsset(models.Model):
                 "sync_error": False,
                 "sync_attempts": 0,
                 "next_attempt_at": False,
+                "first_transient_error_at": False,
             }
         )
         self._esd_close_activities(
@@ -101,6 +185,7 @@ class EsdAsset(models.Model):
                 "sync_status": "synchronized",
                 "sync_error": False,
                 "next_attempt_at": False,
+                "first_transient_error_at": False,
                 "esd_order_id": outcome.order.order_id,
                 "esd_license_id": lic.license_id,
                 "token_status": lic.token_status,
@@ -111,13 +196,42 @@ class EsdAsset(models.Model):
         )
         self._esd_store_secrets(lic.token, lic.activation_link)
 
+    def _esd_stoppable(self):
+        """Whether this license can still be stopped: never sent to Microsoft, or refused."""
+        self.ensure_one()
+        return not self.esd_license_id and (
+            self.sync_status == "failed"
+            or (self.sync_status == "unsynchronised" and not self.sync_attempts)
+        )
+
+    def _esd_set_stopped(self):
+        """Its order was cancelled before Microsoft delivered it: it is never ordered."""
+        if not self:
+            return
+        self.sudo().write({"state": "cancelled", "next_attempt_at": False})
+        self._message_log_batch(
+            dict.fromkeys(
+                self.ids, self.env._("Its order was cancelled: it is not ordered from Microsoft.")
+            )
+        )
+        self._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_delivery", self.env._("Order cancelled.")
+        )
+
     def _esd_set_retry(self, message):
-        """Try again later, after the backoff of its attempts (1, 2, 4, 8 minutes)."""
+        """Try again later, after the backoff of its attempts (1, 2, 4... up to 30 minutes,
+        jittered)."""
         attempts = self.sync_attempts + 1
         delay = provisioning.retry_delay(attempts)
-        when = fields.Datetime.add(fields.Datetime.now(), seconds=delay)
+        now = fields.Datetime.now()
+        when = fields.Datetime.add(now, seconds=delay)
         self.sudo().write(
-            {"sync_attempts": attempts, "sync_error": message, "next_attempt_at": when}
+            {
+                "sync_attempts": attempts,
+                "sync_error": message,
+                "next_attempt_at": when,
+                "first_transient_error_at": self.sudo().first_transient_error_at or now,
+            }
         )
         self._esd_trigger_provisioning(when)
         _logger.info("ESD license %s: not ordered now, again in %ss", self.id, delay)
@@ -138,11 +252,28 @@ class EsdAsset(models.Model):
         )
 
     def _esd_fail(self, message, transient):
-        """A transient error retries after 1, 2, 4, 8 minutes; anything else fails for good."""
-        if transient and self.sync_attempts + 1 < provisioning.MAX_ATTEMPTS:
+        """A transient error is retried (capped, jittered backoff) for the retry window, 24
+        hours by default, so a CIS outage heals by itself; anything else fails at once."""
+        first = self.sudo().first_transient_error_at
+        if transient and provisioning.keeps_retrying(
+            first, fields.Datetime.now(), self._esd_retry_window_hours()
+        ):
             self._esd_set_retry(message)
         else:
             self._esd_set_failed(message)
+
+    @api.model
+    def _esd_retry_window_hours(self):
+        """System parameter microsoft_esd.retry_window_hours (default 24)."""
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("microsoft_esd.retry_window_hours", provisioning.DEFAULT_RETRY_WINDOW_HOURS)
+        )
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return provisioning.DEFAULT_RETRY_WINDOW_HOURS
 
     # ------------------------------------------------------------------ activities
     def _esd_schedule_activity(self, xmlid, note, user=None):
@@ -224,7 +355,7 @@ class EsdAsset(models.Model):
     def _esd_claim(self, limit, commit=False):
         """Lock up to ``limit`` licenses due for provisioning, the never-tried ones first."""
         return self._esd_lock(
-            "sync_status = 'unsynchronised' AND active AND "
+            "sync_status = 'unsynchronised' AND active AND state = 'active' AND "
             "(next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))",
             limit,
             commit,
@@ -235,6 +366,7 @@ class EsdAsset(models.Model):
     def _esd_due_domain(self):
         return [
             ("sync_status", "=", "unsynchronised"),
+            ("state", "=", "active"),
             "|",
             ("next_attempt_at", "=", False),
             ("next_attempt_at", "<=", fields.Datetime.now()),
@@ -297,7 +429,13 @@ class EsdAsset(models.Model):
             for asset in self:
                 asset._esd_set_failed(exc.args[0])
             return
-        ready = self._esd_sync_accounts()
+        # Under the claim's row locks: an order cancelled since is not ordered (its cancellation
+        # writes these rows, so it either committed before the claim or waits for this batch).
+        cancelled = self.filtered(
+            lambda a: a.state != "active" or a.sale_order_id.state == "cancel"
+        )
+        (cancelled.filtered(lambda a: a.state == "active"))._esd_set_stopped()
+        ready = (self - cancelled)._esd_sync_accounts()
         for instance, assets in ready.grouped("instance_id").items():
             try:
                 client = instance._esd_client()
@@ -447,21 +585,18 @@ class EsdAsset(models.Model):
     def _esd_send_welcome(self):
         """Email each license to its recipients; the chatter records it without the key.
 
-        The key travels only in the email: the template reads it from the rendering context,
-        where only this method puts it, so no one else renders a key into a message (a
-        template preview shows the masked key). The recipients are decided here, not by the
-        template. The emails are queued mail.mail, not linked to the licenses (Odoo's chatter
-        shows linked emails), deleted once sent. The template is rendered for the whole
-        recordset at once (per language), as Odoo's mass mailing does.
+        The key travels only in the email as it leaves: the queued email holds placeholders
+        (rendered so only with this method's context), and mail.mail puts the key in when it
+        sends it (models/mail_mail.py), so no stored message, queued or failed email holds the
+        key, and no one who sent or resent it can read it back. The recipients are decided
+        here, not by the template. The emails are queued mail.mail, not linked to the licenses
+        (Odoo's chatter shows linked emails), deleted once sent. The template is rendered for
+        the whole recordset at once (per language), as Odoo's mass mailing does.
         """
         if not self:
             return
         template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
-        secrets = {
-            asset_id: {"token": token, "activation_link": link}
-            for asset_id, (token, link) in self._esd_secrets().items()
-        }
-        mails = template.with_context(esd_secrets=secrets).send_mail_batch(
+        mails = template.with_context(esd_mail_placeholders=True).send_mail_batch(
             self.ids,
             force_send=False,
             email_layout_xmlid="mail.mail_notification_light",
@@ -474,7 +609,7 @@ class EsdAsset(models.Model):
             },
         )
         for mail, asset in zip(mails, self, strict=True):
-            mail.write(
+            mail.sudo().write(
                 {
                     "recipient_ids": [Command.set(asset.welcome_partner_ids.ids)],
                     "esd_asset_id": asset.id,

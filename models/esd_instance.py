@@ -238,13 +238,40 @@ class EsdInstance(models.Model):
         }
         if connection_fields & set(vals) and "state" not in vals:
             vals = dict(vals, state="draft")
+        recipients_before = (
+            {instance: instance.extra_recipient_ids for instance in self}
+            if "extra_recipient_ids" in vals
+            else {}
+        )
         result = super().write(vals)
+        for instance, before in recipients_before.items():
+            instance._esd_log_recipients_change(before)
         if vals.get("certificate_file"):
             activity_type = self.env.ref("microsoft_esd.mail_activity_esd_certificate")
             self.activity_ids.filtered(
                 lambda a: a.activity_type_id == activity_type
             ).action_feedback(feedback=self.env._("A new certificate was uploaded."))
         return result
+
+    def _esd_log_recipients_change(self, before):
+        """Who receives every license key of this instance: each change recorded in the chatter."""
+        after = self.extra_recipient_ids
+        if after == before:
+            return
+
+        def names(partners):
+            return ", ".join(f"{p.name} <{p.email or ''}>" for p in partners) or "-"
+
+        self.sudo().message_post(
+            body=self.env._(
+                "%(user)s changed the extra license recipients (they receive every license key "
+                "of this instance). Added: %(added)s. Removed: %(removed)s.",
+                user=self.env.user.name,
+                added=names(after - before),
+                removed=names(before - after),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
 
     def _esd_check_routing_write(self, vals):
         """Only system administrators change where the certificate's tokens go."""
@@ -338,6 +365,28 @@ class EsdInstance(models.Model):
         )
         self.message_post(body=self.env._("Connection test succeeded. %s", message))
         return notification(self.env._("Connected"), message, next_action=CLOSE)
+
+    def action_retry_failed_licenses(self):
+        """Order again every active license of these instances whose provisioning failed."""
+        check_caller(self, operation="read")
+        failed = (
+            self.env["esd.asset"]
+            .sudo()
+            .search(
+                [
+                    ("instance_id", "in", self.ids),
+                    ("sync_status", "=", "failed"),
+                    ("state", "=", "active"),
+                ]
+            )
+        )
+        if not failed:
+            raise UserError(self.env._("No license of %s failed.", ", ".join(self.mapped("name"))))
+        failed.with_env(self.env).action_retry_provisioning()  # checks its caller again
+        return notification(
+            self.env._("Provisioning retried"),
+            self.env._("%s licenses are being ordered again.", len(failed)),
+        )
 
     def action_get_services_definition(self):
         """Download the catalog ("Get Services Definition") and show what changed."""

@@ -1,4 +1,10 @@
-from odoo import fields, models
+from markupsafe import escape
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+
+from ..microsoft_esd import licenses
+from .esd_asset_provisioning import MAIL_KEY_PLACEHOLDER, MAIL_LINK_PLACEHOLDER
 
 
 class MailMail(models.Model):
@@ -10,5 +16,37 @@ class MailMail(models.Model):
         readonly=True,
         index="btree_not_null",
         ondelete="set null",
-        help="The license whose key this email carries (queued emails are deleted once sent).",
+        help="The license whose key this email carries as it leaves (queued emails hold "
+        "placeholders, and are deleted once sent).",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any(vals.get("esd_asset_id") for vals in vals_list):
+            self._esd_check_license_email()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "esd_asset_id" in vals:
+            self._esd_check_license_email()
+        return super().write(vals)
+
+    def _esd_check_license_email(self):
+        """Only Odoo's own code (sudo) links an email to a license: that email gets the key."""
+        if not self.env.su:
+            raise AccessError(self.env._("Only Odoo links an email to a license's key."))
+
+    def _prepare_outgoing_body(self):
+        """A license email gets its key and activation link as it leaves, for the recipients
+        Odoo chose (the customer and the instance's extra recipients), never stored."""
+        body = super()._prepare_outgoing_body()
+        asset = self.esd_asset_id.sudo()
+        if not asset or MAIL_KEY_PLACEHOLDER not in (body or ""):
+            return body
+        if self.email_to or self.email_cc or not self.recipient_ids <= asset.welcome_partner_ids:
+            token, link = licenses.mask(asset.token_tail), ""
+        else:
+            token, link = asset._esd_secrets()[asset.id]
+        return body.replace(MAIL_KEY_PLACEHOLDER, escape(token or "")).replace(
+            MAIL_LINK_PLACEHOLDER, escape(link or "")
+        )

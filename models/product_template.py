@@ -1,5 +1,5 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..microsoft_esd import catalog_sync
 from .esd_access import ESD_MANAGER, check_caller
@@ -16,7 +16,12 @@ class ProductTemplate(models.Model):
         help="Sold as a Microsoft ESD license (one token per unit).",
     )
     esd_instance_id = fields.Many2one(
-        "esd.instance", "ESD Instance", index=True, copy=False, ondelete="restrict"
+        "esd.instance",
+        "ESD Instance",
+        index=True,
+        copy=False,
+        ondelete="restrict",
+        check_company=True,
     )
     esd_product_id = fields.Char("CIS Product ID", index=True, copy=False, readonly=True)
     esd_sku = fields.Char("CIS SKU", copy=False, readonly=True)
@@ -52,6 +57,58 @@ class ProductTemplate(models.Model):
             "A CIS product is synchronised once per instance.",
         ),
     ]
+
+    # What Microsoft is asked for when this product is sold: ESD managers' (or the catalog
+    # sync's) to set, never whoever may edit products (a cheap product ordering a dear SKU).
+    ESD_GUARDED_FIELDS = (
+        "is_esd",
+        "esd_instance_id",
+        "esd_product_id",
+        "esd_sku",
+        "esd_catalog_status",
+        "esd_returnable",
+        "esd_cis_price",
+        "esd_cis_currency",
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            defaults = {"esd_returnable": True}
+            if any(
+                vals.get(name) and vals[name] != defaults.get(name)
+                for name in self.ESD_GUARDED_FIELDS
+            ):
+                self._esd_check_guarded_write()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        guarded = [name for name in self.ESD_GUARDED_FIELDS if name in vals]
+        if guarded and not self._esd_may_write_guarded():
+            changed = [
+                name
+                for name in guarded
+                for product in self
+                if product[name]
+                != self._fields[name].convert_to_record(
+                    self._fields[name].convert_to_cache(vals[name], product), product
+                )
+            ]
+            if changed:
+                self._esd_check_guarded_write()
+        return super().write(vals)
+
+    def _esd_may_write_guarded(self):
+        return self.env.su or self.env.user.has_group(ESD_MANAGER)
+
+    def _esd_check_guarded_write(self):
+        if not self._esd_may_write_guarded():
+            raise AccessError(
+                self.env._(
+                    "Only ESD managers change what a product orders from Microsoft (Microsoft "
+                    "ESD, its instance, CIS product, SKU, catalog status, returnable)."
+                )
+            )
 
     @api.model
     def _esd_item_values(self, item, now):

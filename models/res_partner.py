@@ -2,6 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 
+from .esd_access import ESD_MANAGER, check_caller
+
 
 class ResPartner(models.Model):
     _inherit = "res.partner"
@@ -31,6 +33,73 @@ class ResPartner(models.Model):
         help="The reseller that registered this end customer in the shop; it alone may order for "
         "it there, with the customers it ordered for before.",
     )
+
+    esd_key_holder = fields.Boolean(
+        "License Key Holder",
+        compute="_compute_esd_key_holder",
+        help="Its portal users see in full the license keys of its company. Decided by an ESD "
+        "manager (Allow License Keys), recorded in the chatter; a login given to this contact "
+        "later, or a contact moved under another company, does not inherit it.",
+    )
+
+    @api.depends("user_ids.esd_key_holder")
+    def _compute_esd_key_holder(self):
+        for partner in self:
+            users = partner.sudo().user_ids.filtered("share")
+            partner.esd_key_holder = bool(users) and all(users.mapped("esd_key_holder"))
+
+    def action_esd_allow_keys(self):
+        """An ESD manager lets this contact's portal users see its company's license keys."""
+        return self._esd_set_key_holder(True)
+
+    def action_esd_deny_keys(self):
+        return self._esd_set_key_holder(False)
+
+    def _esd_set_key_holder(self, allowed):
+        check_caller(self, ESD_MANAGER, "read")
+        for partner in self:
+            users = partner.sudo().user_ids.filtered("share")
+            if allowed and not users:
+                raise UserError(
+                    self.env._(
+                        "%s has no portal access: grant it first (Action > Grant portal access), "
+                        "then allow it to see license keys.",
+                        partner.display_name,
+                    )
+                )
+            users.write({"esd_key_holder": allowed})
+            # Who sees which key is computed per user: forget what was computed before.
+            self.env["esd.asset"].invalidate_model(["token", "activation_link", "key_visible"])
+            company = partner.commercial_partner_id.display_name
+            partner.sudo().message_post(
+                body=(
+                    self.env._(
+                        "%(user)s allowed %(partner)s to see the license keys of %(company)s.",
+                        user=self.env.user.name,
+                        partner=partner.display_name,
+                        company=company,
+                    )
+                    if allowed
+                    else self.env._(
+                        "%(user)s stopped %(partner)s from seeing the license keys of %(company)s.",
+                        user=self.env.user.name,
+                        partner=partner.display_name,
+                        company=company,
+                    )
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+        return True
+
+    def write(self, vals):
+        # A contact moved to another company no longer sees keys: the new company never chose it.
+        if "parent_id" in vals:
+            moved = self.filtered(lambda p: p.parent_id.id != vals["parent_id"])
+            holders = moved.sudo().user_ids.filtered("esd_key_holder")
+            if holders:
+                holders.write({"esd_key_holder": False})
+                self.env["esd.asset"].invalidate_model(["token", "activation_link", "key_visible"])
+        return super().write(vals)
 
     def _compute_esd_asset_count(self):
         Asset = self.env["esd.asset"]

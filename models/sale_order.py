@@ -4,7 +4,7 @@ from collections import defaultdict
 import psycopg2.errors
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import mute_logger
 
 from ..microsoft_esd.errors import redact
@@ -87,6 +87,30 @@ class SaleOrder(models.Model):
             assets._esd_trigger_provisioning()
         return result
 
+    def _action_cancel(self):
+        """Stop the licenses Microsoft has not delivered; refuse while some were delivered.
+
+        A license never sent to Microsoft, or refused by it, is stopped: cancelled here, never
+        ordered (the job claims active licenses only, and a license row this writes is locked
+        until the cancellation commits). A delivered license, or one whose order may have
+        reached Microsoft (sent, answer pending), is a key Microsoft bills: the order is not
+        cancelled until it is returned (Cancel License) or delivered and returned.
+        """
+        assets = self.sudo().esd_asset_ids.filtered(lambda a: a.state == "active")
+        unstoppable = assets.filtered(lambda a: not a._esd_stoppable())
+        if unstoppable:
+            raise UserError(
+                self.env._(
+                    "%(orders)s cannot be cancelled: Microsoft delivered (or is delivering) "
+                    "%(licenses)s. Return them first with Cancel License (within the return "
+                    "window), or keep the order.",
+                    orders=", ".join(unstoppable.sale_order_id.mapped("name")),
+                    licenses=", ".join(unstoppable.mapped("name")),
+                )
+            )
+        assets._esd_set_stopped()
+        return super()._action_cancel()
+
     def _esd_parties(self):
         """(customer, billed partner) of the licenses: commercial entities, as CIS knows them."""
         self.ensure_one()
@@ -97,6 +121,17 @@ class SaleOrder(models.Model):
     def _esd_check_sellable(self):
         for line in self.order_line.filtered("is_esd"):
             template = line.product_id.product_tmpl_id
+            instance_company = template.sudo().esd_instance_id.company_id
+            if instance_company and instance_company != line.order_id.company_id:
+                raise UserError(
+                    self.env._(
+                        "%(product)s is ordered through an ESD instance of %(company)s, not of "
+                        "%(order_company)s: sell it from %(company)s.",
+                        product=line.product_id.display_name,
+                        company=instance_company.name,
+                        order_company=line.order_id.company_id.name,
+                    )
+                )
             if template.esd_catalog_status == "discontinued" or not template.esd_instance_id:
                 raise UserError(
                     self.env._(
@@ -128,12 +163,18 @@ class SaleOrder(models.Model):
         vals_list = []
         for order in self:
             customer, billed = order._esd_parties()
+            # Who bought it in the shop (a portal user at confirmation) sees its keys.
+            buyer = order.partner_id.user_ids.filtered("share")[:1] if order.website_id else None
+            buyer = buyer or self.env["res.users"]
             for line in order.order_line.filtered("is_esd"):
-                missing = int(line.product_uom_qty) - len(line.esd_asset_ids)
+                # Licenses stopped or returned by an earlier cancellation do not count.
+                active = line.esd_asset_ids.filtered(lambda a: a.state == "active")
+                missing = int(line.product_uom_qty) - len(active)
                 vals_list += [
                     {
                         "customer_id": customer.id,
                         "billing_partner_id": billed.id,
+                        "ordered_by_user_id": buyer.id,
                         "sale_order_id": order.id,
                         "sale_line_id": line.id,
                         "product_id": line.product_id.id,
@@ -190,7 +231,28 @@ class SaleOrder(models.Model):
             }
         )
 
+    def _esd_prepare_payment_lines(self):
+        """One line per license, each at the price of the whole quantity, however the cart got
+        there (lines removed or added after an earlier split): merged, priced again by the
+        pricelist, split."""
+        self.ensure_one()
+        if self.state != "draft":
+            return
+        self._esd_merge_cart_lines()
+        lines = self.order_line.filtered(lambda line: line.is_esd and not line.display_type)
+        lines.invalidate_recordset(["pricelist_item_id"])
+        lines.with_context(force_price_recomputation=True)._compute_price_unit()
+        lines.discount = 0.0
+        lines._compute_discount()
+        lines._esd_split()
+
     def _check_cart_is_ready_to_be_paid(self):
+        total = self.amount_total
+        self._esd_prepare_payment_lines()
+        if self.currency_id.compare_amounts(total, self.amount_total):
+            raise ValidationError(
+                self.env._("Your cart changed since the payment page was shown: check the amount.")
+            )
         if self._esd_needs_end_customer_choice():
             raise ValidationError(self.env._("Tell us whom the licenses are for before you pay."))
         customer = self.esd_end_customer_id.commercial_partner_id
@@ -294,7 +356,11 @@ class SaleOrder(models.Model):
             lines = order.order_line.filtered(lambda line: line.is_esd and line.qty_to_invoice > 0)
             if not lines:
                 continue
-            moves = order.sudo().with_context(raise_if_nothing_to_invoice=False)._create_invoices()
+            moves = (
+                order.sudo()
+                .with_context(raise_if_nothing_to_invoice=False, esd_license_lines_only=True)
+                ._create_invoices()
+            )
             moves.action_post()
             order.message_post(
                 body=self.env._(
@@ -303,6 +369,13 @@ class SaleOrder(models.Model):
                     invoices=", ".join(moves.mapped("name")),
                 )
             )
+
+    def _get_invoiceable_lines(self, final=False):
+        """The license job invoices its licenses only, never the order's other lines."""
+        lines = super()._get_invoiceable_lines(final)
+        if self.env.context.get("esd_license_lines_only"):
+            lines = lines.filtered("is_esd")
+        return lines
 
     def _esd_set_invoice_error(self, message):
         self.sudo().esd_invoice_error = message
@@ -318,7 +391,18 @@ class SaleOrder(models.Model):
             )
 
     def action_esd_retry_invoicing(self):
-        """Invoice the delivered licenses again after the cause of the error was fixed."""
+        """Invoice the delivered licenses again after the cause of the error was fixed.
+
+        For users who may invoice (Invoicing / Billing) and write these orders; only the license
+        lines are invoiced."""
+        if not self.env.user.has_group("account.group_account_invoice"):
+            raise AccessError(
+                self.env._(
+                    "%s may not invoice: Retry License Invoicing is for users with invoicing "
+                    "rights.",
+                    self.env.user.name,
+                )
+            )
         self.check_access("write")
         self.sudo().esd_invoice_error = False
         activity_type = self.env.ref("microsoft_esd.mail_activity_esd_invoice")

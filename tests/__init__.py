@@ -1,5 +1,6 @@
 from . import (
     test_access_matrix,
+    test_adversary,
     test_concurrency,
     test_esd_instance,
     test_i18n,

@@ -73,3 +73,15 @@ def secrets_of(asset):
     the key into the test output.
     """
     return asset._esd_secrets()[asset.id]
+
+
+def allow_keys(env, *users):
+    """Make portal users key holders of their company, as an ESD manager does on the contact."""
+    for user in users:
+        user.partner_id.with_user(env.ref("base.user_admin")).action_esd_allow_keys()
+
+
+def outgoing_body(mail):
+    """The body a license email leaves with (the key put in as it is sent): what the customer
+    reads. Compare with assertTrue(key in body): a failing assertIn would print the key."""
+    return mail.sudo()._prepare_outgoing_body()

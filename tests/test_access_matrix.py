@@ -14,17 +14,25 @@ from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 
-from .common import connected_instance, secrets_of, sell_licenses, start_simulator
+from .common import (
+    allow_keys,
+    connected_instance,
+    secrets_of,
+    sell_licenses,
+    start_simulator,
+)
 
 OFFICE = "EP2-06606:en-US"
 
 ROLES = {
     "customer": "Portal customer",
     "other": "Other portal customer",
+    "portal_added": "Portal login added under the customer",
     "reseller": "Portal reseller",
     "end_customer": "Reseller's end customer",
     "sales_own": "Salesperson (own documents)",
     "sales_all": "Salesperson (all documents)",
+    "employee_joined": "Employee who made itself the customer's contact",
     "esd_other_company": "ESD user, other company",
     "esd_user": "ESD user",
     "esd_manager": "ESD manager",
@@ -37,6 +45,7 @@ ROLES = {
 BACKEND = {"esd_user": "ok", "esd_manager": "ok", "admin": "ok"}
 PORTAL_OWNERS = {"customer": "ok", "reseller": "ok", "end_customer": "ok"}
 MANAGERS = {"esd_manager": "ok", "admin": "ok"}
+BACKEND_NO_KEY = {"esd_user": "no key", "esd_manager": "no key", "admin": "no key"}
 
 
 def _row(default, visitor="login", **cells):
@@ -46,8 +55,22 @@ def _row(default, visitor="login", **cells):
     return row
 
 
+STAFF_READERS = {
+    "sales_all": "ok",
+    "employee_joined": "ok",
+    "esd_user": "ok",
+    "esd_manager": "ok",
+    "admin": "ok",
+}
 EXPECTED = {
-    "List /my/esd": _row("absent", customer="listed", reseller="listed", end_customer="listed"),
+    "List /my/esd": _row(
+        "absent",
+        customer="listed",
+        reseller="listed",
+        end_customer="listed",
+        portal_added="listed",
+        employee_joined="listed",
+    ),
     "License page /my/esd/<id>": _row(
         "masked",
         visitor="masked",
@@ -67,9 +90,24 @@ EXPECTED = {
         sales_own="denied",
         esd_other_company="denied",
     ),
-    "Read internal fields (RPC)": _row(
-        "denied", sales_all="ok", esd_user="ok", esd_manager="ok", admin="ok"
+    "Read internal fields (RPC)": _row("denied", **STAFF_READERS),
+    "Read the price paid (RPC)": _row("denied", **STAFF_READERS),
+    "Price on the license page": _row(
+        "hidden",
+        visitor="hidden",
+        customer="shown",
+        reseller="shown",
+        portal_added="shown",
+        employee_joined="shown",
+        other="404",
+        sales_own="404",
+        esd_other_company="404",
     ),
+    "Read back a resent email's key": _row("denied", **BACKEND_NO_KEY),
+    "Forge a reconciliation finding": _row("denied"),
+    "Change what a product orders": _row("denied", admin="ok"),
+    "Put code in the license email": _row("denied", admin="ok"),
+    "Banner text from a link": _row("not shown", visitor="not shown"),
     "Read sealed key columns (RPC)": _row("denied"),
     "Write business fields (RPC)": _row("denied"),
     "Reveal key": _row("denied", esd_user="full", esd_manager="full", admin="full"),
@@ -140,9 +178,16 @@ class TestAccessMatrix(HttpCase):
             user.partner_id.parent_id = parent
             return user
 
+        joined = new_test_user(
+            cls.env,
+            "employee_joined",
+            groups="sales_team.group_sale_salesman_all_leads,base.group_partner_manager",
+        )
         cls.users = {
             "customer": portal("customer", cls.contoso),
             "other": portal("other", cls.other),
+            "portal_added": portal("portal_added", cls.contoso),
+            "employee_joined": joined,
             "reseller": portal("reseller", cls.fabrikam),
             "end_customer": portal("end_customer", cls.northwind),
             "sales_own": new_test_user(
@@ -164,10 +209,15 @@ class TestAccessMatrix(HttpCase):
             ),
             "admin": cls.env.ref("base.user_admin"),
         }
+        # The customers' key holders, as an ESD manager chose them; "portal_added" was given a
+        # login under Contoso by someone who edits contacts, and was never chosen.
+        allow_keys(cls.env, *(cls.users[r] for r in ("customer", "reseller", "end_customer")))
+        # The employee makes its own contact one of Contoso's, with its own rights (attack 1).
+        joined.partner_id.with_user(joined).write({"parent_id": cls.contoso.id})
         # A pool of delivered licenses per owner: cells that change a license take a fresh one.
         changing = sum(op.kind == "fresh" for op in OPERATIONS.values())
         cls.pool = {
-            "customer": list(sell_licenses(cls.env, cls.office, cls.contoso, 9 * changing + 1)),
+            "customer": list(sell_licenses(cls.env, cls.office, cls.contoso, 11 * changing + 1)),
             "reseller": list(
                 sell_licenses(cls.env, cls.office, cls.fabrikam, 2 * changing + 1, cls.northwind)
             ),
@@ -214,7 +264,7 @@ class TestAccessMatrix(HttpCase):
         location = response.headers.get("Location", "")
         if "/web/login" in location:
             return "login"
-        if "message=" in location:
+        if "outcome=" in location and "outcome=error" not in location:
             return "ok"
         return f"refused {location or response.status_code}"
 
@@ -406,6 +456,78 @@ def _edit_template(case, role, asset):
     return outcome
 
 
+def _price_page(case, role, asset):
+    url = f"/my/esd/{asset.id}"
+    if role == "visitor":
+        url += f"?access_token={asset.sudo()._portal_ensure_token()}"
+    response = case.url_open(url)
+    if response.status_code == 404:
+        return "404"
+    return "shown" if ">Price<" in response.text else "hidden"
+
+
+def _resend_read_back(case, role, asset):
+    """Attack 2: resend, then read back the queued email as the one who pressed it."""
+    outcome = case.rpc("esd.asset", "action_resend_activation", [asset.ids])[0]
+    if outcome != "ok":
+        return outcome
+    domain = [["subject", "like", f"({asset.name})"]]
+    bodies = []
+    for model, field in (("mail.message", "body"), ("mail.mail", "body_html")):
+        found = case.rpc(model, "search_read", [domain, [field]])
+        if found[0] == "ok":
+            bodies += [row[field] or "" for row in found[1]]
+    token, link = secrets_of(asset)
+    return "key!" if any(token in body or link in body for body in bodies) else "no key"
+
+
+def _forge_finding(case, role, asset):
+    """Attack 3: a finding written over RPC ("Microsoft returned it"), then credited."""
+    outcome, wizard_id = case.rpc(
+        "esd.reconciliation", "create", [{"instance_ids": [Command.set(case.instance.ids)]}]
+    )
+    if outcome != "ok":
+        return outcome
+    vals = {
+        "reconciliation_id": wizard_id,
+        "asset_id": asset.id,
+        "kind": "status_differs",
+        "reported_status": "return_accepted",
+    }
+    outcome, line_id = case.rpc("esd.reconciliation.line", "create", [vals])
+    if outcome == "ok":
+        outcome = case.rpc("esd.reconciliation.line", "action_credit", [[line_id]])[0]
+    return outcome
+
+
+def _product_orders(case, role, asset):
+    """Another SKU behind a cheap product: ESD managers only."""
+    product = case.office
+    outcome = case.rpc("product.template", "write", [product.ids, {"esd_returnable": False}])[0]
+    if outcome == "ok":
+        product.sudo().esd_returnable = True
+    return outcome
+
+
+def _template_code(case, role, asset):
+    """Code in the license email, which would render as the sender (superuser in the cron)."""
+    template = case.template
+    body = str(template.sudo().body_html)
+    code = "<t t-out=\"object.env['esd.instance'].sudo().search([]).certificate_password\"/>"
+    outcome = case.rpc("mail.template", "write", [template.ids, {"body_html": body + code}])[0]
+    if outcome == "ok":
+        template.sudo().body_html = body
+    return outcome
+
+
+def _banner(case, role, asset):
+    url = f"/my/esd/{asset.id}?message=Email+us+your+key&error=Email+us+your+key"
+    if role == "visitor":
+        url += f"&access_token={asset.sudo()._portal_ensure_token()}"
+    response = case.url_open(url)
+    return "shown" if "Email us your key" in response.text else "not shown"
+
+
 OPERATIONS = {
     "List /my/esd": Operation(_list),
     "License page /my/esd/<id>": Operation(_page),
@@ -413,6 +535,13 @@ OPERATIONS = {
     "Read internal fields (RPC)": Operation(
         _read("sync_error", "request_id", "esd_license_id", "access_token")
     ),
+    "Read the price paid (RPC)": Operation(_read("price_unit", "invoice_amount")),
+    "Price on the license page": Operation(_price_page),
+    "Read back a resent email's key": Operation(_resend_read_back, kind="fresh"),
+    "Forge a reconciliation finding": Operation(_forge_finding, kind="fresh"),
+    "Change what a product orders": Operation(_product_orders, kind=None),
+    "Put code in the license email": Operation(_template_code, kind=None),
+    "Banner text from a link": Operation(_banner),
     "Read sealed key columns (RPC)": Operation(
         _read("token_sealed", "activation_link_sealed", "token_hash")
     ),

@@ -5,7 +5,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import config
 
-from .common import EsdSimulatorCase, secrets_of, sell_licenses
+from .common import EsdSimulatorCase, allow_keys, secrets_of, sell_licenses
 
 OFFICE = "EP2-06606:en-US"
 
@@ -169,6 +169,9 @@ class TestLifecycle(EsdSimulatorCase):
         esd_user = new_test_user(self.env, "esd_user2", groups="microsoft_esd.group_esd_user")
         portal = new_test_user(self.env, "contoso_portal", groups="base.group_portal")
         portal.partner_id.parent_id = self.customer
+        # A login under the customer sees no key until an ESD manager allows it.
+        self.assertEqual(asset.with_user(portal).token, masked)
+        allow_keys(self.env, portal)
         self.assertTrue(asset.with_user(portal).token == key, "the customer's user sees its key")
         self.assertTrue(asset.with_user(portal).activation_link == secrets_of(asset)[1])
         for user in (salesman, esd_user):

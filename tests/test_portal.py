@@ -1,7 +1,14 @@
 from odoo import http
+from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .common import connected_instance, secrets_of, sell_licenses, start_simulator
+from .common import (
+    allow_keys,
+    connected_instance,
+    secrets_of,
+    sell_licenses,
+    start_simulator,
+)
 
 OFFICE = "EP2-06606:en-US"
 
@@ -44,6 +51,7 @@ class TestPortal(HttpCase):
             cls.env, "fabrikam", groups="base.group_portal", name="Rob Fabrikam"
         )
         cls.reseller_user.partner_id.parent_id = cls.reseller
+        allow_keys(cls.env, cls.contoso_user, cls.reseller_user)
         cls.mine = cls._licenses(cls.contoso, 2)
         cls.theirs = cls._licenses(cls.other, 1)
         cls.for_northwind = cls._licenses(cls.reseller, 1, cls.northwind)
@@ -89,6 +97,24 @@ class TestPortal(HttpCase):
         self.assertTrue(link in page.text, "and its activation link")
         self.assertEqual(self.url_open(f"/my/esd/{self.theirs.id}").status_code, 404)
         self.assertEqual(self.url_open("/my/esd/999999").status_code, 404)
+
+    def test_the_once_a_minute_limit_holds_when_cis_fails(self):
+        """A CIS error undoes the update, not its stamp: clicking again does not reach CIS."""
+        self.authenticate("contoso", "contoso")
+        asset = self.mine[0]
+        self.admin.faults(fail=5, fail_status=422, paths="licenses")
+        self.addCleanup(self.admin.clear_faults)
+        calls = self.admin.stats()["cis_requests"]
+        first = self._post(f"/my/esd/{asset.id}/update")
+        self.assertIn("o_esd_error", first.text)
+        after_first = self.admin.stats()["cis_requests"]
+        self.assertGreater(after_first, calls)
+        second = self._post(f"/my/esd/{asset.id}/update")
+        self.assertIn("less than a minute ago", second.text)
+        self.assertEqual(self.admin.stats()["cis_requests"], after_first, "CIS asked again")
+        # The refusal's text travels in the session, not the link: the link alone shows nothing.
+        plain = self.url_open(f"/my/esd/{asset.id}?outcome=error")
+        self.assertNotIn("o_esd_error", plain.text)
 
     def test_access_token_link_without_login(self):
         asset = self.mine[1]
@@ -159,9 +185,12 @@ class TestPortal(HttpCase):
             Asset.with_user(self.reseller_user).search([]), self.for_northwind | self.for_litware
         )
         masked = self.theirs.with_user(
-            new_test_user(self.env, "sales2", groups="sales_team.group_sale_salesman")
+            new_test_user(self.env, "sales2", groups="sales_team.group_sale_salesman_all_leads")
         ).token
         self.assertTrue(masked.startswith("*****-"))
+        own_documents = new_test_user(self.env, "sales3", groups="sales_team.group_sale_salesman")
+        with self.assertRaises(AccessError):
+            self.theirs.with_user(own_documents).token  # noqa: B018 - reading is the test
 
     def test_portal_tour_opens_a_license_and_resends_its_link(self):
         self.start_tour("/my/esd", "esd_portal_tour", login="contoso")

@@ -1,8 +1,8 @@
-from odoo import Command
+from odoo import Command, fields
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
-from .common import EsdSimulatorCase, secrets_of
+from .common import EsdSimulatorCase, outgoing_body, secrets_of
 
 OFFICE = "EP2-06606:en-US"
 VISIO = "D86-05998:en-US"
@@ -78,11 +78,15 @@ class TestProvisioning(EsdSimulatorCase):
         return self.env["mail.mail"].search([("subject", "like", f"({asset.name})")])
 
     def _assert_key_only_in_the_email(self, asset):
-        """The key is in the queued email, never in the chatter (and never in test output)."""
+        """The key is in the email as it leaves, never in what is stored: the queued email, its
+        message, the chatter (and never in test output)."""
         (mail,) = self._welcome_mails(asset)
         token, link = secrets_of(asset)
-        self.assertTrue(token in mail.body_html, "the email carries the license key")
-        self.assertTrue(link in mail.body_html)
+        sent = outgoing_body(mail)
+        self.assertTrue(token in sent, "the email carries the license key")
+        self.assertTrue(link in sent)
+        self.assertFalse(token in mail.body_html or link in mail.body_html, "a stored key")
+        self.assertFalse(token in (mail.mail_message_id.body or ""), "a stored key")
         self.assertEqual(mail.esd_asset_id, asset)
         self.assertEqual(mail.state, "outgoing")  # queued, not sent inside provisioning
         self.assertTrue(mail.auto_delete)  # the key does not stay in the mail queue
@@ -191,6 +195,69 @@ class TestProvisioning(EsdSimulatorCase):
         self.assertIn("503", asset.sync_error)
         self.assertFalse(order.invoice_ids)
         self.assertEqual(self._provision(), 0)  # not due yet
+
+    def test_an_outage_longer_than_the_old_quarter_hour_heals_by_itself(self):
+        """CIS down for hours: the license keeps waiting ("Being prepared"), and is delivered
+        and invoiced once CIS answers; only past the retry window does it fail. Time is moved,
+        not waited."""
+        order = self._order(self.customer, [(self.office, 2)])
+        order.action_confirm()
+        self.admin.faults(fail=1000, fail_status=503, paths="orders")
+        self._provision()
+        assets = order.esd_asset_ids
+        first = assets.mapped("first_transient_error_at")
+        self.assertTrue(all(first))
+
+        def later(hours):
+            now = fields.Datetime.now()
+            assets.sudo().write(
+                {
+                    # before the test transaction began: the claim compares with its now()
+                    "next_attempt_at": fields.Datetime.subtract(now, days=1),
+                    "first_transient_error_at": fields.Datetime.subtract(now, hours=hours),
+                }
+            )
+            self._provision()
+
+        for hours in (0.34, 2, 23):  # 20 minutes (the old limit), 2 hours, 23 hours
+            later(hours)
+            self.assertEqual(set(assets.mapped("sync_status")), {"unsynchronised"}, hours)
+            self.assertTrue(order._esd_licenses_pending(), "the customer reads Being prepared")
+        self.assertGreaterEqual(min(assets.mapped("sync_attempts")), 4)
+        self.assertFalse(assets.activity_ids, "nobody is asked to act during an outage")
+        # CIS answers again: delivered, one invoice, no click.
+        self.admin.clear_faults()
+        later(23.5)
+        self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})
+        self.assertEqual(len(order.invoice_ids), 1)
+        self.assertFalse(any(assets.mapped("first_transient_error_at")))
+
+    def test_past_the_retry_window_a_license_fails_and_is_retried_per_instance(self):
+        self.env["ir.config_parameter"].set_param("microsoft_esd.retry_window_hours", "1")
+        order = self._order(self.customer, [(self.office, 1)])
+        order.action_confirm()
+        self.admin.faults(fail=1000, fail_status=503, paths="orders")
+        self._provision()
+        asset = order.esd_asset_ids
+        now = fields.Datetime.now()
+        asset.sudo().write(
+            {
+                # before the test transaction began: the claim compares with its now()
+                "next_attempt_at": fields.Datetime.subtract(now, days=1),
+                "first_transient_error_at": fields.Datetime.subtract(now, hours=2),
+            }
+        )
+        self._provision()
+        self.assertEqual(asset.sync_status, "failed")
+        self.assertIn("503", asset.sudo().sync_error)
+        self.assertTrue(asset.activity_ids)
+        self.admin.clear_faults()
+        user = new_test_user(self.env, "esd_retry", groups="microsoft_esd.group_esd_user")
+        self.instance.with_user(user).action_retry_failed_licenses()
+        self._provision()
+        self.assertEqual(asset.sync_status, "synchronized")
+        with self.assertRaisesRegex(UserError, "No license of"):
+            self.instance.with_user(user).action_retry_failed_licenses()
 
     def test_dropped_connection_after_commit_gives_no_second_token(self):
         order = self._order(self.customer, [(self.office, 1)])

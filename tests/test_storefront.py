@@ -173,6 +173,50 @@ class TestStorefront(HttpCase):
         mails = self.env["mail.mail"].search([("esd_asset_id", "in", assets.ids)])
         self.assertEqual(len(mails), 2)
 
+    def test_the_buyer_sees_its_keys_and_a_volume_price_is_for_the_quantity_paid(self):
+        """Three licenses at the price of three, two removed after the split: the one left is
+        paid at the price of one (issue 20: the volume price stayed)."""
+        pricelist = self.env["product.pricelist"].create(
+            {
+                "name": "Volume",
+                "currency_id": self.env.company.currency_id.id,
+                "item_ids": [
+                    Command.create(
+                        {
+                            "applied_on": "1_product",
+                            "product_tmpl_id": self.office.id,
+                            "min_quantity": 3,
+                            "compute_price": "fixed",
+                            "fixed_price": 80.0,
+                        }
+                    )
+                ],
+            }
+        )
+        (self.contoso | self.contoso_user.partner_id).property_product_pricelist = pricelist
+        self.authenticate("contoso", "contoso")
+        self._add_to_cart(3)
+        order = self._cart()
+        self.url_open("/shop/checkout")
+        self.url_open("/shop/payment")
+        order.invalidate_recordset()
+        self.assertEqual(order.order_line.mapped("price_unit"), [80.0] * 3)
+        for line in order.order_line[1:]:
+            self.make_jsonrpc_request(
+                "/shop/cart/update_json",
+                {"line_id": line.id, "product_id": line.product_id.id, "set_qty": 0},
+            )
+        order.invalidate_recordset()
+        self.assertEqual(len(order.order_line), 1)
+        order = self._pay(order)
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(order.order_line.price_unit, 100.0, "one license at the volume price")
+        self.assertEqual(order.transaction_ids.amount, order.amount_total)
+        # The buyer bought it online: it sees the key without anyone choosing it.
+        self._provision()
+        asset = order.esd_asset_ids
+        self.assertTrue(asset.with_user(self.contoso_user).key_visible)
+
     def test_a_guest_buys_for_itself(self):
         self.authenticate(None, None)
         self._add_to_cart(1)

@@ -129,6 +129,9 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
             "groups_id": [Command.set([env.ref("base.group_portal").id])],
         }
     )
+    # Both portal logins hold their company's keys, as an ESD manager decides (Allow License
+    # Keys on the contact): a login given under a customer sees no key until then.
+    (contact | env.ref("base.partner_demo_portal")).action_esd_allow_keys()
     second = order(fabrikam, [(office, 1)], contoso)
     second.action_confirm()
     env.cr.commit()

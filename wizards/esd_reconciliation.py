@@ -7,7 +7,6 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd import reconciliation
-from ..microsoft_esd.contract import License
 from ..microsoft_esd.errors import EsdError
 from ..models.esd_access import check_caller
 
@@ -51,7 +50,8 @@ class EsdReconciliation(models.TransientModel):
         check_caller(self.sudo().instance_ids.with_env(self.env), operation="read")
         if not self.instance_ids:
             raise UserError(self.env._("Choose at least one connected instance."))
-        self.line_ids.unlink()
+        # Findings are written by this tool only (users read them): no one forges one over RPC.
+        self.line_ids.sudo().unlink()
         lines, checked = [], 0
         Asset = self.env["esd.asset"]
         for instance in self.instance_ids:
@@ -89,7 +89,7 @@ class EsdReconciliation(models.TransientModel):
                         "applicable": finding.applicable,
                     }
                 )
-        self.write(
+        self.sudo().write(
             {
                 "line_ids": [fields.Command.create(v) for v in lines],
                 "checked_count": checked,
@@ -178,42 +178,45 @@ class EsdReconciliationLine(models.TransientModel):
     applicable = fields.Boolean(readonly=True)
     resolved = fields.Boolean(readonly=True)
 
+    # The corrective actions never trust a stored finding: each asks CIS when it acts.
     def action_apply_cis_status(self):
+        """Ask CIS for the license's status now and apply the allowed transition."""
         check_caller(self.asset_id)
         for line in self.filtered(lambda line: line.applicable and not line.resolved):
-            asset = line.asset_id.sudo()
-            asset._esd_apply_status(
-                License(
-                    asset.esd_license_id,
-                    line.reported_status,
-                    activation_date=fields.Datetime.now(),
-                )
-            )
-            line.resolved = True
+            line.asset_id.sudo()._esd_update_status()
+            line.sudo().resolved = True
         return self._reopen()
 
     def action_credit(self):
-        """Apply the return Microsoft reports (if not yet) and issue its credit note."""
+        """Credit a license Microsoft returned: CIS is asked now whether it did."""
         check_caller(self.asset_id)
         for line in self.filtered(lambda line: not line.resolved):
             asset = line.asset_id.sudo()
             if asset.return_state == "none":
-                asset._esd_apply_status(
-                    License(asset.esd_license_id, line.reported_status, return_status="successful")
+                asset._esd_update_status()  # applies the return if CIS reports it now
+            if asset.return_state not in ("accepted", "external"):
+                labels = dict(asset._fields["token_status"]._description_selection(self.env))
+                raise UserError(
+                    self.env._(
+                        "%(license)s: Microsoft reports it %(status)s, not returned: there is "
+                        "nothing to credit.",
+                        license=asset.name,
+                        status=labels.get(asset.token_status, asset.token_status),
+                    )
                 )
             line.asset_id.action_credit_return()
-            line.resolved = asset.return_state == "done"
+            line.sudo().resolved = asset.return_state == "done"
         return self._reopen()
 
     def action_retry_provisioning(self):
         self.asset_id.action_retry_provisioning()  # checks its caller
-        self.resolved = True
+        self.sudo().resolved = True
         return self._reopen()
 
     def action_invoice(self):
         check_caller(self.asset_id)
-        self.asset_id.sale_order_id.sudo().action_esd_retry_invoicing()
-        self.resolved = bool(self.asset_id.invoice_line_id)
+        self.asset_id.sale_order_id.action_esd_retry_invoicing()  # checks invoicing rights
+        self.sudo().resolved = bool(self.asset_id.invoice_line_id)
         return self._reopen()
 
     def action_open_license(self):

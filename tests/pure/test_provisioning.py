@@ -1,5 +1,8 @@
 """Provisioning rules, and bounded-parallel ordering against the simulator."""
 
+import datetime
+import random
+
 import pytest
 from conftest import PRODUCT
 
@@ -15,11 +18,23 @@ def test_license_count_accepts_whole_quantities_only():
             prov.license_count(bad)
 
 
-def test_retry_schedule_and_policy():
-    assert [prov.retry_delay(a) for a in (1, 2, 3, 10)] == [60, 120, 240, 3600]
-    assert prov.should_retry(UnavailableError("x"), 1)
-    assert not prov.should_retry(UnavailableError("x"), prov.MAX_ATTEMPTS)
-    assert not prov.should_retry(ValidationError("x"), 1)
+def test_retry_schedule_is_capped_and_jittered():
+    rng = random.Random(7)
+    for attempt, ceiling in ((1, 60), (2, 120), (3, 240), (6, 1800), (40, 1800)):
+        delays = {prov.retry_delay(attempt, rng=rng) for _ in range(200)}
+        assert min(delays) >= ceiling / 2 and max(delays) <= ceiling, attempt
+        assert len(delays) > 10, "licenses held back by an outage come back spread out"
+
+
+def test_transient_errors_are_retried_for_the_whole_window():
+    start = datetime.datetime(2026, 12, 1, 8, 0)
+    hour = datetime.timedelta(hours=1)
+    assert prov.keeps_retrying(None, start) and prov.keeps_retrying(False, start)
+    assert prov.keeps_retrying(start, start + datetime.timedelta(minutes=20))  # the old limit
+    assert prov.keeps_retrying(start, start + 23 * hour)
+    assert not prov.keeps_retrying(start, start + 24 * hour)
+    assert prov.keeps_retrying(start, start + 47 * hour, window_hours=48)
+    assert UnavailableError("x").transient and not ValidationError("x").transient
 
 
 def test_order_all_keeps_the_order_and_isolates_failures(make_client, admin, customer):
