@@ -23,6 +23,7 @@
         "wizards/esd_partner_sync_wizard_views.xml",
         "wizards/esd_reconciliation_views.xml",
         "views/product_template_views.xml",
+        "wizards/esd_uninstall_views.xml",
         "views/res_config_settings_views.xml",
         "wizards/esd_catalog_sync_result_views.xml",
         "views/portal_templates.xml",

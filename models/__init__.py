@@ -4,6 +4,7 @@ from . import (
     esd_asset_provisioning,
     esd_instance,
     esd_partner_account,
+    ir_module_module,
     mail_mail,
     product_template,
     res_config_settings,

@@ -1,1 +1,1 @@
-from . import esd_catalog_sync_result, esd_partner_sync_wizard, esd_reconciliation
+from . import esd_catalog_sync_result, esd_partner_sync_wizard, esd_reconciliation, esd_uninstall
