@@ -85,3 +85,27 @@ def outgoing_body(mail):
     """The body a license email leaves with (the key put in as it is sent): what the customer
     reads. Compare with assertTrue(key in body): a failing assertIn would print the key."""
     return mail.sudo()._prepare_outgoing_body()
+
+
+OFFICE = "EP2-06606:en-US"  # Office Home 2024, Active in the simulator's seeded catalog
+
+
+def office_for_sale(env, price=100.0):
+    """The synced catalog's Office Home 2024, priced and activated for sale."""
+    office = env["product.template"].search([("esd_product_id", "=", OFFICE)])
+    office.list_price = price
+    office.action_esd_activate_for_sale()
+    return office
+
+
+def customer_company(env, name="Contoso Ltd", **values):
+    """A company that CIS accepts as an account (email and country)."""
+    return env["res.partner"].create(
+        {
+            "name": name,
+            "is_company": True,
+            "email": f"it@{name.split()[0].lower()}.example",
+            "country_id": env.ref("base.us").id,
+            **values,
+        }
+    )

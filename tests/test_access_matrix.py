@@ -341,11 +341,16 @@ def _list(case, role, asset):
     return "listed" if f'href="/my/esd/{asset.id}' in response.text else "absent"
 
 
-def _page(case, role, asset):
-    url = f"/my/esd/{asset.id}"
+def _open_page(case, role, asset, query=""):
+    """The license page as the role sees it (the visitor with the share link)."""
+    params = [query] if query else []
     if role == "visitor":
-        url += f"?access_token={asset.sudo()._portal_ensure_token()}"
-    response = case.url_open(url)
+        params.append(f"access_token={asset.sudo()._portal_ensure_token()}")
+    return case.url_open(f"/my/esd/{asset.id}" + ("?" + "&".join(params) if params else ""))
+
+
+def _page(case, role, asset):
+    response = _open_page(case, role, asset)
     if response.status_code == 404:
         return "404"
     if role == "visitor":
@@ -457,10 +462,7 @@ def _edit_template(case, role, asset):
 
 
 def _price_page(case, role, asset):
-    url = f"/my/esd/{asset.id}"
-    if role == "visitor":
-        url += f"?access_token={asset.sudo()._portal_ensure_token()}"
-    response = case.url_open(url)
+    response = _open_page(case, role, asset)
     if response.status_code == 404:
         return "404"
     return "shown" if ">Price<" in response.text else "hidden"
@@ -521,10 +523,7 @@ def _template_code(case, role, asset):
 
 
 def _banner(case, role, asset):
-    url = f"/my/esd/{asset.id}?message=Email+us+your+key&error=Email+us+your+key"
-    if role == "visitor":
-        url += f"&access_token={asset.sudo()._portal_ensure_token()}"
-    response = case.url_open(url)
+    response = _open_page(case, role, asset, "message=Email+us+your+key&error=Email+us+your+key")
     return "shown" if "Email us your key" in response.text else "not shown"
 
 

@@ -15,9 +15,16 @@ from odoo.modules.module import get_module_path
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import new_test_user, tagged
 
-from .common import EsdSimulatorCase, allow_keys, outgoing_body, secrets_of, sell_licenses
-
-OFFICE = "EP2-06606:en-US"
+from .common import (
+    OFFICE,
+    EsdSimulatorCase,
+    allow_keys,
+    customer_company,
+    office_for_sale,
+    outgoing_body,
+    secrets_of,
+    sell_licenses,
+)
 
 
 @tagged("post_install", "-at_install")
@@ -26,17 +33,8 @@ class TestAdversary(EsdSimulatorCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.instance._sync_catalog()
-        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
-        cls.office.list_price = 100.0
-        cls.office.action_esd_activate_for_sale()
-        cls.customer = cls.env["res.partner"].create(
-            {
-                "name": "Contoso Ltd",
-                "is_company": True,
-                "email": "it@contoso.example",
-                "country_id": cls.env.ref("base.us").id,
-            }
-        )
+        cls.office = office_for_sale(cls.env)
+        cls.customer = customer_company(cls.env)
         cls.esd_user = new_test_user(cls.env, "adv_esd", groups="microsoft_esd.group_esd_user")
         cls.manager = new_test_user(cls.env, "adv_mgr", groups="microsoft_esd.group_esd_manager")
 

@@ -201,8 +201,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except HarnessError as exc:
-        print(f"[esd] ERROR: {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    devenv.run_tool(main)

@@ -15,7 +15,6 @@ test; its requirements.txt is not used (ESD_ODOO_DEPS=system).
 
 import os
 import re
-import sys
 
 import devenv
 from devenv import BUILD, LOGS, ROOT, HarnessError, run, say
@@ -74,8 +73,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except HarnessError as exc:
-        print(f"[esd] ERROR: {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
+    devenv.run_tool(main)

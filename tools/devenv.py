@@ -591,6 +591,15 @@ def cmd_demo_reset(args, db="esd_demo"):
     return 0
 
 
+def run_tool(main):
+    """Exit with main(argv)'s code; a foreseen failure is one "[esd] ERROR:" line, exit 2."""
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except HarnessError as exc:
+        print(f"[esd] ERROR: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
 def main(argv):
     """make <command> runs `tools/devenv.py <command> [pytest options]`."""
     commands = {
