@@ -175,7 +175,7 @@ class EsdPortal(CustomerPortal):
                 # What was paid: for the billed company, never its end customer.
                 "show_price": not viewer._is_public()
                 and viewer.partner_id.commercial_partner_id == asset.billing_partner_id,
-                "is_public": request.env.user._is_public(),
+                "is_public": viewer._is_public(),
                 "message": message,
                 "error": error,
             }

@@ -5,7 +5,6 @@ import psycopg2.errors
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import mute_logger
 
 from ..microsoft_esd import licenses
 from ..microsoft_esd.contract import CODE_ALREADY_RETURNED, CODE_LICENSE_REDEEMED, License
@@ -198,16 +197,10 @@ class EsdAsset(models.Model):
 
         The license row is locked first: of two clicks at once, the second is refused (it waits
         for nothing, and the first one's stamp stands once committed)."""
-        self.env.flush_all()
-        try:
-            with self.env.cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
-                self.env.cr.execute(
-                    "SELECT id FROM esd_asset WHERE id = %s FOR UPDATE NOWAIT", [self.id]
-                )
-        except psycopg2.errors.LockNotAvailable:
+        if not self._esd_lock("id = %s", 1, commit=False, params=[self.id]):
             raise UserError(
                 self.env._("This license is being %s right now: try again in a minute.", done)
-            ) from None
+            )
         now = fields.Datetime.now()
         wait = licenses.wait_seconds(self.sudo()[field], now, PORTAL_INTERVAL)
         if wait:

@@ -265,15 +265,9 @@ class EsdAsset(models.Model):
     @api.model
     def _esd_retry_window_hours(self):
         """System parameter microsoft_esd.retry_window_hours (default 24)."""
-        value = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("microsoft_esd.retry_window_hours", provisioning.DEFAULT_RETRY_WINDOW_HOURS)
+        return self._esd_number_param(
+            "microsoft_esd.retry_window_hours", provisioning.DEFAULT_RETRY_WINDOW_HOURS, float, 0.0
         )
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return provisioning.DEFAULT_RETRY_WINDOW_HOURS
 
     # ------------------------------------------------------------------ activities
     def _esd_schedule_activity(self, xmlid, note, user=None):
@@ -320,11 +314,19 @@ class EsdAsset(models.Model):
 
     @api.model
     def _esd_parallelism(self):
-        value = self.env["ir.config_parameter"].sudo().get_param("microsoft_esd.parallelism", "8")
+        return self._esd_number_param(
+            "microsoft_esd.parallelism", provisioning.DEFAULT_PARALLELISM, int, 1
+        )
+
+    @api.model
+    def _esd_number_param(self, key, default, convert, minimum):
+        """System parameter ``key`` as a number of at least ``minimum``; ``default`` when it is
+        unset or not a number."""
+        value = self.env["ir.config_parameter"].sudo().get_param(key, default)
         try:
-            return max(1, int(value))
+            return max(minimum, convert(value))
         except ValueError:
-            return provisioning.DEFAULT_PARALLELISM
+            return default
 
     @api.model
     def _esd_lock(self, where, limit, commit, order="id", params=()):
@@ -429,12 +431,11 @@ class EsdAsset(models.Model):
             for asset in self:
                 asset._esd_set_failed(exc.args[0])
             return
-        # Under the claim's row locks: an order cancelled since is not ordered (its cancellation
-        # writes these rows, so it either committed before the claim or waits for this batch).
-        cancelled = self.filtered(
-            lambda a: a.state != "active" or a.sale_order_id.state == "cancel"
-        )
-        (cancelled.filtered(lambda a: a.state == "active"))._esd_set_stopped()
+        # Under the claim's row locks (it claims active licenses only): an order cancelled since
+        # is not ordered (its cancellation writes these rows, so it either committed before the
+        # claim or waits for this batch).
+        cancelled = self.filtered(lambda a: a.sale_order_id.state == "cancel")
+        cancelled._esd_set_stopped()
         ready = (self - cancelled)._esd_sync_accounts()
         for instance, assets in ready.grouped("instance_id").items():
             try:

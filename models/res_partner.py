@@ -68,25 +68,20 @@ class ResPartner(models.Model):
                     )
                 )
             users.write({"esd_key_holder": allowed})
-            # Who sees which key is computed per user: forget what was computed before.
-            self.env["esd.asset"].invalidate_model(["token", "activation_link", "key_visible"])
-            company = partner.commercial_partner_id.display_name
+            wording = (
+                self.env._("%(user)s allowed %(partner)s to see the license keys of %(company)s.")
+                if allowed
+                else self.env._(
+                    "%(user)s stopped %(partner)s from seeing the license keys of %(company)s."
+                )
+            )
             partner.sudo().message_post(
-                body=(
-                    self.env._(
-                        "%(user)s allowed %(partner)s to see the license keys of %(company)s.",
-                        user=self.env.user.name,
-                        partner=partner.display_name,
-                        company=company,
-                    )
-                    if allowed
-                    else self.env._(
-                        "%(user)s stopped %(partner)s from seeing the license keys of %(company)s.",
-                        user=self.env.user.name,
-                        partner=partner.display_name,
-                        company=company,
-                    )
-                ),
+                body=wording
+                % {
+                    "user": self.env.user.name,
+                    "partner": partner.display_name,
+                    "company": partner.commercial_partner_id.display_name,
+                },
                 subtype_xmlid="mail.mt_note",
             )
         return True
@@ -95,10 +90,7 @@ class ResPartner(models.Model):
         # A contact moved to another company no longer sees keys: the new company never chose it.
         if "parent_id" in vals:
             moved = self.filtered(lambda p: p.parent_id.id != vals["parent_id"])
-            holders = moved.sudo().user_ids.filtered("esd_key_holder")
-            if holders:
-                holders.write({"esd_key_holder": False})
-                self.env["esd.asset"].invalidate_model(["token", "activation_link", "key_visible"])
+            moved.sudo().user_ids.filtered("esd_key_holder").write({"esd_key_holder": False})
         return super().write(vals)
 
     def _compute_esd_asset_count(self):

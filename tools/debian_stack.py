@@ -45,13 +45,9 @@ def main(argv):
         raise HarnessError("make test-debian needs Debian's /usr/bin/python3 and apt-get")
     tree = devenv.unpack_odoo()
     wanted = [*odoo_debian_depends(tree / "debian" / "control"), *EXTRA_PACKAGES]
-    if os.geteuid() == 0:
-        log = LOGS / "apt-debian-stack.log"
-        say(f"apt-get satisfy: Odoo's debian/control python3-* and {len(EXTRA_PACKAGES)} more")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "satisfy", "-y", "-qq", *wanted]):
-            if run(cmd, log, "a", env=env).returncode:
-                raise HarnessError(f"apt-get could not install Debian's packages: see {log}")
+    why = "for the Debian stack: Odoo's debian/control python3-*, msal, test tools"
+    if os.geteuid() == 0 and not devenv.apt_install(wanted, why, command="satisfy"):
+        raise HarnessError("apt-get could not install Debian's packages: see .build/logs/apt-*.log")
     venv = BUILD / "debian-venv"
     vpy, marker = venv / "bin" / "python", venv / ".esd-from-pypi"
     if not marker.exists() or marker.read_text() != " ".join(FROM_PYPI):

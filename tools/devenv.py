@@ -74,14 +74,17 @@ def extra_modules():
     return os.environ.get("ESD_EXTRA_MODULES", "").replace(",", " ").split()
 
 
-def apt_install(packages, why):
-    """Debian's packages, installed when we are root on a machine with apt-get; whether so."""
+def apt_install(packages, why, command="install"):
+    """Debian's packages, installed when we are root on a machine with apt-get; whether so.
+
+    ``command="satisfy"`` takes dependency lines ("a | b") as Debian's control files write them."""
     packages = [packages] if isinstance(packages, str) else list(packages)
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return False
     log, env = LOGS / f"apt-{packages[0]}.log", dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    say(f"installing {' '.join(packages)} {why} (apt-get install, log: {log})")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+    what = " ".join(packages) if len(packages) <= 4 else f"{len(packages)} packages"
+    say(f"installing {what} {why} (apt-get {command}, log: {log})")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", command, "-y", "-qq", *packages]):
         if run(cmd, log, "a", env=env).returncode:
             say(f"apt-get could not install {' '.join(packages)}: see {log}")
             return False
@@ -192,7 +195,7 @@ def install_odoo():
     if not system and (not marker.exists() or marker.read_text() != requirements):
         # python-ldap and psycopg2 build from source: their headers, from Debian when root.
         headers = ["libldap2-dev", "libsasl2-dev", "libpq-dev"]
-        missing = [p for p in headers if shutil.which("dpkg-query") and not dpkg_installed(p)]
+        missing = [p for p in headers if not dpkg_installed(p)]
         if missing:
             apt_install(missing, "to build Odoo's python-ldap and psycopg2")
         log = LOGS / "pip-odoo.log"
