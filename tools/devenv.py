@@ -439,7 +439,9 @@ def cmd_test(args):
         return rc or scan_logs(LOGS / "pytest.log")
     say(f"stack {os.getenv('ESD_STACK', 'of this Python')}: {describe_stack()}")
     ensure_chromium()
-    ctx = odoo_setup("odoo-test")
+    # No cron threads: the tests run the crons themselves (a background cron thread of
+    # pytest-odoo's server would run them too, on the data a test commits).
+    ctx = odoo_setup("odoo-test", max_cron_threads=0)
     db, log, initdb_log = throwaway_db(ctx, "esd_test"), LOGS / "odoo-test.log", LOGS / "initdb.log"
     depends = ast.literal_eval((ROOT / "__manifest__.py").read_text())["depends"]
     depends = ",".join([*depends, *extra_modules()])
