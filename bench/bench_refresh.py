@@ -75,7 +75,7 @@ def deliver(count):
     orders.action_confirm()
     env.cr.commit()
     while True:
-        batch = Asset._esd_claim(500, commit=True)
+        batch = Asset._esd_claim(500, fresh=True)
         if not batch:
             break
         batch._esd_provision()

@@ -6,7 +6,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
 
-from ..microsoft_esd import licenses
+from ..microsoft_esd import licenses, lifecycle
 from ..microsoft_esd.vault import Vault, WeakSecretError
 from .esd_access import check_caller
 
@@ -112,10 +112,156 @@ class EsdAsset(models.Model):
         "second one.",
     )
 
+    # ------------------------------------------------------------------ provisioning
+    sync_status = fields.Selection(
+        [
+            ("unsynchronised", "Unsynchronised"),
+            ("synchronized", "Synchronized"),
+            ("failed", "Failed"),
+        ],
+        "Provisioning",
+        default="unsynchronised",
+        required=True,
+        readonly=True,
+        index=True,
+        tracking=True,
+    )
+    sync_error = fields.Text("Provisioning Error", readonly=True, groups=INTERNAL)
+    sync_attempts = fields.Integer(readonly=True, default=0, groups=INTERNAL)
+    next_attempt_at = fields.Datetime(readonly=True, groups=INTERNAL)
+    first_transient_error_at = fields.Datetime(
+        "Waiting for CIS Since",
+        readonly=True,
+        copy=False,
+        groups=INTERNAL,
+        help="When CIS first failed to answer for this license (timeout, 5xx, rate limit, "
+        "unreachable). Transient errors are retried until microsoft_esd.retry_window_hours "
+        "(24 by default) have passed since; then the license fails.",
+    )
+    welcome_pending = fields.Boolean(
+        readonly=True,
+        copy=False,
+        index=True,
+        groups=INTERNAL,
+        help="The welcome email waits for its cron.",
+    )
+    welcome_partner_ids = fields.Many2many(
+        "res.partner",
+        compute="_compute_welcome_partner_ids",
+        string="License Email Recipients",
+        help="The customer plus the instance's extra recipients.",
+    )
+
+    esd_mail_key_html = fields.Html(
+        "License Email Key Block",
+        compute="_compute_esd_mail_key_html",
+        sanitize=False,
+        help="The key, reference and activation button of the license email: placeholders that "
+        "the email gets its key in place of as it leaves; the masked key anywhere else.",
+    )
+    esd_mail_from = fields.Char("License Email Sender", compute="_compute_esd_mail_from")
+
+    # ------------------------------------------------------------------ after the sale
+    token_status = fields.Selection(
+        [
+            ("activated", "Activated"),
+            ("redeemed", "Redeemed"),
+            ("return_accepted", "Return Accepted"),
+        ],
+        readonly=True,
+        tracking=True,
+    )
+    return_status = fields.Selection(
+        [("none", "None"), ("successful", "Successful")],
+        readonly=True,
+        default="none",
+        tracking=True,
+    )
+    return_state = fields.Selection(
+        [
+            ("none", "Not returned"),
+            ("requested", "Return requested"),
+            ("accepted", "Returned, credit note pending"),
+            ("done", "Returned and credited"),
+            ("external", "Returned at Microsoft, not credited"),
+        ],
+        "Return",
+        default="none",
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+        tracking=True,
+    )
+    return_request_id = fields.Char(readonly=True, copy=False, groups=INTERNAL)
+    return_requested_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
+    activation_date = fields.Datetime(readonly=True)
+    # The billing side is the staff's: an end customer never reads what its reseller paid.
+    invoice_line_id = fields.Many2one(
+        "account.move.line",
+        compute="_compute_invoice_lines",
+        store=True,
+        index="btree_not_null",
+        groups=INTERNAL,
+    )
+    credit_note_line_id = fields.Many2one(
+        "account.move.line", compute="_compute_invoice_lines", store=True, groups=INTERNAL
+    )
+    credit_note_id = fields.Many2one(
+        related="credit_note_line_id.move_id", string="Credit Note", groups=INTERNAL
+    )
+    invoice_id = fields.Many2one(
+        related="invoice_line_id.move_id", string="Invoice", groups=INTERNAL
+    )
+    invoice_amount = fields.Monetary(
+        related="invoice_line_id.price_total",
+        string="Invoice Amount",
+        currency_field="currency_id",
+        groups=INTERNAL,
+    )
+    quantity = fields.Float(related="sale_line_id.product_uom_qty", string="Quantity")
+    uom_id = fields.Many2one(related="product_id.uom_id", string="Unit")
+    cancel_request_state = fields.Selection(
+        [("none", "None"), ("pending", "Pending"), ("rejected", "Rejected")],
+        "Cancellation Request",
+        default="none",
+        readonly=True,
+        copy=False,
+        tracking=True,
+    )
+    cancel_request_comment = fields.Text(readonly=True, copy=False)
+    cancel_requested_by = fields.Many2one("res.partner", readonly=True, copy=False, groups=INTERNAL)
+    cancel_requested_on = fields.Datetime(readonly=True, copy=False)
+    portal_status_checked_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
+    portal_email_resent_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
+
+    # Derived from the fields above: the one state a user reads, and that each change starts
+    # from (esd_asset.py _esd_update_state, microsoft_esd/lifecycle.py).
+    lifecycle_state = fields.Selection(
+        lifecycle.STATES,
+        "Lifecycle",
+        compute="_compute_lifecycle_state",
+        store=True,
+        index=True,
+        help="Where the license is in its life, from its provisioning, cancellation and return "
+        "(docs/architecture.md draws the state machine).",
+    )
+    return_attempts = fields.Integer(readonly=True, default=0, copy=False, groups=INTERNAL)
+
     _sql_constraints = [
         ("request_id_unique", "UNIQUE(request_id)", "The idempotency key of a license is unique."),
         ("license_unique", "UNIQUE(esd_license_id)", "A CIS license is recorded once."),
     ]
+
+    @api.depends("state", "sync_status", "return_state", "first_transient_error_at")
+    def _compute_lifecycle_state(self):
+        for asset in self:
+            asset.lifecycle_state = lifecycle.derive(
+                asset.state,
+                asset.sync_status,
+                asset.return_state,
+                waiting=bool(asset.sudo().first_transient_error_at),
+            )
 
     @api.depends("token_tail", "token_sealed", "activation_link_sealed")
     @api.depends_context("uid")
@@ -191,6 +337,23 @@ class EsdAsset(models.Model):
                     fields=", ".join(refused),
                 )
             )
+
+    # ------------------------------------------------------------------ the state machine
+    def _esd_update_state(self, change, vals):
+        """Apply ``change`` (microsoft_esd/lifecycle.py TRANSITIONS) to the licenses of ``self``
+        in a state it may start from: write ``vals`` on them (as Odoo, whoever the caller), log
+        and leave the others. Returns the licenses changed."""
+        allowed = self.filtered(lambda a: lifecycle.allowed(change, a.lifecycle_state))
+        for asset in self - allowed:
+            _logger.warning(
+                "ESD license %s: %s does not apply to a license in state %s; left as it is",
+                asset.id,
+                change,
+                asset.lifecycle_state,
+            )
+        if allowed and vals:
+            allowed.sudo().write(vals)
+        return allowed
 
     # ------------------------------------------------------------------ the key
     @api.model

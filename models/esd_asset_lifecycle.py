@@ -6,105 +6,35 @@ import psycopg2.errors
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
-from ..microsoft_esd import licenses
+from ..microsoft_esd import licenses, provisioning
 from ..microsoft_esd.contract import CODE_ALREADY_RETURNED, CODE_LICENSE_REDEEMED, License
 from ..microsoft_esd.errors import ConflictError, EsdError, redact
+from . import esd_jobs
 from .esd_access import check_caller
-from .esd_asset import INTERNAL
 from .notification import RELOAD, notification
 
 _logger = logging.getLogger(__name__)
 
 # The portal's Update status and Resend activation: at most once a minute per license.
 PORTAL_INTERVAL = 60
-# The returns cron leaves alone a return requested less than this long ago (seconds; system
-# parameter microsoft_esd.return_grace_seconds): the request that recorded it is still at work.
-RETURN_GRACE_SECONDS = 120
 RETURNS_PER_CALL = 50
+# Returns due now: requested or accepted, and not waiting for CIS to answer again.
+RETURNS_DUE = (
+    "return_state IN ('requested', 'accepted') AND "
+    "(next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))"
+)
 
 
 class EsdAsset(models.Model):
     """After the sale: status at Microsoft, returns and credit notes, cancellation requests.
 
-    A return happens exactly once: its intent (with its own idempotency key) is committed
-    before CIS is called, then CIS, then the credit note, each step recorded in
-    ``return_state``; the returns cron finishes whatever a crash or a lost answer interrupted.
+    A return happens exactly once: Cancel License records its intent (with its own idempotency
+    key) and triggers the returns cron, which calls CIS, then makes the credit note, each step
+    recorded in ``return_state`` and committed; a lost answer is asked again with the same key
+    after a backoff, whatever a crash interrupted is taken up again by the next run.
     """
 
     _inherit = "esd.asset"
-
-    token_status = fields.Selection(
-        [
-            ("activated", "Activated"),
-            ("redeemed", "Redeemed"),
-            ("return_accepted", "Return Accepted"),
-        ],
-        readonly=True,
-        tracking=True,
-    )
-    return_status = fields.Selection(
-        [("none", "None"), ("successful", "Successful")],
-        readonly=True,
-        default="none",
-        tracking=True,
-    )
-    return_state = fields.Selection(
-        [
-            ("none", "Not returned"),
-            ("requested", "Return requested"),
-            ("accepted", "Returned, credit note pending"),
-            ("done", "Returned and credited"),
-            ("external", "Returned at Microsoft, not credited"),
-        ],
-        "Return",
-        default="none",
-        required=True,
-        readonly=True,
-        copy=False,
-        index=True,
-        tracking=True,
-    )
-    return_request_id = fields.Char(readonly=True, copy=False, groups=INTERNAL)
-    return_requested_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
-    activation_date = fields.Datetime(readonly=True)
-    # The billing side is the staff's: an end customer never reads what its reseller paid.
-    invoice_line_id = fields.Many2one(
-        "account.move.line",
-        compute="_compute_invoice_lines",
-        store=True,
-        index="btree_not_null",
-        groups=INTERNAL,
-    )
-    credit_note_line_id = fields.Many2one(
-        "account.move.line", compute="_compute_invoice_lines", store=True, groups=INTERNAL
-    )
-    credit_note_id = fields.Many2one(
-        related="credit_note_line_id.move_id", string="Credit Note", groups=INTERNAL
-    )
-    invoice_id = fields.Many2one(
-        related="invoice_line_id.move_id", string="Invoice", groups=INTERNAL
-    )
-    invoice_amount = fields.Monetary(
-        related="invoice_line_id.price_total",
-        string="Invoice Amount",
-        currency_field="currency_id",
-        groups=INTERNAL,
-    )
-    quantity = fields.Float(related="sale_line_id.product_uom_qty", string="Quantity")
-    uom_id = fields.Many2one(related="product_id.uom_id", string="Unit")
-    cancel_request_state = fields.Selection(
-        [("none", "None"), ("pending", "Pending"), ("rejected", "Rejected")],
-        "Cancellation Request",
-        default="none",
-        readonly=True,
-        copy=False,
-        tracking=True,
-    )
-    cancel_request_comment = fields.Text(readonly=True, copy=False)
-    cancel_requested_by = fields.Many2one("res.partner", readonly=True, copy=False, groups=INTERNAL)
-    cancel_requested_on = fields.Datetime(readonly=True, copy=False)
-    portal_status_checked_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
-    portal_email_resent_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
 
     @api.depends(
         "sale_line_id.invoice_lines.move_id.state", "sale_line_id.invoice_lines.move_id.move_type"
@@ -178,6 +108,30 @@ class EsdAsset(models.Model):
             )
         return True
 
+    def action_credit_failed_license(self):
+        """Stop licenses that failed for good after their line was invoiced (a paid web order
+        is invoiced at payment when sale.automatic_invoice is set), and credit their invoice
+        line; the customer is refunded from the credit note, as any credit note."""
+        check_caller(self)
+        problems = []
+        for asset in self.sudo():
+            if asset.lifecycle_state != "failed" or not asset.invoice_line_id:
+                raise UserError(
+                    self.env._(
+                        "%s is not a failed license with an invoice: there is nothing to "
+                        "credit. Retry provisioning, or cancel its order.",
+                        asset.name,
+                    )
+                )
+            problem = asset._esd_credit_failed()
+            if problem:
+                problems.append(problem)
+        if problems:
+            return notification(
+                self.env._("Not credited"), "\n".join(problems), "warning", sticky=True
+            )
+        return True
+
     # ------------------------------------------------------------------ portal operations
     # Private: the portal controller calls them after its own ownership check.
     def _esd_portal_update_status(self):
@@ -197,7 +151,7 @@ class EsdAsset(models.Model):
 
         The license row is locked first: of two clicks at once, the second is refused (it waits
         for nothing, and the first one's stamp stands once committed)."""
-        if not self._esd_lock("id = %s", 1, commit=False, params=[self.id]):
+        if not self._esd_lock("id = %s", 1, params=[self.id]):
             raise UserError(
                 self.env._("This license is being %s right now: try again in a minute.", done)
             )
@@ -292,38 +246,49 @@ class EsdAsset(models.Model):
             self._esd_set_redeemed(reported.activation_date)
         elif self.return_state == "requested":
             self._esd_set_returned(reported)  # our own return, whose answer was lost
+            esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_returns")  # its credit note
         else:
             self._esd_set_returned_externally(reported)
         return verdict
 
     @api.model
     def _cron_refresh_statuses(self):
-        """Bulk refresh: one "changed since" call per instance, not one call per license."""
-        for instance in self.env["esd.instance"].search([("state", "=", "connected")]):
-            since = instance.license_status_synced_at or fields.Datetime.subtract(
-                fields.Datetime.now(), days=365
-            )
-            started = fields.Datetime.now()
-            try:
-                changes = list(instance._esd_client().iter_license_changes(since))
-            except (EsdError, UserError) as exc:
-                _logger.warning("status refresh of ESD instance %s failed: %s", instance.id, exc)
-                continue
-            by_id = {change.license_id: change for change in changes}
-            assets = self.search(
-                [
-                    ("instance_id", "=", instance.id),
-                    ("esd_license_id", "in", list(by_id)),
-                    ("sync_status", "=", "synchronized"),
-                ]
-            )
-            for asset in assets:
-                try:
-                    with self.env.cr.savepoint():
-                        asset._esd_apply_status(by_id[asset.esd_license_id])
-                except Exception:  # one license never blocks the refresh of the others
-                    _logger.exception("ESD license %s: its status could not be applied", asset.id)
-            instance.license_status_synced_at = started
+        """Bulk refresh: one "changed since" call per instance, not one call per license; each
+        instance committed on its own, the progress reported."""
+        instances = self.env["esd.instance"].search([("state", "=", "connected")])
+        esd_jobs.each_in_savepoint(
+            instances,
+            self._esd_refresh_statuses_of,
+            "its license statuses could not be refreshed",
+            commit_each=True,
+        )
+        esd_jobs.finish(self.env, len(instances), 0)
+
+    @api.model
+    def _esd_refresh_statuses_of(self, instance):
+        since = instance.license_status_synced_at or fields.Datetime.subtract(
+            fields.Datetime.now(), days=365
+        )
+        started = fields.Datetime.now()
+        try:
+            changes = list(instance._esd_client().iter_license_changes(since))
+        except (EsdError, UserError) as exc:
+            _logger.warning("status refresh of ESD instance %s failed: %s", instance.id, exc)
+            return
+        by_id = {change.license_id: change for change in changes}
+        assets = self.search(
+            [
+                ("instance_id", "=", instance.id),
+                ("esd_license_id", "in", list(by_id)),
+                ("sync_status", "=", "synchronized"),
+            ]
+        )
+        esd_jobs.each_in_savepoint(
+            assets,
+            lambda asset: asset._esd_apply_status(by_id[asset.esd_license_id]),
+            "its status could not be applied",
+        )
+        instance.license_status_synced_at = started
 
     def _esd_resend(self):
         delivered = self.filtered(lambda a: a.sync_status == "synchronized" and a.state == "active")
@@ -361,28 +326,32 @@ class EsdAsset(models.Model):
                 )
 
     def _esd_cancel(self):
-        """Return the licenses to Microsoft exactly once, then credit them."""
+        """Record the return of these licenses; the returns cron carries it out, at once."""
         self._esd_check_returnable()
-        for asset in self:
-            asset._esd_set_return_requested()
-        # The intent is kept whatever happens next: the returns cron finishes it.
-        self._esd_commit()
-        problems = [problem for problem in (asset._esd_return() for asset in self) if problem]
-        if problems and len(self) == 1:
-            return notification(
-                self.env._("Cancellation not completed"), problems[0], "danger", next_action=RELOAD
-            )
-        if problems:
-            return notification(
-                self.env._("Some licenses were not cancelled"),
-                "\n".join(problems),
-                "warning",
-                sticky=True,
-            )
-        return True
+        requested = self._esd_set_return_requested()
+        esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_returns")
+        return notification(
+            self.env._("Return requested"),
+            self.env._(
+                "%s: Odoo asks Microsoft now and credits the invoice once Microsoft accepts. "
+                "The license shows the outcome in a moment.",
+                ", ".join(requested.mapped("name")),
+            ),
+            next_action=RELOAD,
+        )
+
+    def _esd_finish_return(self):
+        """The next step of a return: CIS for a requested one, the credit note for an accepted
+        one. Returns None when it is done, else a sentence saying what is left and why."""
+        self.ensure_one()
+        if self.return_state == "requested":
+            return self._esd_return()
+        if self.return_state == "accepted":
+            return self._esd_credit_return()
+        return None
 
     def _esd_return(self):
-        """Carry out a requested return: CIS (same request id on every try), then the credit.
+        """Ask CIS to take the license back (same request id on every try), then credit it.
 
         Returns None when done, else a sentence saying what is left and why.
         """
@@ -400,25 +369,28 @@ class EsdAsset(models.Model):
         except EsdError as exc:
             if not exc.transient:
                 return self._esd_set_return_refused(exc)
+            return self._esd_return_later(exc)
+        except UserError as exc:
+            return self._esd_set_return_refused(str(exc))
+        self._esd_set_returned(returned)
+        return self._esd_credit_return()
+
+    def _esd_return_later(self, error):
+        """CIS did not answer: ask again after a backoff, with the same request id."""
+        if self._esd_return_backoff() == 1:
             self.message_post(
                 body=self.env._(
-                    "Return requested; Microsoft did not answer (%s). It is completed "
-                    "automatically: nothing to do.",
-                    exc,
+                    "Return requested; Microsoft did not answer (%s). Odoo asks again until it "
+                    "does: nothing to do.",
+                    error,
                 )
             )
-            self._esd_trigger_returns()
-            return self.env._(
-                "%(license)s: Microsoft did not answer (%(error)s). The return is completed "
-                "automatically.",
-                license=self.name,
-                error=exc,
-            )
-        except UserError as exc:
-            return self._esd_set_return_refused(exc.args[0])
-        self._esd_set_returned(returned)
-        self._esd_commit()
-        return self._esd_credit_return()
+        return self.env._(
+            "%(license)s: Microsoft did not answer (%(error)s). The return is completed "
+            "automatically.",
+            license=self.name,
+            error=error,
+        )
 
     def _esd_credit_return(self):
         """The credit note of a license Microsoft took back: once, through Odoo's reversal.
@@ -447,8 +419,7 @@ class EsdAsset(models.Model):
                 license=self.name,
                 invoice=invoice.display_name,
             )
-            self._esd_schedule_activity("microsoft_esd.mail_activity_esd_credit", problem)
-            return problem
+            return self._esd_credit_later(problem)
         try:
             with self.env.cr.savepoint():
                 credit = self._esd_reverse_invoice_line(line)
@@ -461,10 +432,54 @@ class EsdAsset(models.Model):
                 license=self.name,
                 error=redact(str(exc)),
             )
-            self._esd_schedule_activity("microsoft_esd.mail_activity_esd_credit", problem)
-            return problem
+            return self._esd_credit_later(problem)
         self._esd_set_credited(credit.display_name)
         return None
+
+    def _esd_credit_failed(self):
+        """Stop a failed, invoiced license and reverse its invoice line. Returns None when done,
+        else why not."""
+        self.ensure_one()
+        line = self.sudo().invoice_line_id
+        if line.move_id.state != "posted" or self.sudo().credit_note_line_id:
+            return self.env._(
+                "%(license)s: its invoice %(invoice)s is not posted, or already credited.",
+                license=self.name,
+                invoice=line.move_id.display_name,
+            )
+        credit = self._esd_reverse_invoice_line(line)
+        self._esd_set_stopped()
+        self.message_post(
+            body=self.env._(
+                "Microsoft never delivered this license: stopped and credited (%s). Refund the "
+                "customer from the credit note.",
+                credit.display_name,
+            )
+        )
+        self._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_credit", self.env._("Credited.")
+        )
+        self._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_delivery", self.env._("Credited.")
+        )
+        return None
+
+    def _esd_credit_later(self, problem):
+        """The credit note cannot be made now: an activity says why; the returns cron tries
+        again after a backoff (up to every 30 minutes). Returns the problem."""
+        self._esd_return_backoff()
+        self._esd_schedule_activity("microsoft_esd.mail_activity_esd_credit", problem)
+        return problem
+
+    def _esd_return_backoff(self):
+        """The returns cron takes this license up again after the backoff of its attempts (1,
+        2, 4... up to 30 minutes, jittered). Returns the attempts so far."""
+        attempts = self.return_attempts + 1
+        delay = provisioning.retry_delay(attempts)
+        when = fields.Datetime.add(fields.Datetime.now(), seconds=delay)
+        self.sudo().write({"return_attempts": attempts, "next_attempt_at": when})
+        esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_returns", when)
+        return attempts
 
     def _esd_reverse_invoice_line(self, line):
         """A posted credit note reversing ``line`` alone (account's own reversal)."""
@@ -492,114 +507,114 @@ class EsdAsset(models.Model):
 
     @api.model
     def _cron_finish_returns(self):
-        """Finish the returns a crash or a lost answer interrupted; report the progress."""
-        threshold = fields.Datetime.subtract(
-            fields.Datetime.now(), seconds=self._esd_return_grace()
+        """Carry out the returns due: each one's CIS call and credit note under a savepoint of
+        its own, committed one by one; report the progress."""
+        assets = self._esd_lock(RETURNS_DUE, RETURNS_PER_CALL, fresh=True, order="id")
+        esd_jobs.each_in_savepoint(
+            assets,
+            lambda asset: asset._esd_finish_return(),
+            "its return could not be finished",
+            commit_each=True,
         )
-        assets = self._esd_lock(
-            "return_state IN ('requested', 'accepted') AND return_requested_at <= %s",
-            RETURNS_PER_CALL,
-            commit=self._esd_can_commit(),
-            order="return_requested_at, id",
-            params=[threshold],
-        )
-        for asset in assets:
-            try:
-                with self.env.cr.savepoint():
-                    if asset.return_state == "requested":
-                        asset._esd_return()
-                    else:
-                        asset._esd_credit_return()
-            except Exception:  # one license never blocks the others
-                _logger.exception("ESD license %s: its return could not be finished", asset.id)
-            self._esd_commit()
-        remaining = self.search_count([("return_state", "in", ("requested", "accepted"))])
-        self.env["ir.cron"]._notify_progress(done=len(assets), remaining=remaining)
-        self._esd_commit()
-
-    @api.model
-    def _esd_return_grace(self):
-        value = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("microsoft_esd.return_grace_seconds", RETURN_GRACE_SECONDS)
-        )
-        try:
-            return max(0, int(value))
-        except ValueError:
-            return RETURN_GRACE_SECONDS
-
-    @api.model
-    def _esd_trigger_returns(self):
-        cron = self.env.ref("microsoft_esd.ir_cron_esd_returns")
-        cron._trigger(fields.Datetime.add(fields.Datetime.now(), seconds=self._esd_return_grace()))
+        self.env.cr.execute(f"SELECT count(*) FROM esd_asset WHERE {RETURNS_DUE}")
+        esd_jobs.finish(self.env, len(assets), self.env.cr.fetchone()[0])
 
     # ------------------------------------------------------------------ state changes
+    # Each goes through _esd_update_state (esd_asset.py): licenses in a state the change may not
+    # start from are logged and left.
     def _esd_set_redeemed(self, activation_date):
-        self.sudo().write(
+        redeemed = self._esd_update_state(
+            "redeemed",
             {
                 "token_status": licenses.REDEEMED,
                 "activation_date": activation_date or fields.Datetime.now(),
                 "return_state": "none",
-            }
+                "next_attempt_at": False,
+            },
         )
-        self.message_post(body=self.env._("Status at Microsoft: Redeemed."))
+        for asset in redeemed:
+            asset.message_post(body=self.env._("Status at Microsoft: Redeemed."))
+        return redeemed
 
     def _esd_set_return_requested(self):
-        self.sudo().write(
-            {
-                "return_state": "requested",
-                "return_request_id": str(uuid.uuid4()),
-                "return_requested_at": fields.Datetime.now(),
-                "cancel_request_state": "none",
-            }
-        )
-        self._esd_close_activities(
+        requested = self.browse()
+        for asset in self:
+            requested |= asset._esd_update_state(
+                "return_requested",
+                {
+                    "return_state": "requested",
+                    "return_request_id": str(uuid.uuid4()),
+                    "return_requested_at": fields.Datetime.now(),
+                    "return_attempts": 0,
+                    "next_attempt_at": False,
+                    "cancel_request_state": "none",
+                },
+            )
+        requested._esd_close_activities(
             "microsoft_esd.mail_activity_esd_cancellation", self.env._("Approved.")
         )
+        return requested
 
     def _esd_set_return_refused(self, error):
         """Microsoft refused the return: the license stays active; returns why."""
+        redeemed = self.browse()
         if isinstance(error, ConflictError) and error.code == CODE_LICENSE_REDEEMED:
-            self._esd_set_redeemed(False)
-        self.sudo().write({"return_state": "none"})
-        message = self.env._(
-            "%(license)s: Microsoft refused the return: %(error)s", license=self.name, error=error
+            redeemed = self._esd_set_redeemed(False)
+        refused = (self - redeemed)._esd_update_state(
+            "return_refused", {"return_state": "none", "next_attempt_at": False}
         )
-        self.message_post(body=message)
+        message = self.env._(
+            "%(license)s: Microsoft refused the return: %(error)s",
+            license=", ".join(self.mapped("name")),
+            error=error,
+        )
+        for asset in refused | redeemed:
+            asset.message_post(body=message)
         return message
 
     def _esd_set_returned(self, returned):
-        self.sudo().write(
+        """CIS accepted the return Odoo asked for."""
+        accepted = self._esd_update_state(
+            "returned",
             {
                 "state": "cancelled",
                 "token_status": returned.token_status,
                 "return_status": returned.return_status,
                 "return_state": "accepted",
-            }
+                "next_attempt_at": False,
+            },
         )
-        self.message_post(body=self.env._("Returned to Microsoft; the credit note follows."))
+        for asset in accepted:
+            asset.message_post(body=self.env._("Returned to Microsoft; the credit note follows."))
+        return accepted
 
     def _esd_set_returned_externally(self, reported):
         """Microsoft reports a return Odoo never asked for: no credit without a decision."""
-        self.sudo().write(
+        returned = self._esd_update_state(
+            "returned_elsewhere",
             {
                 "state": "cancelled",
                 "token_status": reported.token_status,
                 "return_status": reported.return_status or "successful",
                 "return_state": "external",
-            }
+            },
         )
         note = self.env._(
             "Microsoft reports this license returned, although Odoo never asked. Check with the "
             "customer, then credit it (Reconciliation, or Credit Return on the license)."
         )
-        self.message_post(body=note)
-        self._esd_schedule_activity("microsoft_esd.mail_activity_esd_credit", note)
+        for asset in returned:
+            asset.message_post(body=note)
+        returned._esd_schedule_activity("microsoft_esd.mail_activity_esd_credit", note)
+        return returned
 
     def _esd_set_credited(self, credit):
-        self.sudo().write({"return_state": "done"})
-        self.message_post(body=self.env._("Returned to Microsoft and credited: %s.", credit))
-        self._esd_close_activities(
+        credited = self._esd_update_state(
+            "credited", {"return_state": "done", "next_attempt_at": False}
+        )
+        for asset in credited:
+            asset.message_post(body=self.env._("Returned to Microsoft and credited: %s.", credit))
+        credited._esd_close_activities(
             "microsoft_esd.mail_activity_esd_credit", self.env._("Credited.")
         )
+        return credited

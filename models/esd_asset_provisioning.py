@@ -1,5 +1,4 @@
 import logging
-import threading
 import uuid
 
 import psycopg2.errors
@@ -9,10 +8,10 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
-from ..microsoft_esd import licenses, provisioning
+from ..microsoft_esd import licenses, lifecycle, provisioning
 from ..microsoft_esd.errors import redact
+from . import esd_jobs
 from .esd_access import check_caller
-from .esd_asset import INTERNAL
 
 _logger = logging.getLogger(__name__)
 
@@ -32,9 +31,11 @@ MAIL_EXPRESSIONS = (
     "object.esd_mail_from",
 )
 
-# One cron call works this many batches at most, then reports its progress: Odoo's cron runner
-# calls it again at once while some remain (up to 10 times, then after the other ready crons).
-BATCHES_PER_CALL = 10
+# The provisioning crons share the work (claims with SKIP LOCKED): each is triggered by xmlid.
+PROVISION_CRONS = tuple(
+    f"microsoft_esd.ir_cron_esd_provision{suffix}" for suffix in ("", "_2", "_3", "_4")
+)
+WELCOME_BATCH = 50
 
 
 class EsdAsset(models.Model):
@@ -47,54 +48,6 @@ class EsdAsset(models.Model):
     """
 
     _inherit = "esd.asset"
-
-    sync_status = fields.Selection(
-        [
-            ("unsynchronised", "Unsynchronised"),
-            ("synchronized", "Synchronized"),
-            ("failed", "Failed"),
-        ],
-        "Provisioning",
-        default="unsynchronised",
-        required=True,
-        readonly=True,
-        index=True,
-        tracking=True,
-    )
-    sync_error = fields.Text("Provisioning Error", readonly=True, groups=INTERNAL)
-    sync_attempts = fields.Integer(readonly=True, default=0, groups=INTERNAL)
-    next_attempt_at = fields.Datetime(readonly=True, groups=INTERNAL)
-    first_transient_error_at = fields.Datetime(
-        "Waiting for CIS Since",
-        readonly=True,
-        copy=False,
-        groups=INTERNAL,
-        help="When CIS first failed to answer for this license (timeout, 5xx, rate limit, "
-        "unreachable). Transient errors are retried until microsoft_esd.retry_window_hours "
-        "(24 by default) have passed since; then the license fails.",
-    )
-    welcome_pending = fields.Boolean(
-        readonly=True,
-        copy=False,
-        index=True,
-        groups=INTERNAL,
-        help="The welcome email waits for its cron.",
-    )
-    welcome_partner_ids = fields.Many2many(
-        "res.partner",
-        compute="_compute_welcome_partner_ids",
-        string="License Email Recipients",
-        help="The customer plus the instance's extra recipients.",
-    )
-
-    esd_mail_key_html = fields.Html(
-        "License Email Key Block",
-        compute="_compute_esd_mail_key_html",
-        sanitize=False,
-        help="The key, reference and activation button of the license email: placeholders that "
-        "the email gets its key in place of as it leaves; the masked key anywhere else.",
-    )
-    esd_mail_from = fields.Char("License Email Sender", compute="_compute_esd_mail_from")
 
     @api.depends("token_tail", "name")
     @api.depends_context("lang", "esd_mail_placeholders")
@@ -162,25 +115,33 @@ class EsdAsset(models.Model):
         return True
 
     # ------------------------------------------------------------------ state changes
+    # Each goes through _esd_update_state (esd_asset.py): licenses in a state the change may not
+    # start from are logged and left.
     def _esd_set_pending(self):
-        self.write(
+        """Retry provisioning: failed licenses are ordered again by the job."""
+        pending = self._esd_update_state(
+            "pending",
             {
                 "sync_status": "unsynchronised",
                 "sync_error": False,
                 "sync_attempts": 0,
                 "next_attempt_at": False,
                 "first_transient_error_at": False,
-            }
+            },
         )
-        self._esd_close_activities(
+        pending._esd_close_activities(
             "microsoft_esd.mail_activity_esd_delivery", self.env._("Retried.")
         )
+        return pending
 
     def _esd_set_delivered(self, outcome):
+        """CIS delivered the license of ``self`` (one license, one outcome)."""
+        self.ensure_one()
         lic = outcome.license
         # The welcome email posted next records the delivery in the chatter; tracking these
         # fields as well would double the messages (and the cost) of every license.
-        self.sudo().with_context(tracking_disable=True).write(
+        delivered = self.with_context(tracking_disable=True)._esd_update_state(
+            "delivered",
             {
                 "sync_status": "synchronized",
                 "sync_error": False,
@@ -192,75 +153,104 @@ class EsdAsset(models.Model):
                 "return_status": lic.return_status,
                 "activation_date": lic.activation_date,
                 "welcome_pending": True,
-            }
+            },
         )
-        self._esd_store_secrets(lic.token, lic.activation_link)
+        if delivered:
+            self._esd_store_secrets(lic.token, lic.activation_link)
+        return delivered
 
     def _esd_stoppable(self):
         """Whether this license can still be stopped: never sent to Microsoft, or refused."""
         self.ensure_one()
-        return not self.esd_license_id and (
-            self.sync_status == "failed"
-            or (self.sync_status == "unsynchronised" and not self.sync_attempts)
-        )
+        return not self.esd_license_id and lifecycle.allowed("stopped", self.lifecycle_state)
 
     def _esd_set_stopped(self):
         """Its order was cancelled before Microsoft delivered it: it is never ordered."""
-        if not self:
-            return
-        self.sudo().write({"state": "cancelled", "next_attempt_at": False})
-        self._message_log_batch(
+        stopped = self._esd_update_state(
+            "stopped", {"state": "cancelled", "next_attempt_at": False}
+        )
+        stopped._message_log_batch(
             dict.fromkeys(
-                self.ids, self.env._("Its order was cancelled: it is not ordered from Microsoft.")
+                stopped.ids,
+                self.env._("Its order was cancelled: it is not ordered from Microsoft."),
             )
         )
-        self._esd_close_activities(
+        stopped._esd_close_activities(
             "microsoft_esd.mail_activity_esd_delivery", self.env._("Order cancelled.")
         )
+        return stopped
 
     def _esd_set_retry(self, message):
-        """Try again later, after the backoff of its attempts (1, 2, 4... up to 30 minutes,
-        jittered)."""
-        attempts = self.sync_attempts + 1
-        delay = provisioning.retry_delay(attempts)
+        """Try again later, after the backoff of each license's attempts (1, 2, 4... up to 30
+        minutes, jittered)."""
         now = fields.Datetime.now()
-        when = fields.Datetime.add(now, seconds=delay)
-        self.sudo().write(
-            {
-                "sync_attempts": attempts,
-                "sync_error": message,
-                "next_attempt_at": when,
-                "first_transient_error_at": self.sudo().first_transient_error_at or now,
-            }
-        )
-        self._esd_trigger_provisioning(when)
-        _logger.info("ESD license %s: not ordered now, again in %ss", self.id, delay)
+        waiting = self.browse()
+        for asset in self:
+            attempts = asset.sync_attempts + 1
+            delay = provisioning.retry_delay(attempts)
+            when = fields.Datetime.add(now, seconds=delay)
+            waiting |= asset._esd_update_state(
+                "waiting",
+                {
+                    "sync_attempts": attempts,
+                    "sync_error": message,
+                    "next_attempt_at": when,
+                    "first_transient_error_at": asset.first_transient_error_at or now,
+                },
+            )
+            self._esd_trigger_provisioning(when)
+            _logger.info("ESD license %s: not ordered now, again in %ss", asset.id, delay)
+        return waiting
 
     def _esd_set_failed(self, message):
-        self.sudo().write(
-            {
-                "sync_status": "failed",
-                "sync_error": message,
-                "sync_attempts": self.sync_attempts + 1,
-                "next_attempt_at": False,
-            }
-        )
-        self.message_post(body=self.env._("Provisioning failed: %s", message))
-        self._esd_schedule_activity(
+        failed = self.browse()
+        for asset in self:
+            failed |= asset._esd_update_state(
+                "failed",
+                {
+                    "sync_status": "failed",
+                    "sync_error": message,
+                    "sync_attempts": asset.sync_attempts + 1,
+                    "next_attempt_at": False,
+                },
+            )
+        for asset in failed:
+            asset.message_post(body=self.env._("Provisioning failed: %s", message))
+        failed._esd_schedule_activity(
             "microsoft_esd.mail_activity_esd_delivery",
             self.env._("%(error)s Fix the cause, then press Retry provisioning.", error=message),
         )
+        failed._esd_plan_credit_of_paid_failures()
+        return failed
 
     def _esd_fail(self, message, transient):
         """A transient error is retried (capped, jittered backoff) for the retry window, 24
         hours by default, so a CIS outage heals by itself; anything else fails at once."""
-        first = self.sudo().first_transient_error_at
-        if transient and provisioning.keeps_retrying(
-            first, fields.Datetime.now(), self._esd_retry_window_hours()
-        ):
-            self._esd_set_retry(message)
-        else:
-            self._esd_set_failed(message)
+        window = self._esd_retry_window_hours()
+        now = fields.Datetime.now()
+        for asset in self:
+            first = asset.first_transient_error_at
+            if transient and provisioning.keeps_retrying(first, now, window):
+                asset._esd_set_retry(message)
+            else:
+                asset._esd_set_failed(message)
+
+    def _esd_plan_credit_of_paid_failures(self):
+        """A failed license whose line was already invoiced (a paid web order is invoiced at
+        payment when sale.automatic_invoice is set): its salesperson is asked to retry it or to
+        credit it, with the way to do either."""
+        for asset in self.filtered(lambda a: a.sudo().invoice_line_id.move_id.state == "posted"):
+            asset._esd_schedule_activity(
+                "microsoft_esd.mail_activity_esd_credit",
+                self.env._(
+                    "%(license)s was invoiced (%(invoice)s) but Microsoft did not deliver it. "
+                    "Fix the cause and press Retry provisioning, or press Credit Failed License "
+                    "to stop it and credit its invoice line, then refund the customer from the "
+                    "credit note.",
+                    license=asset.name,
+                    invoice=asset.sudo().invoice_id.display_name,
+                ),
+            )
 
     @api.model
     def _esd_retry_window_hours(self):
@@ -273,44 +263,27 @@ class EsdAsset(models.Model):
     def _esd_schedule_activity(self, xmlid, note, user=None):
         """Plan one activity of this type for the salesperson, unless one is already open."""
         activity_type = self.env.ref(xmlid)
-        for record in self:
+        for record in self.sudo():
             if record.activity_ids.filtered(lambda a, t=activity_type: a.activity_type_id == t):
                 continue
-            record.sudo().activity_schedule(
-                activity_type_id=activity_type.id,
-                note=note,
-                user_id=(user or record._esd_responsible()).id,
+            record.activity_schedule(
+                xmlid, note=note, user_id=(user or record._esd_responsible()).id
             )
 
     def _esd_close_activities(self, xmlid, feedback):
-        activity_type = self.env.ref(xmlid)
-        self.sudo().activity_ids.filtered(
-            lambda a: a.activity_type_id == activity_type
-        ).action_feedback(feedback=feedback)
+        self.sudo().activity_feedback([xmlid], feedback=feedback)
 
     def _esd_responsible(self):
         return self.sale_order_id.user_id or self.env.ref("base.user_admin")
 
     # ------------------------------------------------------------------ the job
     @api.model
-    def _esd_can_commit(self):
-        """False in a test's own thread, whose transaction is rolled back at its end (the
-        requests of an HttpCase run in other threads, on a cursor that emulates commits)."""
-        return not getattr(threading.current_thread(), "testing", False)
-
-    @api.model
-    def _esd_commit(self):
-        """Commit, except in a test's own thread."""
-        if self._esd_can_commit():
-            # A cron's progress is kept even if its next call fails (Odoo's cron contract).
-            self.env.cr.commit()  # pylint: disable=invalid-commit
-
-    @api.model
     def _esd_trigger_provisioning(self, at=None):
         """Wake every provisioning cron (they share the work): now, or at ``at``."""
-        slots = self.env["ir.cron"].sudo().search([("code", "=", "model._cron_provision()")])
-        for cron in slots:
-            cron._trigger(at)
+        for xmlid in PROVISION_CRONS:
+            cron = self.env.ref(xmlid, raise_if_not_found=False)
+            if cron and cron.sudo().active:
+                cron.sudo()._trigger(at)
 
     @api.model
     def _esd_parallelism(self):
@@ -329,13 +302,13 @@ class EsdAsset(models.Model):
             return default
 
     @api.model
-    def _esd_lock(self, where, limit, commit, order="id", params=()):
+    def _esd_lock(self, where, limit, fresh=False, order="id", params=()):
         """Lock up to ``limit`` licenses matching ``where``; rows another worker holds are skipped.
 
         Under REPEATABLE READ, a row another worker updated and committed after this statement's
-        snapshot raises a serialization failure instead of being skipped. At claim time this
-        worker has nothing uncommitted (in commit mode), so it starts a fresh transaction and
-        claims again.
+        snapshot raises a serialization failure instead of being skipped. A cron claims with
+        ``fresh`` (its transaction holds nothing uncommitted): it starts a fresh transaction and
+        claims again; anyone else gets the failure.
         """
         self.env.flush_all()
         for _attempt in range(5):
@@ -348,19 +321,18 @@ class EsdAsset(models.Model):
                     )
                     return self.browse([row[0] for row in self.env.cr.fetchall()])
             except psycopg2.errors.SerializationFailure:
-                if not commit:
+                if not (fresh and esd_jobs.rollback(self.env)):
                     raise
-                self.env.cr.rollback()
         return self.browse()
 
     @api.model
-    def _esd_claim(self, limit, commit=False):
+    def _esd_claim(self, limit, fresh=False):
         """Lock up to ``limit`` licenses due for provisioning, the never-tried ones first."""
         return self._esd_lock(
             "sync_status = 'unsynchronised' AND active AND state = 'active' AND "
             "(next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))",
             limit,
-            commit,
+            fresh,
             order="next_attempt_at NULLS FIRST, id",
         )
 
@@ -376,60 +348,58 @@ class EsdAsset(models.Model):
 
     @api.model
     def _cron_provision(self):
-        """Provision up to BATCHES_PER_CALL batches, invoice, and report the progress.
+        """One batch per call: claim, order, record, commit; then invoice, report progress.
+        Returns how many licenses it processed.
 
-        Bounded work per call and progress reported to the cron runner (Odoo 18's contract):
-        the runner calls again while licenses remain, and a run that did some work is never
-        counted as a failure.
+        Odoo's cron runner calls again at once while licenses remain due. A batch that met a
+        concurrent update (another worker committed a change to the same order after this
+        transaction began) is rolled back whole and claimed again (same idempotency keys: CIS
+        returns the same licenses).
         """
-        commit = self._esd_can_commit()
-        done = self._esd_provision_pending(commit=commit, max_batches=BATCHES_PER_CALL)
-        remaining = self.search_count(self._esd_due_domain())
-        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
-        self._esd_commit()
+        try:
+            done = self._esd_provision_batch(fresh=True)
+            esd_jobs.commit(self.env)
+        except psycopg2.errors.TransactionRollbackError:
+            if not esd_jobs.rollback(self.env):
+                raise
+            _logger.info("ESD provisioning: batch rolled back after a concurrent update")
+            self._esd_trigger_provisioning()
+            done = 0
+        # Invoiced in the transaction that starts after this worker's commit: whichever worker
+        # commits last sees every license of the order delivered and invoices it.
+        self.env["sale.order"]._esd_invoice_ready()
+        esd_jobs.finish(self.env, done, self.search_count(self._esd_due_domain()))
+        return done
 
     @api.model
-    def _esd_provision_pending(self, commit=False, max_batches=None):
-        """Claim and provision batches until nothing is claimable; returns licenses processed."""
-        batch_size = self._esd_parallelism() * 4
-        done = batches = 0
-        while max_batches is None or batches < max_batches:
-            batches += 1
-            assets = self._esd_claim(batch_size, commit)
-            if not assets:
-                break
-            try:
-                assets._esd_provision()
-                if commit:
-                    # One transaction per batch: the licenses CIS delivered are recorded for good
-                    # before the next batch is ordered (only the cron passes commit=True).
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
-            except psycopg2.errors.TransactionRollbackError:
-                # Another worker committed a change to the same order after this transaction
-                # began. Nothing of this batch is kept; its licenses are ordered again (same
-                # idempotency keys: the same licenses come back).
-                if not commit:
-                    raise
-                self.env.cr.rollback()
-                _logger.info("ESD provisioning: batch rolled back after a concurrent update")
-                continue
-            done += len(assets)
-        # Invoice in a transaction that starts after this worker's last commit: whichever worker
-        # commits last sees every license of the order delivered and invoices it.
-        self.env["sale.order"]._esd_invoice_ready(commit)
-        # The emails go last: their cron writes the same licenses, so it must not run while
-        # the invoice links them.
-        if done:
-            self.env.ref("microsoft_esd.ir_cron_esd_welcome")._trigger()
+    def _esd_provision_batch(self, fresh=False):
+        """Claim one batch of due licenses and provision it; returns how many were processed."""
+        assets = self._esd_claim(self._esd_parallelism() * 4, fresh)
+        assets._esd_provision()
+        if assets:
+            # The emails go later, in their cron: it writes the same licenses, so it must not
+            # run while the invoice links them.
+            esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_welcome")
+        return len(assets)
+
+    @api.model
+    def _esd_provision_pending(self):
+        """Provision every due license, batch after batch, then invoice (for Odoo shells and
+        tests; the crons work one batch per call and commit it). Returns how many."""
+        done = 0
+        while batch := self._esd_provision_batch():
+            done += batch
+        self.env["sale.order"]._esd_invoice_ready()
         return done
 
     def _esd_provision(self):
         """Order the licenses of ``self`` (claimed by this transaction) and record the results."""
+        if not self:
+            return
         try:
             self._esd_vault()  # a key that cannot be stored safely is not ordered
         except UserError as exc:
-            for asset in self:
-                asset._esd_set_failed(exc.args[0])
+            self._esd_set_failed(str(exc))
             return
         # Under the claim's row locks (it claims active licenses only): an order cancelled since
         # is not ordered (its cancellation writes these rows, so it either committed before the
@@ -441,8 +411,7 @@ class EsdAsset(models.Model):
             try:
                 client = instance._esd_client()
             except UserError as exc:
-                for asset in assets:
-                    asset._esd_set_failed(exc.args[0])
+                assets._esd_set_failed(str(exc))
                 continue
             jobs = [asset._esd_job() for asset in assets]
             correlation_id = str(uuid.uuid4())
@@ -555,33 +524,33 @@ class EsdAsset(models.Model):
     # ------------------------------------------------------------------ license emails
     @api.model
     def _cron_send_welcome(self):
-        """Send the welcome emails of delivered licenses (kept on the record until sent)."""
-        commit = self._esd_can_commit()
-        done = self._esd_send_pending_welcome(commit=commit, max_batches=BATCHES_PER_CALL)
-        remaining = self.search_count([("welcome_pending", "=", True)])
-        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
-        self._esd_commit()
+        """Send the welcome emails of one batch of delivered licenses (kept on the record until
+        sent), report the progress, commit. Returns how many."""
+        assets = self._esd_lock("welcome_pending", WELCOME_BATCH, fresh=True)
+        assets._esd_send_welcome_batch()
+        esd_jobs.finish(self.env, len(assets), self.search_count([("welcome_pending", "=", True)]))
+        return len(assets)
 
     @api.model
-    def _esd_send_pending_welcome(self, commit=False, batch_size=50, max_batches=None):
-        done = batches = 0
-        while max_batches is None or batches < max_batches:
-            batches += 1
-            assets = self._esd_lock("welcome_pending", batch_size, commit)
-            if not assets:
-                break
-            try:
-                with self.env.cr.savepoint():
-                    assets._esd_send_welcome()  # the whole batch rendered at once
-            except Exception:  # the licenses are retried one by one below
-                for asset in assets:
-                    asset._esd_send_welcome_alone()
-            assets.sudo().write({"welcome_pending": False})
+    def _esd_send_pending_welcome(self):
+        """Send every pending welcome email, batch after batch (for Odoo shells and tests)."""
+        done = 0
+        while assets := self._esd_lock("welcome_pending", WELCOME_BATCH):
+            assets._esd_send_welcome_batch()
             done += len(assets)
-            if commit:
-                # One transaction per batch of emails (only the cron passes commit=True).
-                self.env.cr.commit()  # pylint: disable=invalid-commit
         return done
+
+    def _esd_send_welcome_batch(self):
+        """The whole batch rendered at once; if that fails, license by license."""
+        try:
+            with self.env.cr.savepoint():
+                self._esd_send_welcome()
+        except psycopg2.errors.TransactionRollbackError:
+            raise
+        except Exception:  # the licenses are retried one by one below
+            for asset in self:
+                asset._esd_send_welcome_alone()
+        self.sudo().write({"welcome_pending": False})
 
     def _esd_send_welcome(self):
         """Email each license to its recipients; the chatter records it without the key.

@@ -13,6 +13,7 @@ from ..microsoft_esd.certificate import load_certificate
 from ..microsoft_esd.client import CisClient
 from ..microsoft_esd.config import DEFAULT_AUTHORITY, InstanceConfig
 from ..microsoft_esd.errors import EsdError
+from . import esd_jobs
 from .esd_access import ESD_MANAGER, check_caller
 from .notification import CLOSE, notification
 
@@ -452,22 +453,23 @@ class EsdInstance(models.Model):
 
     @api.model
     def _cron_sync_catalogs(self):
-        """Monthly: Microsoft publishes its catalog changes once a month."""
+        """Monthly: Microsoft publishes its catalog changes once a month. One instance at a
+        time, each committed: a failing instance neither undoes the catalogs synced before it
+        nor stops the others, and its error state outlives the run."""
         instances = self.search([("state", "=", "connected")])
-        # One transaction per instance (the cron's own commits, as Odoo's batch crons do): a
-        # failing instance neither undoes the catalogs synced before it nor stops the others,
-        # and its error state, written after the rollback, must outlive the run.
-        for instance in instances:
-            try:
+        esd_jobs.each_in_savepoint(
+            instances, self._esd_sync_catalog_or_record, "its catalog sync failed", commit_each=True
+        )
+        esd_jobs.finish(self.env, len(instances), 0)
+
+    @api.model
+    def _esd_sync_catalog_or_record(self, instance):
+        try:
+            with self.env.cr.savepoint():
                 instance._sync_catalog()
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            except UserError as exc:
-                self.env.cr.rollback()
-                instance.write({"state": "error", "last_error": exc.args[0]})
-                instance.message_post(
-                    body=self.env._("Monthly catalog sync failed: %s", exc.args[0])
-                )
-                self.env.cr.commit()  # pylint: disable=invalid-commit
+        except UserError as exc:
+            instance.write({"state": "error", "last_error": str(exc)})
+            instance.message_post(body=self.env._("Monthly catalog sync failed: %s", exc))
 
     @api.model
     def _cron_check_certificates(self):
@@ -477,13 +479,14 @@ class EsdInstance(models.Model):
             lambda u: not u.share and u.active and u.id != self.env.ref("base.user_root").id
         )
         activity_type = self.env.ref("microsoft_esd.mail_activity_esd_certificate")
-        for instance in self.search([("certificate_expiry", "<=", limit)]):
+        expiring = self.search([("certificate_expiry", "<=", limit)])
+        for instance in expiring:
             planned = instance.activity_ids.filtered(
                 lambda a: a.activity_type_id == activity_type
             ).user_id
             for user in managers - planned:
                 instance.activity_schedule(
-                    activity_type_id=activity_type.id,
+                    "microsoft_esd.mail_activity_esd_certificate",
                     summary=self.env._("Renew the ESD certificate %s", instance.thumbprint),
                     note=self.env._(
                         "The certificate of %(name)s expires on %(date)s. Register a new "
@@ -494,6 +497,7 @@ class EsdInstance(models.Model):
                     date_deadline=instance.certificate_expiry.date(),
                     user_id=user.id,
                 )
+        esd_jobs.finish(self.env, len(expiring), 0)
 
     # ------------------------------------------------------------------ demo
     @api.model

@@ -201,23 +201,23 @@ class ResPartner(models.Model):
     def _esd_sync(self, instance, role=None):
         """Save & Synchronize: synchronize this partner's account on ``instance`` now.
 
-        A new request id is stored and committed before CIS is called, so that a retry after a
-        lost answer repeats the same request instead of creating a second account.
+        Returns None when done, else what CIS answered. Nothing is raised once CIS was called:
+        the account's request id and outcome are kept with the request's transaction, so that a
+        retry after a lost answer repeats the same request instead of creating a second
+        account.
         """
         self.ensure_one()
         role = role or self.esd_role
         self._esd_check_syncable(role)
         account = self.env["esd.partner.account"]._esd_ensure(self, instance)
-        account._esd_new_request()
-        self.env["esd.asset"]._esd_commit()
+        if account.sync_status != "not_synced" or not account.request_id:
+            account._esd_new_request()
         error = account._esd_sync(role)
         if error:
-            raise UserError(
-                self.env._(
-                    "%(partner)s could not be synchronized with %(instance)s: %(error)s",
-                    partner=self.display_name,
-                    instance=instance.name,
-                    error=error,
-                )
+            return self.env._(
+                "%(partner)s could not be synchronized with %(instance)s: %(error)s",
+                partner=self.display_name,
+                instance=instance.name,
+                error=error,
             )
-        return account
+        return None

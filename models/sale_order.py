@@ -5,7 +5,7 @@ import psycopg2.errors
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import mute_logger
+from odoo.tools import clean_context, mute_logger
 
 from ..microsoft_esd.errors import redact
 
@@ -80,8 +80,14 @@ class SaleOrder(models.Model):
         backend = esd_orders.filtered(lambda o: not o.website_id)
         backend._esd_check_sellable()
         backend._esd_check_parties()
-        result = super().action_confirm()
-        assets = esd_orders._esd_create_assets()
+        return super().action_confirm()
+
+    def _action_confirm(self):
+        """Sale's confirmation hook: the licenses of the confirmed orders, created under a clean
+        context (a form's ``default_*`` keys are not defaults of a license)."""
+        result = super()._action_confirm()
+        esd_orders = self.filtered(lambda o: any(o.order_line.mapped("is_esd")))
+        assets = esd_orders.with_context(clean_context(self.env.context))._esd_create_assets()
         if assets:
             assets._esd_accounts()  # created here, synchronized by the job
             assets._esd_trigger_provisioning()
@@ -162,31 +168,21 @@ class SaleOrder(models.Model):
         """One license per ESD line; only the missing ones, so confirming again is safe."""
         vals_list = []
         for order in self:
-            customer, billed = order._esd_parties()
-            # Who bought it in the shop (a portal user at confirmation) sees its keys.
-            buyer = order.partner_id.user_ids.filtered("share")[:1] if order.website_id else None
-            buyer = buyer or self.env["res.users"]
             for line in order.order_line.filtered("is_esd"):
                 # Licenses stopped or returned by an earlier cancellation do not count.
                 active = line.esd_asset_ids.filtered(lambda a: a.state == "active")
                 missing = int(line.product_uom_qty) - len(active)
-                vals_list += [
-                    {
-                        "customer_id": customer.id,
-                        "billing_partner_id": billed.id,
-                        "ordered_by_user_id": buyer.id,
-                        "sale_order_id": order.id,
-                        "sale_line_id": line.id,
-                        "product_id": line.product_id.id,
-                        "instance_id": line.product_id.product_tmpl_id.esd_instance_id.id,
-                        "price_unit": line.price_unit * (1 - (line.discount or 0.0) / 100.0),
-                        "currency_id": order.currency_id.id,
-                        "purchase_date": fields.Date.context_today(order),
-                    }
-                ] * max(0, missing)
+                vals_list += [line._esd_prepare_asset_values()] * max(0, missing)
         # The order's chatter records the confirmation; no "created" note on each license.
         Asset = self.env["esd.asset"].sudo().with_context(mail_create_nolog=True)
         return Asset.create(vals_list)
+
+    def _esd_buyer(self):
+        """The portal user who bought this order in the shop (it sees the keys), if any."""
+        self.ensure_one()
+        if not self.website_id:
+            return self.env["res.users"]
+        return self.partner_id.user_ids.filtered("share")[:1]
 
     # ------------------------------------------------------------------ the shop
     def _esd_is_reseller_cart(self):
@@ -294,11 +290,12 @@ class SaleOrder(models.Model):
 
     # ------------------------------------------------------------------ invoicing
     @api.model
-    def _esd_invoice_ready(self, commit=False):
+    def _esd_invoice_ready(self):
         """Invoice the orders with delivered licenses to invoice and none still pending.
 
         Each order under its own savepoint and row lock: one that fails is logged on the order,
-        with an activity for its salesperson, and the others go on.
+        with an activity for its salesperson, and the others go on. Never commits: the
+        provisioning cron commits after it.
         """
         Asset = self.env["esd.asset"]
         orders = Asset.search(
@@ -331,10 +328,6 @@ class SaleOrder(models.Model):
             except Exception as exc:  # an order that cannot be invoiced never blocks the others
                 _logger.exception("order %s: its licenses could not be invoiced", order.id)
                 order._esd_set_invoice_error(redact(str(exc)))
-            if commit:
-                # commit is True only in the provisioning cron (never in a request or a test):
-                # each order's invoice is kept even if a later order's transaction is lost.
-                self.env.cr.commit()  # pylint: disable=invalid-commit
 
     def _esd_invoice_later(self):
         """A concurrent update: invoice again in a moment rather than at the next run."""
@@ -385,7 +378,7 @@ class SaleOrder(models.Model):
         activity_type = self.env.ref("microsoft_esd.mail_activity_esd_invoice")
         if not self.activity_ids.filtered(lambda a: a.activity_type_id == activity_type):
             self.sudo().activity_schedule(
-                activity_type_id=activity_type.id,
+                "microsoft_esd.mail_activity_esd_invoice",
                 note=self.env._("%s Fix the cause, then press Retry License Invoicing.", message),
                 user_id=(self.user_id or self.env.ref("base.user_admin")).id,
             )
@@ -405,9 +398,8 @@ class SaleOrder(models.Model):
             )
         self.check_access("write")
         self.sudo().esd_invoice_error = False
-        activity_type = self.env.ref("microsoft_esd.mail_activity_esd_invoice")
-        self.activity_ids.filtered(lambda a: a.activity_type_id == activity_type).action_feedback(
-            feedback=self.env._("Invoicing retried.")
+        self.activity_feedback(
+            ["microsoft_esd.mail_activity_esd_invoice"], feedback=self.env._("Invoicing retried.")
         )
         self.sudo()._esd_invoice_delivered()
         return True

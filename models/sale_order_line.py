@@ -31,6 +31,25 @@ class SaleOrderLine(models.Model):
             )
         return res
 
+    def _esd_prepare_asset_values(self):
+        """The values of one license of this line: its parties, product, instance and the price
+        paid for it, taxes excluded (after discount, as the order computed it)."""
+        self.ensure_one()
+        order = self.order_id
+        customer, billed = order._esd_parties()
+        return {
+            "customer_id": customer.id,
+            "billing_partner_id": billed.id,
+            "ordered_by_user_id": order._esd_buyer().id,
+            "sale_order_id": order.id,
+            "sale_line_id": self.id,
+            "product_id": self.product_id.id,
+            "instance_id": self.product_id.product_tmpl_id.esd_instance_id.id,
+            "price_unit": self.price_reduce_taxexcl,
+            "currency_id": order.currency_id.id,
+            "purchase_date": fields.Date.context_today(order),
+        }
+
     def _esd_split(self):
         """Make every ESD line of quantity N into N lines of quantity 1 (prices, taxes kept).
 

@@ -1,6 +1,6 @@
 import tempfile
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import TransactionCase
 
 from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
@@ -109,3 +109,19 @@ def customer_company(env, name="Contoso Ltd", **values):
             **values,
         }
     )
+
+
+def cancel_license(asset, approve=False):
+    """Cancel License (or Approve Cancellation), then the returns cron it triggers; returns what
+    the cron wrote in the license's chatter, which says the outcome."""
+    before = asset.message_ids
+    (asset.action_approve_cancellation if approve else asset.action_cancel_license)()
+    asset.env["esd.asset"]._cron_finish_returns()
+    return " ".join(str(message.body) for message in asset.message_ids - before)
+
+
+def finish_returns(env, assets):
+    """What the returns cron does once the backoff of these licenses' returns has passed (a day
+    in the past: SQL's now() is the test transaction's start)."""
+    assets.sudo().next_attempt_at = fields.Datetime.subtract(fields.Datetime.now(), days=1)
+    env["esd.asset"]._cron_finish_returns()

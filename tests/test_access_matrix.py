@@ -550,14 +550,10 @@ OPERATIONS = {
         _backend("action_update_license_status"), kind="fresh", cis=True
     ),
     "Resend activation (backend)": Operation(_backend("action_resend_activation"), kind="fresh"),
-    "Cancel and return (backend)": Operation(
-        _backend("action_cancel_license"), kind="fresh", cis=True
-    ),
+    # Both record the return; the returns cron they trigger calls CIS.
+    "Cancel and return (backend)": Operation(_backend("action_cancel_license"), kind="fresh"),
     "Approve cancellation": Operation(
-        _backend("action_approve_cancellation"),
-        kind="fresh",
-        prepare=_request_cancellation,
-        cis=True,
+        _backend("action_approve_cancellation"), kind="fresh", prepare=_request_cancellation
     ),
     "Reject cancellation": Operation(
         _backend("action_reject_cancellation"), kind="fresh", prepare=_request_cancellation

@@ -5,7 +5,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import config
 
-from .common import EsdSimulatorCase, allow_keys, secrets_of, sell_licenses
+from .common import EsdSimulatorCase, allow_keys, cancel_license, secrets_of, sell_licenses
 
 OFFICE = "EP2-06606:en-US"
 
@@ -70,7 +70,10 @@ class TestLifecycle(EsdSimulatorCase):
     def test_cancel_returns_the_license_and_credits_the_invoice_line(self):
         asset = self._licenses()
         line = asset.invoice_line_id
-        asset.action_cancel_license()
+        action = asset.action_cancel_license()
+        self.assertIn("Odoo asks Microsoft now", action["params"]["message"])
+        self.assertEqual(asset.lifecycle_state, "return_requested")
+        self.env["esd.asset"]._cron_finish_returns()
         self.assertRecordValues(
             asset,
             [
@@ -96,10 +99,12 @@ class TestLifecycle(EsdSimulatorCase):
     def test_cancel_of_a_license_redeemed_at_microsoft_is_refused_and_says_why(self):
         asset = self._licenses()
         self.admin.redeem(asset.esd_license_id)  # Odoo does not know yet
-        action = asset.action_cancel_license()
-        self.assertEqual(action["params"]["type"], "danger")
-        self.assertIn("LicenseRedeemed", action["params"]["message"])
-        self.assertRecordValues(asset, [{"state": "active", "token_status": "redeemed"}])
+        outcome = cancel_license(asset)
+        self.assertIn("LicenseRedeemed", outcome)
+        self.assertRecordValues(
+            asset,
+            [{"state": "active", "token_status": "redeemed", "lifecycle_state": "delivered"}],
+        )
         self.assertFalse(asset.credit_note_id)
         with self.assertRaisesRegex(UserError, "already redeemed"):
             asset.action_cancel_license()
@@ -130,7 +135,7 @@ class TestLifecycle(EsdSimulatorCase):
         asset.action_reject_cancellation()
         self.assertEqual((asset.cancel_request_state, asset.state), ("rejected", "active"))
         asset._esd_request_cancellation("Again", self.customer)
-        asset.action_approve_cancellation()
+        cancel_license(asset, approve=True)
         self.assertEqual((asset.cancel_request_state, asset.state), ("none", "cancelled"))
         self.assertTrue(asset.credit_note_id)
 

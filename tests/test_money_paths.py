@@ -6,9 +6,17 @@ in a batch, one order that cannot be invoiced next to one that can.
 """
 
 from odoo import Command, fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .common import EsdSimulatorCase, outgoing_body, secrets_of, sell_licenses
+from .common import (
+    EsdSimulatorCase,
+    cancel_license,
+    finish_returns,
+    outgoing_body,
+    secrets_of,
+    sell_licenses,
+)
 
 OFFICE = "EP2-06606:en-US"
 
@@ -49,9 +57,7 @@ class TestMoneyPaths(EsdSimulatorCase):
         )
 
     def _finish_returns(self, asset):
-        """What the returns cron does once the request that started the return is long over."""
-        asset.sudo().return_requested_at = fields.Datetime.subtract(fields.Datetime.now(), hours=1)
-        self.env["esd.asset"]._cron_finish_returns()
+        finish_returns(self.env, asset)
 
     def _assert_returned_and_credited_once(self, asset, invoice_line):
         self.assertRecordValues(
@@ -93,7 +99,7 @@ class TestMoneyPaths(EsdSimulatorCase):
         asset = self._licenses()
         asset.sale_order_id.action_lock()
         line = asset.invoice_line_id
-        asset.action_cancel_license()
+        cancel_license(asset)
         self._assert_returned_and_credited_once(asset, line)
 
     def test_credit_note_keeps_the_invoice_lines_account_analytic_and_taxes(self):
@@ -109,7 +115,7 @@ class TestMoneyPaths(EsdSimulatorCase):
         invoice.button_draft()
         line.write({"account_id": income.id, "analytic_distribution": {str(analytic.id): 100}})
         invoice.action_post()
-        asset.action_cancel_license()
+        cancel_license(asset)
         credit_line = self._credits(asset)
         self.assertRecordValues(
             credit_line,
@@ -130,8 +136,8 @@ class TestMoneyPaths(EsdSimulatorCase):
         asset = self._licenses()
         invoice = asset.invoice_id
         invoice.button_draft()
-        action = asset.action_cancel_license()
-        self.assertIn("is not posted", action["params"]["message"])
+        cancel_license(asset)
+        self.assertIn("is not posted", asset.activity_ids.note)
         self.assertEqual((asset.state, asset.return_state), ("cancelled", "accepted"))
         self.assertFalse(self._credits(asset))
         self.assertTrue(
@@ -151,7 +157,7 @@ class TestMoneyPaths(EsdSimulatorCase):
         invoice = asset.invoice_id
         invoice.button_draft()
         invoice.button_cancel()
-        asset.action_cancel_license()
+        cancel_license(asset)
         self.assertEqual((asset.state, asset.return_state), ("cancelled", "done"))
         self.assertFalse(self._credits(asset))
 
@@ -160,10 +166,12 @@ class TestMoneyPaths(EsdSimulatorCase):
         line = asset.invoice_line_id
         # Microsoft accepts the return, then every answer is lost.
         self.admin.faults(drop_after_commit=20, paths="return")
-        action = asset.action_cancel_license()
-        self.assertIn("completed automatically", action["params"]["message"])
+        self.assertIn("Odoo asks again", cancel_license(asset))
         self.assertEqual(self._cis(asset), "ReturnAccepted")
         self.assertEqual((asset.state, asset.return_state), ("active", "requested"))
+        self.assertGreater(asset.next_attempt_at, fields.Datetime.now(), "after a backoff")
+        self.env["esd.asset"]._cron_finish_returns()  # not due yet: CIS is not asked again
+        self.assertEqual(asset.return_attempts, 1)
         self.assertFalse(self._credits(asset))
         self.admin.clear_faults()
         with self.assertRaisesRegex(Exception, "already under way"):
@@ -177,7 +185,7 @@ class TestMoneyPaths(EsdSimulatorCase):
         asset = self._licenses()
         line = asset.invoice_line_id
         self.admin.faults(drop_after_commit=20, paths="return")
-        asset.action_cancel_license()
+        cancel_license(asset)
         self.admin.clear_faults()
         self.env["esd.asset"]._cron_refresh_statuses()
         self.assertEqual((asset.state, asset.return_state), ("cancelled", "accepted"))
@@ -209,8 +217,7 @@ class TestMoneyPaths(EsdSimulatorCase):
     def test_a_return_refused_by_microsoft_keeps_the_license_active(self):
         asset = self._licenses()
         self.admin.redeem(asset.esd_license_id)
-        action = asset.action_cancel_license()
-        self.assertIn("LicenseRedeemed", action["params"]["message"])
+        self.assertIn("LicenseRedeemed", cancel_license(asset))
         self.assertRecordValues(
             asset, [{"state": "active", "token_status": "redeemed", "return_state": "none"}]
         )
@@ -400,6 +407,63 @@ class TestMoneyPaths(EsdSimulatorCase):
         self.assertEqual(assets[1].invoice_id, follow_up)
         self.assertEqual(assets.sale_order_id.invoice_status, "invoiced")
         # A return after all that credits the right line only.
-        assets[2].action_cancel_license()
+        cancel_license(assets[2])
         self.assertEqual(len(self._credits(assets[2])), 1)
         self.assertFalse(self._credits(assets[0]) | self._credits(assets[1]))
+
+    # ------------------------------------------------------------------ sale.automatic_invoice
+    def test_an_order_invoiced_at_payment_whose_license_fails_is_credited_on_decision(self):
+        """sale.automatic_invoice (the shop's usual setting) invoices a paid order at payment,
+        before its licenses are delivered: a license that then fails for good asks its
+        salesperson to retry it or to credit it, and the credit is one click."""
+        if "payment_demo" not in self.env["ir.module.module"]._installed():
+            self.skipTest("paid with payment_demo (ESD_EXTRA_MODULES)")
+        self.env["ir.config_parameter"].set_param("sale.automatic_invoice", True)
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.customer.id,
+                "order_line": [
+                    Command.create(
+                        {"product_id": self.office.product_variant_id.id, "product_uom_qty": 2}
+                    )
+                ],
+            }
+        )
+        provider = self.env.ref("payment.payment_provider_demo")
+        provider.state = "test"
+        transaction = self.env["payment.transaction"].create(
+            {
+                "provider_id": provider.id,
+                "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                "amount": order.amount_total,
+                "currency_id": order.currency_id.id,
+                "partner_id": self.customer.id,
+                "reference": f"{order.name}-automatic",
+                "sale_order_ids": [Command.set(order.ids)],
+            }
+        )
+        transaction._set_done()
+        transaction._post_process()
+        self.assertEqual(order.state, "sale")
+        invoice = order.invoice_ids
+        self.assertEqual((len(invoice), invoice.state), (1, "posted"))
+        self.assertEqual(len(invoice.invoice_line_ids), 2, "invoiced at payment, undelivered")
+        self.admin.faults(fail=1, fail_status=400, paths="orders")
+        self.env["esd.asset"]._esd_provision_pending()
+        assets = order.esd_asset_ids
+        failed = assets.filtered(lambda a: a.lifecycle_state == "failed")
+        self.assertEqual(len(failed), 1)
+        self.assertEqual((assets - failed).lifecycle_state, "delivered")
+        self.assertEqual(order.invoice_ids, invoice, "no second invoice")
+        credit_type = self.env.ref("microsoft_esd.mail_activity_esd_credit")
+        (activity,) = failed.activity_ids.filtered(lambda a: a.activity_type_id == credit_type)
+        self.assertIn("Credit Failed License", str(activity.note))
+        failed.action_credit_failed_license()
+        credit = failed.credit_note_id
+        self.assertEqual((credit.move_type, credit.state), ("out_refund", "posted"))
+        self.assertEqual(credit.reversed_entry_id, invoice)
+        self.assertEqual(credit.amount_total, failed.invoice_line_id.price_total)
+        self.assertEqual((failed.lifecycle_state, failed.state), ("stopped", "cancelled"))
+        self.assertFalse(failed.activity_ids)
+        with self.assertRaisesRegex(UserError, "nothing to credit"):
+            failed.action_credit_failed_license()

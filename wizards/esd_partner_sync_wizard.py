@@ -52,8 +52,18 @@ class EsdPartnerSyncWizard(models.TransientModel):
             raise UserError(
                 self.env._("Choose at least one connected ESD instance to synchronize with.")
             )
-        for instance in self.sudo().instance_ids:
-            self.partner_id.sudo()._esd_sync(instance, self.role)
+        errors = [
+            error
+            for error in (
+                self.partner_id.sudo()._esd_sync(instance, self.role)
+                for instance in self.sudo().instance_ids
+            )
+            if error
+        ]
+        if errors:
+            return notification(
+                self.env._("Not synchronized"), "\n".join(errors), "danger", sticky=True
+            )
         return notification(
             self.env._("Synchronized"),
             self.env._(

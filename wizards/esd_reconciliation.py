@@ -8,6 +8,7 @@ from odoo.exceptions import UserError
 
 from ..microsoft_esd import reconciliation
 from ..microsoft_esd.errors import EsdError
+from ..models import esd_jobs
 from ..models.esd_access import check_caller
 
 _logger = logging.getLogger(__name__)
@@ -122,37 +123,51 @@ class EsdReconciliation(models.TransientModel):
 
     @api.model
     def _cron_reconcile(self):
-        """Daily: report the differences to the ESD managers."""
+        """Daily: report the differences to the ESD managers, instance by instance (each
+        committed on its own), and report the progress."""
         instances = self.env["esd.instance"].search([("state", "=", "connected")])
-        for instance in instances:
-            wizard = self.create({"instance_ids": [fields.Command.set(instance.ids)]})
-            try:
-                with self.env.cr.savepoint():
-                    wizard.action_run()
-            except UserError as exc:
-                _logger.warning("reconciliation of ESD instance %s failed: %s", instance.id, exc)
-                continue
-            except psycopg2.errors.TransactionRollbackError:
-                # Licenses changed under it (provisioning at work): again in a few minutes.
-                self.env.cr.rollback()
-                cron = self.env.ref("microsoft_esd.ir_cron_esd_reconcile")
-                cron._trigger(fields.Datetime.add(fields.Datetime.now(), minutes=5))
-                return
-            if wizard.line_ids:
-                counts = {}
-                for line in wizard.line_ids:
-                    counts[line.kind] = counts.get(line.kind, 0) + 1
-                # The findings' labels as the selection shows them, in the user's language.
-                kind = self.env["esd.reconciliation.line"]._fields["kind"]
-                labels = dict(kind._description_selection(self.env))
-                summary = ", ".join(f"{n} {labels[k].lower()}" for k, n in counts.items())
-                instance.message_post(
-                    body=self.env._(
-                        "Reconciliation found: %s. Open Sales > Microsoft ESD > Reconciliation.",
-                        summary,
-                    )
-                )
-            self.env["esd.asset"]._esd_commit()
+        try:
+            esd_jobs.each_in_savepoint(
+                instances,
+                self._esd_reconcile_instance,
+                "it could not be reconciled",
+                commit_each=True,
+            )
+        except psycopg2.errors.TransactionRollbackError:
+            # Licenses changed under it (provisioning at work): again in a few minutes.
+            if not esd_jobs.rollback(self.env):
+                raise
+            esd_jobs.trigger(
+                self.env,
+                "microsoft_esd.ir_cron_esd_reconcile",
+                fields.Datetime.add(fields.Datetime.now(), minutes=5),
+            )
+        esd_jobs.finish(self.env, len(instances), 0)
+
+    @api.model
+    def _esd_reconcile_instance(self, instance):
+        wizard = self.create({"instance_ids": [fields.Command.set(instance.ids)]})
+        try:
+            with self.env.cr.savepoint():
+                wizard.action_run()
+        except UserError as exc:
+            _logger.warning("reconciliation of ESD instance %s failed: %s", instance.id, exc)
+            return
+        if not wizard.line_ids:
+            return
+        counts = {}
+        for line in wizard.line_ids:
+            counts[line.kind] = counts.get(line.kind, 0) + 1
+        # The findings' labels as the selection shows them, in the user's language.
+        kind = self.env["esd.reconciliation.line"]._fields["kind"]
+        labels = dict(kind._description_selection(self.env))
+        summary = ", ".join(f"{n} {labels[k].lower()}" for k, n in counts.items())
+        instance.message_post(
+            body=self.env._(
+                "Reconciliation found: %s. Open Sales > Microsoft ESD > Reconciliation.",
+                summary,
+            )
+        )
 
 
 class EsdReconciliationLine(models.TransientModel):

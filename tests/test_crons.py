@@ -1,0 +1,124 @@
+"""Every cron entry point, run as Odoo's cron runner runs it: in a thread and a cursor of its
+own, with real commits (a commit that is a no-op in a test hides the bugs of a transaction)."""
+
+import datetime
+
+from odoo import fields
+from odoo.tests import tagged
+
+from .committed import CommittedSimulatorCase
+
+
+@tagged("post_install", "-at_install")
+class TestCronsWithRealCommits(CommittedSimulatorCase):
+    def _order(self, env, order_id):
+        return env["sale.order"].browse(order_id)
+
+    def _credits(self, asset):
+        return asset.sudo().sale_line_id.invoice_lines.filtered(
+            lambda line: line.move_id.move_type == "out_refund"
+        )
+
+    def test_every_cron_entry_point_does_its_work_and_commits_it(self):
+        instance_id, _partner_id, order_id = self.setup_committed_order(3)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        def delivered(env):
+            assets = self._order(env, order_id).esd_asset_ids.sorted("id")
+            self.assertEqual(set(assets.mapped("lifecycle_state")), {"delivered"})
+            self.assertEqual(len(assets.invoice_id), 1)
+            self.assertEqual(assets.invoice_id.state, "posted")
+            self.assertTrue(all(assets.mapped("welcome_pending")))
+            return assets.mapped("esd_license_id")
+
+        license_ids = self.committed(delivered)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_welcome"), 0)
+
+        def emailed(env):
+            assets = self._order(env, order_id).esd_asset_ids
+            self.assertFalse(any(assets.mapped("welcome_pending")))
+            for asset in assets:
+                mails = env["mail.mail"].search([("esd_asset_id", "=", asset.id)])
+                self.assertEqual(len(mails), 1, asset.name)
+
+        self.committed(emailed)
+        self.admin.redeem(license_ids[0])
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_status_refresh"), 0)
+
+        def refreshed(env):
+            assets = self._order(env, order_id).esd_asset_ids.sorted("id")
+            self.assertEqual(assets.mapped("token_status"), ["redeemed", "activated", "activated"])
+            return env["esd.catalog.sync.result"].search_count([("instance_id", "=", instance_id)])
+
+        syncs_before = self.committed(refreshed)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_reconcile"), 0)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_catalog_sync"), 0)
+
+        def catalog_synced(env):
+            instance = env["esd.instance"].browse(instance_id)
+            syncs = env["esd.catalog.sync.result"].search_count([("instance_id", "=", instance_id)])
+            self.assertEqual(syncs, syncs_before + 1)
+            self.assertEqual(instance.state, "connected")
+            # A certificate that expires within 30 days: the ESD managers are told.
+            instance.certificate_expiry = fields.Datetime.now() + datetime.timedelta(days=10)
+
+        self.committed(catalog_synced)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_certificate_check"), 0)
+        certificate = self.committed(
+            lambda env: env.ref("microsoft_esd.mail_activity_esd_certificate").id
+        )
+        self.assertTrue(
+            self.committed(
+                lambda env: (
+                    env["esd.instance"]
+                    .browse(instance_id)
+                    .activity_ids.filtered(lambda a: a.activity_type_id.id == certificate)
+                )
+            )
+        )
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
+
+    def test_a_return_whose_answers_are_all_lost_is_finished_once_by_the_returns_cron(self):
+        _instance_id, _partner_id, order_id = self.setup_committed_order(1)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+        # Microsoft accepts the return, then every answer is lost.
+        self.admin.faults(drop_after_commit=50, paths="return")
+        self.committed(lambda env: self._order(env, order_id).esd_asset_ids.action_cancel_license())
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
+
+        def lost(env):
+            asset = self._order(env, order_id).esd_asset_ids
+            status = {lic["licenseId"]: lic["tokenStatus"] for lic in self.admin.licenses()}
+            self.assertEqual(status[asset.esd_license_id], "ReturnAccepted")
+            self.assertEqual((asset.state, asset.return_state), ("active", "requested"))
+            self.assertFalse(self._credits(asset))
+            return asset.id
+
+        asset_id = self.committed(lost)
+        self.admin.clear_faults()
+
+        def later(env):
+            # An hour later (SQL's now() is the start of this transaction: a day back is safe).
+            past = fields.Datetime.subtract(fields.Datetime.now(), days=1)
+            env["esd.asset"].browse(asset_id).write(
+                {"next_attempt_at": past, "return_requested_at": past}
+            )
+
+        self.committed(later)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
+
+        def credited_once(env):
+            asset = env["esd.asset"].browse(asset_id)
+            self.assertEqual(
+                (asset.return_state, asset.state, asset.token_status),
+                ("done", "cancelled", "return_accepted"),
+            )
+            credit = self._credits(asset)
+            self.assertEqual(len(credit), 1)
+            self.assertEqual(credit.move_id.state, "posted")
+            self.assertEqual(credit.price_total, asset.invoice_line_id.price_total)
+
+        self.committed(credited_once)
+        self.committed(later)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
+        self.committed(credited_once)  # nothing left to do: no second credit note
