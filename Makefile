@@ -12,7 +12,7 @@ HARNESS := @$(VENV_PY) tools/devenv.py
 # Files to lint: tracked or new, not ignored.
 FILES := git ls-files -z --cached --others --exclude-standard
 
-.PHONY: test test-pure test-compat test-debian test-odoo demo demo-reset lint pot bench soak clean
+.PHONY: test test-pure test-compat test-debian test-odoo demo demo-reset lint pot readme bench soak clean
 
 # A virtualenv that sees the machine's site-packages (where Odoo may be installed); pip installs
 # the addon's test and lint dependencies again whenever pyproject.toml changes.
@@ -51,6 +51,11 @@ demo-reset: $(DEPS)
 # i18n/microsoft_esd.pot, exported by Odoo from a throw-away database (tests/test_i18n.py checks it).
 pot: $(DEPS)
 	$(HARNESS) pot
+
+# static/description/index.html (the Apps page) from readme/*.md; tests/pure/test_readme_html.py
+# fails when it is stale. Standard library only: no virtualenv needed.
+readme:
+	@$(PYTHON) tools/readme_html.py
 
 # The versions .pre-commit-config.yaml pins, from .venv (no clone, no network); any message fails.
 lint: $(DEPS)
