@@ -89,4 +89,6 @@ def mermaid():
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(mermaid(), end="")
+    import sys
+
+    sys.stdout.write(mermaid())

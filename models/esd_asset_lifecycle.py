@@ -516,8 +516,15 @@ class EsdAsset(models.Model):
             "its return could not be finished",
             commit_each=True,
         )
-        self.env.cr.execute(f"SELECT count(*) FROM esd_asset WHERE {RETURNS_DUE}")
-        esd_jobs.finish(self.env, len(assets), self.env.cr.fetchone()[0])
+        remaining = self.with_context(active_test=False).search_count(
+            [
+                ("return_state", "in", ("requested", "accepted")),
+                "|",
+                ("next_attempt_at", "=", False),
+                ("next_attempt_at", "<=", fields.Datetime.now()),
+            ]
+        )
+        esd_jobs.finish(self.env, len(assets), remaining)
 
     # ------------------------------------------------------------------ state changes
     # Each goes through _esd_update_state (esd_asset.py): licenses in a state the change may not
