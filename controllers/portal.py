@@ -8,40 +8,25 @@ from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
 PAGE_SIZE = 20
-# The outcomes a license page shows: codes in the URL, texts here. A link cannot make the page
-# say anything else (no "email us your key" banner on a genuine page).
-OUTCOMES = {
-    "updated": lambda env: env._("The status was updated from Microsoft."),
-    "resent": lambda env: env._("The activation email is on its way."),
-    "cancel_requested": lambda env: env._(
-        "Your cancellation request was sent. We will let you know."
-    ),
-    "withdrawn": lambda env: env._("Your cancellation request was withdrawn."),
-}
+# The outcomes a license page shows: codes in the URL, texts in the template
+# (portal_my_esd_asset). A link cannot make the page say anything else.
+OUTCOMES = ("updated", "resent", "cancel_requested", "withdrawn")
 # Why an operation was refused: kept in the session of the user who did it, shown once.
 SESSION_ERROR = "esd_portal_error"
+# The licenses of the last list the user saw, for the previous/next buttons of a license page.
+SESSION_HISTORY = "my_esd_history"
 
 
 class EsdPortal(CustomerPortal):
     """Licenses in the customer portal: a customer sees its own, a reseller those it billed."""
 
-    def _esd_commercial(self):
-        return request.env.user.partner_id.commercial_partner_id
-
-    def _esd_domain(self):
-        commercial = self._esd_commercial()
-        return [
-            "|",
-            ("customer_id", "=", commercial.id),
-            ("billing_partner_id", "=", commercial.id),
-        ]
-
     def _prepare_home_portal_values(self, counters):
         values = super()._prepare_home_portal_values(counters)
         if "esd_asset_count" in counters:
             Asset = request.env["esd.asset"]
+            domain = Asset._esd_portal_domain(request.env.user.partner_id)
             values["esd_asset_count"] = (
-                Asset.search_count(self._esd_domain()) if Asset.has_access("read") else 0
+                Asset.search_count(domain) if Asset.has_access("read") else 0
             )
         return values
 
@@ -62,19 +47,20 @@ class EsdPortal(CustomerPortal):
             "product": {"label": request.env._("Product"), "order": "product_id, id desc"},
         }
 
-    @http.route(["/my/esd", "/my/esd/page/<int:page>"], type="http", auth="user", website=True)
-    def portal_my_esd_assets(
-        self, page=1, sortby="date", filterby="all", search=None, customer=None, **kw
+    def _prepare_esd_portal_rendering_values(
+        self, page=1, sortby="date", filterby="all", search=None, customer=None, **kwargs
     ):
+        """The values of the license list: the user's licenses (a reseller's grouped by end
+        customer, or those of one), filtered, searched, sorted and paged."""
         Asset = request.env["esd.asset"]
-        commercial = self._esd_commercial()
+        commercial = request.env.user.partner_id.commercial_partner_id
         filters, sortings = self._esd_filters(), self._esd_sortings()
         filterby = filterby if filterby in filters else "all"
         sortby = sortby if sortby in sortings else "date"
         # Which licenses the user may see is decided with its own rights (record rules); the
         # search then runs within those, as sudo, since it looks into products and partners.
-        visible = Asset._search(self._esd_domain() + filters[filterby]["domain"])
-        Asset = Asset.sudo()
+        visible = Asset._search(Asset._esd_portal_domain(commercial) + filters[filterby]["domain"])
+        Asset_sudo = Asset.sudo()
         domain = [("id", "in", visible)]
         if search:
             domain += [
@@ -84,32 +70,39 @@ class EsdPortal(CustomerPortal):
                 ("product_id.name", "ilike", search),
                 ("customer_id.name", "ilike", search),
             ]
-        # A reseller sees its end customers: group by customer, or pick one.
-        # Grouped in SQL: reading the customer of every license billed to a large reseller
-        # would cost a query per 1,000 licenses.
-        billed = Asset._read_group([("billing_partner_id", "=", commercial.id)], ["customer_id"])
-        end_customers = Asset.customer_id.browse([customer.id for (customer,) in billed])
+        # A reseller sees its end customers: group by customer, or pick one. Grouped in SQL:
+        # reading the customer of every license billed to a large reseller would cost a query
+        # per 1,000 licenses.
+        billed = Asset_sudo._read_group(
+            [("billing_partner_id", "=", commercial.id)], ["customer_id"]
+        )
+        end_customers = Asset_sudo.customer_id.browse([partner.id for (partner,) in billed])
         is_reseller = bool(end_customers - commercial)
         selected = None
         if customer and str(customer).isdigit():
             selected = end_customers.filtered(lambda p: p.id == int(customer))
             domain += [("customer_id", "=", selected.id or -1)]
-        count = Asset.search_count(domain)
         url_args = {"sortby": sortby, "filterby": filterby, "search": search, "customer": customer}
         pager = portal_pager(
-            url="/my/esd", url_args=url_args, total=count, page=page, step=PAGE_SIZE
+            url="/my/esd",
+            url_args=url_args,
+            total=Asset_sudo.search_count(domain),
+            page=page,
+            step=PAGE_SIZE,
         )
         order = sortings[sortby]["order"]
         if is_reseller and not selected:
             order = "customer_id, " + order
-        assets = Asset.search(domain, order=order, limit=PAGE_SIZE, offset=pager["offset"])
+        assets_sudo = Asset_sudo.search(
+            domain, order=order, limit=PAGE_SIZE, offset=pager["offset"]
+        )
         groups = (
             [
-                (partner, assets.filtered(lambda a, p=partner: a.customer_id == p))
-                for partner in assets.customer_id
+                (partner, assets_sudo.filtered(lambda a, p=partner: a.customer_id == p))
+                for partner in assets_sudo.customer_id
             ]
             if is_reseller and not selected
-            else [(selected, assets)]
+            else [(selected, assets_sudo)]
         )
         values = self._prepare_portal_layout_values()
         values.update(
@@ -118,7 +111,7 @@ class EsdPortal(CustomerPortal):
                 "default_url": "/my/esd",
                 "pager": pager,
                 "groups": groups,
-                "assets": assets,
+                "assets": assets_sudo,
                 "is_reseller": is_reseller,
                 "end_customers": end_customers,
                 "selected_customer": selected,
@@ -133,6 +126,12 @@ class EsdPortal(CustomerPortal):
                 "search": search,
             }
         )
+        return values
+
+    @http.route(["/my/esd", "/my/esd/page/<int:page>"], type="http", auth="user", website=True)
+    def portal_my_esd_assets(self, **kwargs):
+        values = self._prepare_esd_portal_rendering_values(**kwargs)
+        request.session[SESSION_HISTORY] = values["assets"].ids[:100]
         return request.render("microsoft_esd.portal_my_esd_assets", values)
 
     def _esd_asset_or_404(self, asset_id, access_token=None):
@@ -143,40 +142,39 @@ class EsdPortal(CustomerPortal):
         put back under the requesting user, who alone decides whether the key shows.
         """
         try:
-            asset = self._document_check_access("esd.asset", asset_id, access_token)
+            asset_sudo = self._document_check_access("esd.asset", asset_id, access_token)
         except (AccessError, MissingError):
             raise request.not_found() from None
-        return asset.with_env(request.env(su=True))
+        return asset_sudo.with_env(request.env(su=True))
 
     def _esd_owned_or_404(self, asset_id):
         """The license (as sudo) if the logged-in user owns it; else 404.
 
         Operations need an owner: a share link shows the license, it does not act on it.
         """
-        asset = self._esd_asset_or_404(asset_id)
-        if not asset._esd_owned():
+        asset_sudo = self._esd_asset_or_404(asset_id)
+        if not asset_sudo._esd_owned():
             raise request.not_found()
-        return asset
+        return asset_sudo
 
     @http.route(["/my/esd/<int:asset_id>"], type="http", auth="public", website=True)
     def portal_my_esd_asset(self, asset_id, access_token=None, outcome=None, **kw):
-        asset = self._esd_asset_or_404(asset_id, access_token)
-        message = OUTCOMES[outcome](request.env) if outcome in OUTCOMES else None
+        asset_sudo = self._esd_asset_or_404(asset_id, access_token)
         error = request.session.pop(SESSION_ERROR, None) if outcome == "error" else None
         viewer = request.env.user
         values = self._get_page_view_values(
-            asset, access_token, {"page_name": "esd_asset"}, "my_esd_history", False, **kw
+            asset_sudo, access_token, {"page_name": "esd_asset"}, SESSION_HISTORY, False, **kw
         )
         values.update(
             {
-                "asset": asset,
+                "asset": asset_sudo,
                 # Decided for the requesting user: the record is sudo, its user is not.
-                "key_visible": bool(asset._esd_owned()),
+                "key_visible": bool(asset_sudo._esd_owned()),
                 # What was paid: for the billed company, never its end customer.
                 "show_price": not viewer._is_public()
-                and viewer.partner_id.commercial_partner_id == asset.billing_partner_id,
+                and viewer.partner_id.commercial_partner_id == asset_sudo.billing_partner_id,
                 "is_public": viewer._is_public(),
-                "message": message,
+                "outcome": outcome if outcome in OUTCOMES else None,
                 "error": error,
             }
         )
@@ -187,12 +185,12 @@ class EsdPortal(CustomerPortal):
 
         A refusal is not rolled back wholesale: the operations keep what must stay (the
         once-a-minute stamp) and undo the rest themselves."""
-        asset = self._esd_owned_or_404(asset_id)
-        url = f"/my/esd/{asset.id}"
+        asset_sudo = self._esd_owned_or_404(asset_id)
+        url = f"/my/esd/{asset_sudo.id}"
         try:
-            action(asset)
+            action(asset_sudo)
         except UserError as exc:
-            request.session[SESSION_ERROR] = str(exc.args[0])
+            request.session[SESSION_ERROR] = str(exc)
             return request.redirect(f"{url}?outcome=error")
         return request.redirect(f"{url}?outcome={outcome}")
 
@@ -244,13 +242,15 @@ class EsdOrderLicenses(CustomerPortal):
     @http.route("/my/orders/<int:order_id>/esd_licenses", type="json", auth="public", website=True)
     def portal_order_esd_licenses(self, order_id, access_token=None):
         try:
-            order = self._document_check_access("sale.order", order_id, access_token)
+            order_sudo = self._document_check_access("sale.order", order_id, access_token)
         except (AccessError, MissingError):
             raise request.not_found() from None
-        order = order.with_env(request.env(su=True))
-        html = request.env["ir.qweb"]._render("microsoft_esd.order_licenses_rows", {"order": order})
+        order_sudo = order_sudo.with_env(request.env(su=True))
+        html = request.env["ir.qweb"]._render(
+            "microsoft_esd.order_licenses_rows", {"order": order_sudo}
+        )
         return {
             "html": html,
-            "done": not order._esd_licenses_pending(),
-            "delivered": order._esd_delivered_count(),
+            "done": not order_sudo._esd_licenses_pending(),
+            "delivered": order_sudo._esd_delivered_count(),
         }

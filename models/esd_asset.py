@@ -8,6 +8,7 @@ from odoo.tools import config
 
 from ..microsoft_esd import licenses, lifecycle
 from ..microsoft_esd.vault import Vault, WeakSecretError
+from .const import LICENSE_SYNC_STATUSES, TOKEN_STATUSES
 from .esd_access import check_caller
 
 _logger = logging.getLogger(__name__)
@@ -114,11 +115,7 @@ class EsdAsset(models.Model):
 
     # ------------------------------------------------------------------ provisioning
     sync_status = fields.Selection(
-        [
-            ("unsynchronised", "Unsynchronised"),
-            ("synchronized", "Synchronized"),
-            ("failed", "Failed"),
-        ],
+        LICENSE_SYNC_STATUSES,
         "Provisioning",
         default="unsynchronised",
         required=True,
@@ -163,11 +160,7 @@ class EsdAsset(models.Model):
 
     # ------------------------------------------------------------------ after the sale
     token_status = fields.Selection(
-        [
-            ("activated", "Activated"),
-            ("redeemed", "Redeemed"),
-            ("return_accepted", "Return Accepted"),
-        ],
+        TOKEN_STATUSES,
         readonly=True,
         tracking=True,
     )
@@ -337,6 +330,17 @@ class EsdAsset(models.Model):
                     fields=", ".join(refused),
                 )
             )
+
+    @api.model
+    def _esd_portal_domain(self, partner):
+        """The licenses of ``partner``'s company: those it owns and those it was billed for (a
+        reseller's end customers' licenses). The portal record rule says the same."""
+        commercial = partner.commercial_partner_id
+        return [
+            "|",
+            ("customer_id", "=", commercial.id),
+            ("billing_partner_id", "=", commercial.id),
+        ]
 
     # ------------------------------------------------------------------ the state machine
     def _esd_update_state(self, change, vals):

@@ -354,7 +354,7 @@ class EsdInstance(models.Model):
             with self._cis_client() as client:
                 report = client.check()
         except (EsdError, UserError) as exc:
-            message = exc.args[0] if isinstance(exc, UserError) else self._error_text(exc)
+            message = str(exc) if isinstance(exc, UserError) else self._error_text(exc)
             self.write({"state": "error", "last_error": message})
             self.message_post(body=self.env._("Connection test failed: %s", message))
             return notification(self.env._("Connection failed"), message, "danger")

@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..microsoft_esd.errors import EsdError, ValidationError
+from .const import ACCOUNT_SYNC_STATUSES, ESD_ROLES
 
 
 class EsdPartnerAccount(models.Model):
@@ -23,9 +24,9 @@ class EsdPartnerAccount(models.Model):
     instance_id = fields.Many2one("esd.instance", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="instance_id.company_id", store=True, index=True)
     account_id = fields.Char("CIS Account ID", readonly=True, copy=False)
-    role = fields.Selection([("reseller", "Reseller"), ("user", "User")], readonly=True)
+    role = fields.Selection(ESD_ROLES, readonly=True)
     sync_status = fields.Selection(
-        [("not_synced", "Not synced"), ("synchronized", "Synchronized"), ("failed", "Failed")],
+        ACCOUNT_SYNC_STATUSES,
         default="not_synced",
         required=True,
         readonly=True,
@@ -77,7 +78,7 @@ class EsdPartnerAccount(models.Model):
             try:
                 email = partner._esd_check_syncable(role)
             except UserError as exc:
-                raise ValidationError(exc.args[0]) from None
+                raise ValidationError(str(exc)) from None
             dbuuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
             result = self.instance_id._esd_client().create_account(
                 f"odoo-{dbuuid[:8]}-{partner.id}",

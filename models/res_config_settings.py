@@ -37,7 +37,7 @@ class ResConfigSettings(models.TransientModel):
         try:
             vault, error = Asset._esd_vault(), False
         except UserError as exc:
-            vault, error = Asset._esd_vault(strict=False), exc.args[0]
+            vault, error = Asset._esd_vault(strict=False), str(exc)
         # Keys sealed with another secret (or stored in clear once): counted, nothing decrypted.
         self.env.cr.execute(
             "SELECT count(*) FROM esd_asset WHERE token_sealed IS NOT NULL "

@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 
+from .const import ACCOUNT_SYNC_STATUSES, ESD_ROLES
 from .esd_access import ESD_MANAGER, check_caller
 
 
@@ -9,7 +10,7 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     esd_role = fields.Selection(
-        [("reseller", "Reseller"), ("user", "User")],
+        ESD_ROLES,
         string="ESD Role",
         help="How this company is known to Microsoft CIS: a reseller ordering for end customers, "
         "or an end customer (user).",
@@ -20,7 +21,7 @@ class ResPartner(models.Model):
     )
     esd_account_ids = fields.One2many("esd.partner.account", "partner_id", string="CIS Accounts")
     esd_sync_status = fields.Selection(
-        [("not_synced", "Not synced"), ("synchronized", "Synchronized"), ("failed", "Failed")],
+        ACCOUNT_SYNC_STATUSES,
         string="ESD Sync Status",
         compute="_compute_esd_sync_status",
     )
@@ -96,14 +97,7 @@ class ResPartner(models.Model):
     def _compute_esd_asset_count(self):
         Asset = self.env["esd.asset"]
         for partner in self:
-            commercial = partner.commercial_partner_id
-            partner.esd_asset_count = Asset.search_count(
-                [
-                    "|",
-                    ("customer_id", "=", commercial.id),
-                    ("billing_partner_id", "=", commercial.id),
-                ]
-            )
+            partner.esd_asset_count = Asset.search_count(Asset._esd_portal_domain(partner))
 
     def action_view_esd_assets(self):
         self.ensure_one()
@@ -111,11 +105,7 @@ class ResPartner(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "microsoft_esd.action_esd_asset_partner"
         )
-        action["domain"] = [
-            "|",
-            ("customer_id", "=", commercial.id),
-            ("billing_partner_id", "=", commercial.id),
-        ]
+        action["domain"] = self.env["esd.asset"]._esd_portal_domain(commercial)
         action["display_name"] = self.env._("Licenses of %s", commercial.display_name)
         return action
 

@@ -17,12 +17,11 @@ from odoo.tests.common import JsonRpcException
 from .common import (
     allow_keys,
     connected_instance,
+    office_for_sale,
     secrets_of,
     sell_licenses,
     start_simulator,
 )
-
-OFFICE = "EP2-06606:en-US"
 
 ROLES = {
     "customer": "Portal customer",
@@ -151,9 +150,7 @@ class TestAccessMatrix(HttpCase):
         super().setUpClass()
         cls.sim = start_simulator(cls)
         cls.instance = connected_instance(cls.env, cls.simulator.config_path)
-        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
-        cls.office.list_price = 100
-        cls.office.action_esd_activate_for_sale()
+        cls.office = office_for_sale(cls.env, 100)
         us = cls.env.ref("base.us")
 
         def company(name, role="user"):

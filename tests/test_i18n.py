@@ -7,9 +7,7 @@ from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 from odoo.tools.misc import file_path
 from odoo.tools.translate import trans_export
 
-from .common import connected_instance, sell_licenses, start_simulator
-
-OFFICE = "EP2-06606:en-US"
+from .common import connected_instance, office_for_sale, sell_licenses, start_simulator
 
 
 def _entries(pot):
@@ -47,9 +45,7 @@ class TestCustomerLanguage(HttpCase):
         super().setUpClass()
         start_simulator(cls)
         cls.instance = connected_instance(cls.env, cls.simulator.config_path)
-        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
-        cls.office.list_price = 100
-        cls.office.action_esd_activate_for_sale()
+        cls.office = office_for_sale(cls.env, 100)
         cls.env["res.lang"]._activate_lang("fr_FR")
         # A French translation of the template, as an Odoo translator would give it.
         cls.template = cls.env.ref("microsoft_esd.mail_template_esd_welcome")

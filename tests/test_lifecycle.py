@@ -5,9 +5,14 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import config
 
-from .common import EsdSimulatorCase, allow_keys, cancel_license, secrets_of, sell_licenses
-
-OFFICE = "EP2-06606:en-US"
+from .common import (
+    EsdSimulatorCase,
+    allow_keys,
+    cancel_license,
+    office_for_sale,
+    secrets_of,
+    sell_licenses,
+)
 
 
 @tagged("post_install", "-at_install")
@@ -16,9 +21,7 @@ class TestLifecycle(EsdSimulatorCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.instance._sync_catalog()
-        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
-        cls.office.list_price = 100.0
-        cls.office.action_esd_activate_for_sale()
+        cls.office = office_for_sale(cls.env, 100.0)
         cls.customer = cls.env["res.partner"].create(
             {
                 "name": "Contoso Ltd",

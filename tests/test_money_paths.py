@@ -13,12 +13,11 @@ from .common import (
     EsdSimulatorCase,
     cancel_license,
     finish_returns,
+    office_for_sale,
     outgoing_body,
     secrets_of,
     sell_licenses,
 )
-
-OFFICE = "EP2-06606:en-US"
 
 
 @tagged("post_install", "-at_install")
@@ -27,9 +26,7 @@ class TestMoneyPaths(EsdSimulatorCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.instance._sync_catalog()
-        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
-        cls.office.list_price = 100.0
-        cls.office.action_esd_activate_for_sale()
+        cls.office = office_for_sale(cls.env, 100.0)
         cls.tax = cls.env["account.tax"].create(
             {"name": "VAT 20%", "amount": 20.0, "type_tax_use": "sale"}
         )

@@ -5,12 +5,11 @@ from odoo.tests import HttpCase, new_test_user, tagged
 from .common import (
     allow_keys,
     connected_instance,
+    office_for_sale,
     secrets_of,
     sell_licenses,
     start_simulator,
 )
-
-OFFICE = "EP2-06606:en-US"
 
 
 @tagged("post_install", "-at_install")
@@ -22,9 +21,7 @@ class TestPortal(HttpCase):
         super().setUpClass()
         cls.admin = start_simulator(cls)
         cls.instance = connected_instance(cls.env, cls.simulator.config_path)
-        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
-        cls.office.list_price = 100
-        cls.office.action_esd_activate_for_sale()
+        cls.office = office_for_sale(cls.env, 100)
         us = cls.env.ref("base.us")
 
         def company(name, email, role="user"):
@@ -97,6 +94,23 @@ class TestPortal(HttpCase):
         self.assertTrue(link in page.text, "and its activation link")
         self.assertEqual(self.url_open(f"/my/esd/{self.theirs.id}").status_code, 404)
         self.assertEqual(self.url_open("/my/esd/999999").status_code, 404)
+
+    def test_a_license_page_leads_to_the_previous_and_next_of_the_list_seen(self):
+        self.authenticate("contoso", "contoso")
+        self.url_open("/my/esd?sortby=name")  # the list the customer saw, in its order
+        first, second = self.mine.sorted("name")[:2]
+        page = self.url_open(f"/my/esd/{first.id}").text
+        self.assertIn("record_pager", page)
+        self.assertIn(f"/my/esd/{second.id}", page)
+
+    def test_outcome_banners_are_the_pages_own_words(self):
+        self.authenticate("contoso", "contoso")
+        asset = self.mine[0]
+        page = self.url_open(f"/my/esd/{asset.id}?outcome=withdrawn").text
+        self.assertIn("Your cancellation request was withdrawn.", page)
+        page = self.url_open(f"/my/esd/{asset.id}?outcome=Call%20us%20now").text
+        self.assertNotIn("o_esd_message", page)
+        self.assertNotIn("Call us now", page)
 
     def test_the_once_a_minute_limit_holds_when_cis_fails(self):
         """A CIS error undoes the update, not its stamp: clicking again does not reach CIS."""

@@ -12,9 +12,8 @@ from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import new_test_user, tagged
 from odoo.tools import config
 
-from .common import EsdSimulatorCase, secrets_of, sell_licenses
+from .common import EsdSimulatorCase, office_for_sale, secrets_of, sell_licenses
 
-OFFICE = "EP2-06606:en-US"
 OLD_SECRET = "0ld-s3cret-tHat-was-lOng-enough-for-its-time-42"
 NEW_SECRET = "n3w-Secret-after-rotat1on-0f-the-esd-token-key-77"
 
@@ -25,9 +24,7 @@ class TestSecurity(EsdSimulatorCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.instance._sync_catalog()
-        cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
-        cls.office.list_price = 100.0
-        cls.office.action_esd_activate_for_sale()
+        cls.office = office_for_sale(cls.env, 100.0)
         cls.customer = cls.env["res.partner"].create(
             {
                 "name": "Contoso Ltd",

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.const import ESD_ROLES
 from ..models.esd_access import check_caller
 from ..models.notification import CLOSE, notification
 
@@ -13,7 +14,7 @@ class EsdPartnerSyncWizard(models.TransientModel):
 
     partner_id = fields.Many2one("res.partner", required=True, readonly=True)
     has_parent = fields.Boolean(compute="_compute_has_parent")
-    role = fields.Selection([("reseller", "Reseller"), ("user", "User")], required=True)
+    role = fields.Selection(ESD_ROLES, required=True)
     email = fields.Char("Microsoft Contact Email", required=True)
     instance_ids = fields.Many2many(
         "esd.instance",

@@ -9,6 +9,7 @@ from odoo.exceptions import UserError
 from ..microsoft_esd import reconciliation
 from ..microsoft_esd.errors import EsdError
 from ..models import esd_jobs
+from ..models.const import TOKEN_STATUSES
 from ..models.esd_access import check_caller
 
 _logger = logging.getLogger(__name__)
@@ -182,11 +183,7 @@ class EsdReconciliationLine(models.TransientModel):
     local_status = fields.Selection(related="asset_id.token_status", string="Status here")
     kind = fields.Selection(KINDS, "Finding", required=True, readonly=True)
     reported_status = fields.Selection(
-        [
-            ("activated", "Activated"),
-            ("redeemed", "Redeemed"),
-            ("return_accepted", "Return Accepted"),
-        ],
+        TOKEN_STATUSES,
         "Status at CIS",
         readonly=True,
     )
