@@ -91,41 +91,33 @@ class EsdAsset(models.Model):
     def action_credit_return(self):
         """Credit a license Microsoft reports returned (a reconciliation finding)."""
         check_caller(self)
-        problems = []
-        for asset in self.sudo():
-            if asset.return_state not in ("external", "accepted"):
-                raise UserError(
-                    self.env._(
-                        "%s was not returned at Microsoft: there is nothing to credit.", asset.name
-                    )
-                )
-            problem = asset._esd_credit_return()
-            if problem:
-                problems.append(problem)
-        if problems:
-            return notification(
-                self.env._("Not credited"), "\n".join(problems), "warning", sticky=True
-            )
-        return True
+        return self.sudo()._esd_credit_each(
+            lambda asset: asset.return_state in ("external", "accepted"),
+            self.env._("%s was not returned at Microsoft: there is nothing to credit."),
+            lambda asset: asset._esd_credit_return(),
+        )
 
     def action_credit_failed_license(self):
         """Stop licenses that failed for good after their line was invoiced (a paid web order
         is invoiced at payment when sale.automatic_invoice is set), and credit their invoice
         line; the customer is refunded from the credit note, as any credit note."""
         check_caller(self)
-        problems = []
-        for asset in self.sudo():
-            if asset.lifecycle_state != "failed" or not asset.invoice_line_id:
-                raise UserError(
-                    self.env._(
-                        "%s is not a failed license with an invoice: there is nothing to "
-                        "credit. Retry provisioning, or cancel its order.",
-                        asset.name,
-                    )
-                )
-            problem = asset._esd_credit_failed()
-            if problem:
-                problems.append(problem)
+        return self.sudo()._esd_credit_each(
+            lambda asset: asset.lifecycle_state == "failed" and asset.invoice_line_id,
+            self.env._(
+                "%s is not a failed license with an invoice: there is nothing to credit. Retry "
+                "provisioning, or cancel its order."
+            ),
+            lambda asset: asset._esd_credit_failed(),
+        )
+
+    def _esd_credit_each(self, eligible, refusal, credit):
+        """Refuse (``refusal`` % name) unless every license is ``eligible``; then ``credit``
+        each one; a notification lists what was not credited and why."""
+        for asset in self:
+            if not eligible(asset):
+                raise UserError(refusal % asset.name)
+        problems = [problem for problem in (credit(asset) for asset in self) if problem]
         if problems:
             return notification(
                 self.env._("Not credited"), "\n".join(problems), "warning", sticky=True
