@@ -604,6 +604,8 @@ class EsdAsset(models.Model):
         try:
             with self.env.cr.savepoint():
                 self._esd_send_welcome()
+        except psycopg2.errors.TransactionRollbackError:
+            raise
         except Exception as exc:  # one email never blocks the others
             _logger.exception("ESD license %s: its email could not be prepared", self.id)
             with self.env.cr.savepoint():
