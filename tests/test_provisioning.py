@@ -346,3 +346,45 @@ class TestProvisioning(EsdSimulatorCase):
         order.action_confirm()
         with self.assertRaisesRegex(UserError, "never changes"):
             order.esd_asset_ids.write({"request_id": "other"})
+
+    # ------------------------------------------------------------------ sale's hooks
+    def test_a_forms_default_keys_are_not_defaults_of_the_licenses(self):
+        """Confirming from a view whose context carries default_* keys (as a form's does)
+        creates licenses from the order alone."""
+        order = self._order(self.customer, [(self.office, 2)])
+        order.with_context(
+            default_return_state="done",
+            default_token_status="redeemed",
+            default_welcome_pending=True,
+            default_state="cancelled",
+        ).action_confirm()
+        self.assertEqual(order.state, "sale")
+        self.assertRecordValues(
+            order.esd_asset_ids,
+            [
+                {
+                    "state": "active",
+                    "return_state": "none",
+                    "token_status": False,
+                    "welcome_pending": False,
+                    "lifecycle_state": "to_order",
+                }
+            ]
+            * 2,
+        )
+
+    def test_the_license_price_is_the_lines_price_without_taxes_when_taxes_are_included(self):
+        included = self.env["account.tax"].create(
+            {
+                "name": "VAT 20% included",
+                "amount": 20.0,
+                "type_tax_use": "sale",
+                "price_include_override": "tax_included",
+            }
+        )
+        order = self._order(self.customer, [(self.office, 2)], discount=10.0)
+        order.order_line.write({"price_unit": 120.0, "tax_id": [Command.set(included.ids)]})
+        order.action_confirm()
+        # 120 tax included = 100 without the tax; less 10 % = 90, what the invoice line will say.
+        self.assertEqual(order.esd_asset_ids.mapped("price_unit"), [90.0, 90.0])
+        self.assertEqual(order.order_line.mapped("price_subtotal"), [90.0, 90.0])
