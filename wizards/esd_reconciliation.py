@@ -75,7 +75,8 @@ class EsdReconciliation(models.TransientModel):
                     asset.token_status,
                     asset.sync_status,
                     bool(asset.invoice_line_id),
-                    asset.sale_order_id not in pending_orders,
+                    # An imported license has no Odoo sale: nothing of it is to be invoiced.
+                    bool(asset.sale_order_id) and asset.sale_order_id not in pending_orders,
                     asset.return_state,
                 )
                 for asset in assets
