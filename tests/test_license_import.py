@@ -250,14 +250,22 @@ class TestLicenseImport(EsdSimulatorCase):
         self.assertFalse(contoso_lic.credit_note_id)
         self.assertTrue(any("not invoiced" in m.body for m in contoso_lic.message_ids))
 
-    def test_reconciliation_reports_nothing_for_imported_licenses(self):
+    def test_reconciliation_sees_them_unknown_then_nothing_once_imported(self):
         self.sold_outside()
-        wizard = self.run_import()
-        reconciliation = self.env["esd.reconciliation"].create(
-            {"instance_ids": [(6, 0, self.instance.ids)]}
-        )
-        reconciliation.action_run()
-        self.assertFalse(reconciliation.line_ids.filtered(lambda f: f.asset_id in wizard.asset_ids))
+
+        def reconcile():
+            wizard = self.env["esd.reconciliation"].create(
+                {"instance_ids": [(6, 0, self.instance.ids)]}
+            )
+            wizard.action_run()
+            return wizard
+
+        # Three licenses at CIS are not in Odoo (the returned one is nothing to take over).
+        self.assertEqual(reconcile().unknown_to_odoo_count, 3)
+        imported = self.run_import().asset_ids
+        after = reconcile()
+        self.assertEqual(after.unknown_to_odoo_count, 0)
+        self.assertFalse(after.line_ids.filtered(lambda f: f.asset_id in imported))
 
     def test_only_esd_managers_import_and_a_refusal_changes_nothing(self):
         self.sold_outside()
