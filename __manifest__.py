@@ -36,7 +36,10 @@
     ],
     "demo": ["demo/esd_demo.xml"],
     "assets": {
-        "web.assets_backend": ["microsoft_esd/static/src/fields/*"],
+        "web.assets_backend": [
+            "microsoft_esd/static/src/fields/*",
+            "microsoft_esd/static/src/views/*",
+        ],
         "web.assets_frontend": ["microsoft_esd/static/src/frontend/*"],
         "web.assets_tests": ["microsoft_esd/static/tests/tours/*.js"],
     },

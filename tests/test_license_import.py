@@ -122,7 +122,10 @@ class TestLicenseImport(EsdSimulatorCase):
             ],
         )
         self.assertIn(licenses["returned"]["licenseId"], wizard.skipped_details)
-        self.assertIn("3 licenses imported, 1 partners matched, 2 partners created", wizard.summary)
+        self.assertIn(
+            "Licenses imported: 3. Partners matched: 1, created: 2. Licenses skipped: 2",
+            wizard.summary,
+        )
 
         # Matched by its CIS account; the others created as imported companies with theirs.
         self.assertEqual(wizard.matched_partner_ids, self.contoso)

@@ -90,9 +90,9 @@ class EsdLicenseImport(models.TransientModel):
                 + wizard.no_customer_count
             )
             wizard.summary = self.env._(
-                "%(imported)s licenses imported, %(matched)s partners matched, %(created)s "
-                "partners created, %(skipped)s licenses skipped (%(known)s already in Odoo) of "
-                "%(total)s at CIS.",
+                "Licenses imported: %(imported)s. Partners matched: %(matched)s, created: "
+                "%(created)s. Licenses skipped: %(skipped)s (%(known)s already in Odoo). "
+                "Licenses at CIS: %(total)s.",
                 imported=wizard.imported_count,
                 matched=wizard.matched_count,
                 created=wizard.created_count,
