@@ -350,13 +350,20 @@ class CisClient:
 
     def iter_license_changes(self, modified_since, correlation_id=None):
         """Yield every license changed since ``modified_since`` (bulk refresh)."""
+        return self._iter_license_pages(modified_since, "the license changes", correlation_id)
+
+    def iter_licenses(self, correlation_id=None):
+        """Yield every license CIS knows for the channel, whoever sold it (an import)."""
+        return self._iter_license_pages(None, "the licenses of the channel", correlation_id)
+
+    def _iter_license_pages(self, modified_since, what, correlation_id=None):
         correlation_id = correlation_id or new_id()
-        token = None
+        token, seen = None, set()
         while True:
             payload = self._request(
                 "GET",
                 contract.licenses_path(self.config.channel_id),
-                "the license changes",
+                what,
                 params=contract.changes_query(modified_since, token),
                 correlation_id=correlation_id,
             )
@@ -365,6 +372,19 @@ class CisClient:
             token = page.continuation_token
             if not token:
                 return
+            if token in seen:
+                raise ProtocolError("CIS sent the same license continuation token twice")
+            seen.add(token)
+
+    def get_account(self, account_id, correlation_id=None):
+        """The account ``account_id``: its role and who it is (company, email, country)."""
+        payload = self._request(
+            "GET",
+            contract.account_path(self.config.channel_id, account_id),
+            f"account {account_id}",
+            correlation_id=correlation_id,
+        )
+        return contract.Account.from_wire(payload)
 
     def return_license(self, license_id, request_id=None, correlation_id=None):
         payload = self._request(

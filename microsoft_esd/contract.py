@@ -59,6 +59,10 @@ def licenses_path(channel_id):
     return f"/{API_VERSION}/channels/{channel_id}/licenses"
 
 
+def account_path(channel_id, account_id):
+    return f"{accounts_path(channel_id)}/{account_id}"
+
+
 def license_path(channel_id, license_id):
     return f"{licenses_path(channel_id)}/{license_id}"
 
@@ -75,7 +79,10 @@ def catalog_query(country, language, continuation_token=None):
 
 
 def changes_query(modified_since, continuation_token=None):
-    query = {"modifiedSince": format_datetime(modified_since)}
+    """The query of the license listing: changed since a date, or every license (``None``)."""
+    query = {}
+    if modified_since is not None:
+        query["modifiedSince"] = format_datetime(modified_since)
     if continuation_token:
         query["continuationToken"] = continuation_token
     return query
@@ -197,9 +204,17 @@ class Page:
 
 @dataclass(frozen=True)
 class Account:
+    """A CIS account. Creating one answers its id, role and status; reading one (GET) also
+    answers who it is: external id, company name, email, country and language."""
+
     account_id: str
     role: str  # reseller | user
     status: str
+    external_id: str = None
+    company_name: str = None
+    email: str = None
+    country: str = None
+    language: str = None
 
     @classmethod
     def from_wire(cls, obj):
@@ -208,14 +223,25 @@ class Account:
             account_id=_require(obj, "accountId", str, what),
             role=_word(ACCOUNT_ROLE, obj.get("role"), "account role"),
             status=obj.get("status") or "",
+            external_id=obj.get("externalId"),
+            company_name=obj.get("companyName"),
+            email=obj.get("email"),
+            country=obj.get("country"),
+            language=obj.get("language"),
         )
 
     def to_wire(self):
-        return {
+        wire = {
             "accountId": self.account_id,
             "role": WIRE_ACCOUNT_ROLE[self.role],
             "status": self.status,
+            "externalId": self.external_id,
+            "companyName": self.company_name,
+            "email": self.email,
+            "country": self.country,
+            "language": self.language,
         }
+        return {k: v for k, v in wire.items() if v is not None}
 
 
 def account_body(external_id, role, company_name, email, country, language, parent_account_id=None):
@@ -240,6 +266,11 @@ class License:
     return_status: str = "none"  # none | successful
     product_id: str = None
     last_modified: datetime.datetime = None
+    # Who it was sold to and when: in the listing and on a license read, for an import.
+    order_id: str = None
+    order_date: datetime.datetime = None
+    customer_account_id: str = None
+    reseller_account_id: str = None
 
     @classmethod
     def from_wire(cls, obj):
@@ -256,6 +287,10 @@ class License:
             else "none",
             product_id=obj.get("productId"),
             last_modified=parse_datetime(obj.get("lastModified"), "lastModified"),
+            order_id=obj.get("orderId"),
+            order_date=parse_datetime(obj.get("orderDate"), "orderDate"),
+            customer_account_id=obj.get("customerAccountId"),
+            reseller_account_id=obj.get("resellerAccountId"),
         )
 
     def to_wire(self):
@@ -268,6 +303,10 @@ class License:
             "returnStatus": WIRE_RETURN_STATUS[self.return_status],
             "productId": self.product_id,
             "lastModified": format_datetime(self.last_modified),
+            "orderId": self.order_id,
+            "orderDate": format_datetime(self.order_date),
+            "customerAccountId": self.customer_account_id,
+            "resellerAccountId": self.reseller_account_id,
         }
         # activationDate stays, null until redeemed, as CIS sends it; other absent fields go.
         return {k: v for k, v in wire.items() if v is not None or k == "activationDate"}

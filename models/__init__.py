@@ -1,8 +1,11 @@
 from . import (
     esd_asset,
+    esd_asset_import,
     esd_asset_lifecycle,
     esd_asset_provisioning,
+    esd_asset_report,
     esd_instance,
+    esd_instance_overview,
     esd_partner_account,
     ir_module_module,
     mail_mail,

@@ -42,15 +42,19 @@ class EsdAsset(models.Model):
         required=True, readonly=True, copy=False, default=lambda self: self.env._("New")
     )
     active = fields.Boolean(default=True)
-    company_id = fields.Many2one(related="sale_order_id.company_id", store=True, index=True)
+    # The order's company; an imported license (no Odoo sale) has its instance's.
+    company_id = fields.Many2one(
+        "res.company", compute="_compute_company_id", store=True, index=True, readonly=True
+    )
     customer_id = fields.Many2one(
         "res.partner", required=True, readonly=True, index=True, tracking=True
     )
     billing_partner_id = fields.Many2one(
         "res.partner", "Billed To", required=True, readonly=True, index=True
     )
+    # Required unless the license was imported from CIS (_check_sale_order).
     sale_order_id = fields.Many2one(
-        "sale.order", "Order", required=True, readonly=True, index=True, ondelete="restrict"
+        "sale.order", "Order", readonly=True, index=True, ondelete="restrict"
     )
     sale_line_id = fields.Many2one(
         "sale.order.line", "Order Line", readonly=True, index=True, ondelete="set null"
@@ -111,6 +115,40 @@ class EsdAsset(models.Model):
         default=lambda self: str(uuid.uuid4()),
         help="Sent as MS-RequestId: ordering again with it returns the same license, never a "
         "second one.",
+    )
+    # Licenses sold through CIS before Odoo (wizards/esd_license_import.py): no Odoo sale.
+    imported = fields.Boolean(
+        "Imported from CIS",
+        readonly=True,
+        copy=False,
+        index=True,
+        help="Sold through CIS outside Odoo and taken over by an import: no Odoo order, no "
+        "invoice, no email. Its status is refreshed and it is returned as any other license.",
+    )
+    # Reporting measures (views/esd_asset_report_views.xml), computed in esd_asset_report.py.
+    returned_rate = fields.Float(
+        "Return Rate (%)",
+        compute="_compute_report_measures",
+        store=True,
+        aggregator="avg",
+        digits=(16, 1),
+        help="100 for a license returned to Microsoft, 0 otherwise: its average is the share "
+        "of licenses returned.",
+    )
+    failed_rate = fields.Float(
+        "Failure Rate (%)",
+        compute="_compute_report_measures",
+        store=True,
+        aggregator="avg",
+        digits=(16, 1),
+        help="100 for a license whose provisioning failed, 0 otherwise: its average is the "
+        "share of licenses that failed.",
+    )
+    net_revenue = fields.Monetary(
+        compute="_compute_report_measures",
+        store=True,
+        groups=INTERNAL,
+        help="The price of the license, nothing once it was returned.",
     )
 
     # ------------------------------------------------------------------ provisioning

@@ -116,6 +116,7 @@ EXPECTED = {
     "Approve cancellation": _row("denied", **BACKEND),
     "Reject cancellation": _row("denied", **BACKEND),
     "Retry provisioning": _row("denied", **BACKEND),
+    "Credit failed license": _row("denied", **BACKEND),
     "Portal update status": _row("404", **PORTAL_OWNERS),
     "Portal resend activation": _row("404", **PORTAL_OWNERS),
     "Portal cancellation request": _row("404", **PORTAL_OWNERS),
@@ -127,6 +128,7 @@ EXPECTED = {
     "Get Services Definition": _row("denied", **MANAGERS),
     "Partner sync": _row("denied", **BACKEND),
     "Reconciliation": _row("denied", **BACKEND),
+    "Import licenses from CIS": _row("denied", **MANAGERS),
     "Edit the license email": _row("denied", **MANAGERS),
 }
 
@@ -219,10 +221,15 @@ class TestAccessMatrix(HttpCase):
                 sell_licenses(cls.env, cls.office, cls.fabrikam, 2 * changing + 1, cls.northwind)
             ),
         }
-        cls.sim.faults(fail=len(ROLES), fail_status=422, paths="orders")
-        cls.failed = list(sell_licenses(cls.env, cls.office, cls.contoso, len(ROLES)))
+        # Failed licenses, invoiced before delivery (as sale.automatic_invoice does at payment).
+        failing = len(ROLES) * sum(op.kind == "failed" for op in OPERATIONS.values())
+        cls.sim.faults(fail=failing, fail_status=422, paths="orders")
+        cls.failed = list(sell_licenses(cls.env, cls.office, cls.contoso, failing))
         cls.sim.clear_faults()
         assert {a.sync_status for a in cls.failed} == {"failed"}
+        orders = cls.env["sale.order"].union(*(a.sale_order_id for a in cls.failed))
+        orders._force_lines_to_invoice_policy_order()
+        orders._create_invoices(final=True).action_post()
         cls.template = cls.env.ref("microsoft_esd.mail_template_esd_welcome")
 
     # ------------------------------------------------------------------ helpers
@@ -450,6 +457,16 @@ def _reconcile(case, role, asset):
     return outcome
 
 
+def _import_licenses(case, role, asset):
+    """Take over the channel's licenses: ESD managers only (every license is known here, so
+    an allowed run reads CIS and imports nothing)."""
+    vals = {"instance_id": case.instance.id}
+    outcome, wizard_id = case.rpc("esd.license.import", "create", [vals])
+    if outcome == "ok":
+        outcome = case.rpc("esd.license.import", "action_import", [[wizard_id]])[0]
+    return outcome
+
+
 def _edit_template(case, role, asset):
     template = case.template
     outcome = case.rpc("mail.template", "write", [template.ids, {"email_cc": "x@example.com"}])[0]
@@ -556,6 +573,7 @@ OPERATIONS = {
         _backend("action_reject_cancellation"), kind="fresh", prepare=_request_cancellation
     ),
     "Retry provisioning": Operation(_backend("action_retry_provisioning"), kind="failed"),
+    "Credit failed license": Operation(_backend("action_credit_failed_license"), kind="failed"),
     "Portal update status": Operation(_portal("update"), kind="fresh", cis=True),
     "Portal resend activation": Operation(_portal("resend"), kind="fresh"),
     "Portal cancellation request": Operation(_portal("cancel"), kind="fresh"),
@@ -571,5 +589,6 @@ OPERATIONS = {
     ),
     "Partner sync": Operation(_partner_sync, kind=None, cis=True),
     "Reconciliation": Operation(_reconcile, kind=None, cis=True),
+    "Import licenses from CIS": Operation(_import_licenses, kind=None, cis=True),
     "Edit the license email": Operation(_edit_template, kind=None),
 }

@@ -146,6 +146,158 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
             "noupdate": True,
         }
     )
+if instance.state == "connected" and not env.ref("microsoft_esd.demo_history_done", False):
+    # Six months of sales for Reporting and the Overview: direct customers and two resellers,
+    # several products, a few returns, a cancellation request to decide; and a channel history
+    # sold through CIS outside Odoo, for Configuration > Import Licenses from CIS.
+    import datetime
+    import random
+
+    from odoo.addons.microsoft_esd.microsoft_esd.client import CisClient
+    from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+    from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient
+
+    config = InstanceConfig.from_file(os.environ["ESD_DEMO_CONFIG"])
+    admin = AdminClient(config)
+    rng = random.Random(23)
+    us = env.ref("base.us")
+    Partner, Asset = env["res.partner"], env["esd.asset"]
+
+    def company(name, email, role="user"):
+        partner = Partner.search([("name", "=", name), ("is_company", "=", True)], limit=1)
+        return partner or Partner.create(
+            {
+                "name": name,
+                "is_company": True,
+                "street": "10 Market Street",
+                "city": "Albany",
+                "zip": "12207",
+                "state_id": env.ref("base.state_us_27").id,
+                "country_id": us.id,
+                "email": email,
+                "esd_role": role,
+            }
+        )
+
+    direct = [
+        company("Contoso Ltd", "it@contoso.example"),
+        company("Adatum Corporation", "it@adatum.example"),
+        company("Woodgrove Bank", "it@woodgrove.example"),
+        company("Litware Inc", "it@litware.example"),
+    ]
+    resellers = {
+        company("Fabrikam Reseller", "sales@fabrikam.example", "reseller"): [
+            company("Northwind Traders", "admin@northwind.example"),
+            company("Alpine Ski House", "it@alpineskihouse.example"),
+        ],
+        company("Proseware Reseller", "sales@proseware.example", "reseller"): [
+            company("Coho Winery", "it@cohowinery.example"),
+            company("Blue Yonder Airlines", "it@blueyonder.example"),
+        ],
+    }
+    catalog = env["product.template"].search(
+        [
+            ("esd_instance_id", "=", instance.id),
+            (
+                "esd_product_id",
+                "in",
+                [
+                    "EP2-06606:en-US",
+                    "EP2-06615:en-US",
+                    "FQC-10572:en-US",
+                    "KW9-00664:en-US",
+                    "D86-05998:en-US",
+                    "9EM-00691:en-US",
+                ],
+            ),
+        ]
+    )
+    salespeople = env.ref("base.user_demo") | env.ref("base.user_admin")
+    today = datetime.date.today()
+    sold = Asset
+    for months_ago in range(6, -1, -1):
+        for _ in range(rng.randint(3, 5)):
+            if rng.random() < 0.5:
+                buyer, end_customer = rng.choice(direct), None
+            else:
+                buyer = rng.choice(list(resellers))
+                end_customer = rng.choice(resellers[buyer])
+            order = env["sale.order"].create(
+                {
+                    "partner_id": buyer.id,
+                    "user_id": rng.choice(salespeople).id,
+                    "esd_end_customer_id": end_customer and end_customer.id,
+                    "order_line": [
+                        Command.create(
+                            {
+                                "product_id": rng.choice(catalog).product_variant_id.id,
+                                "product_uom_qty": rng.randint(1, 3),
+                            }
+                        )
+                    ],
+                }
+            )
+            order.action_confirm()
+            env.cr.commit()
+            env["esd.asset"]._esd_provision_pending(commit=True)
+            year, month = today.year, today.month - months_ago
+            if month < 1:
+                year, month = year - 1, month + 12
+            day = rng.randint(1, today.day if months_ago == 0 else 28)
+            when = datetime.date(year, month, day)
+            order.write({"date_order": datetime.datetime.combine(when, datetime.time(10))})
+            order.esd_asset_ids.sudo().write({"purchase_date": when})
+            sold |= order.esd_asset_ids
+    env["esd.asset"]._esd_send_pending_welcome(commit=True)
+    # Returns: two of this month's licenses returned and credited; one older one returned at
+    # Microsoft without Odoo asking (the status refresh reports it: a return to credit).
+    recent = sold.filtered(lambda a: a.purchase_date >= today - datetime.timedelta(days=20))
+    for asset in recent.filtered(lambda a: a.sync_status == "synchronized")[:2]:
+        asset._esd_cancel()
+    older = sold.filtered(
+        lambda a: (
+            a.purchase_date < today - datetime.timedelta(days=60)
+            and a.sync_status == "synchronized"
+        )
+    )
+    if older:
+        admin.force_status(older[0].esd_license_id, "ReturnAccepted", "Successful")
+        older[0]._esd_update_status()
+    # A customer asks to cancel a license: the ESD manager decides.
+    pending = (recent - recent.filtered(lambda a: a.state != "active"))[-1:]
+    if pending:
+        pending._esd_request_cancellation("Ordered the wrong edition", pending.customer_id)
+    env.cr.commit()
+    # Sold through CIS before Odoo (as `esd order` does): one Odoo customer's account, and a
+    # reseller and a customer Odoo does not know yet.
+    cis = CisClient(config)
+    contoso_account = direct[0].esd_account_ids[:1].account_id
+    trey = cis.create_account(
+        "pre-odoo-trey", "user", "Trey Research", "it@treyresearch.example", "US"
+    ).account_id
+    wingtip = cis.create_account(
+        "pre-odoo-wingtip", "reseller", "Wingtip Reseller", "sales@wingtip.example", "US"
+    ).account_id
+    for customer, reseller, product in [
+        (contoso_account, None, "EP2-06606:en-US"),
+        (trey, wingtip, "FQC-10572:en-US"),
+        (trey, wingtip, "FQC-10572:en-US"),
+        (trey, wingtip, "EP2-06615:en-US"),
+        (trey, None, "KW9-00664:en-US"),
+    ]:
+        if customer:
+            cis.order_license(product, customer, reseller, "sold before Odoo")
+    cis.close()
+    env["ir.model.data"].create(
+        {
+            "module": "microsoft_esd",
+            "name": "demo_history_done",
+            "model": "esd.instance",
+            "res_id": instance.id,
+            "noupdate": True,
+        }
+    )
+    env.cr.commit()
 # The shop takes payments with Odoo's demo provider (test mode: no money moves).
 demo_provider = env.ref("payment.payment_provider_demo", raise_if_not_found=False)
 if demo_provider and demo_provider.state == "disabled":

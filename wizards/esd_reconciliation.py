@@ -40,6 +40,12 @@ class EsdReconciliation(models.TransientModel):
     checked_count = fields.Integer("Licenses compared", readonly=True)
     finding_count = fields.Integer("Findings", compute="_compute_finding_count")
     done = fields.Boolean(readonly=True)
+    unknown_to_odoo_count = fields.Integer(
+        "Licenses at CIS not in Odoo",
+        readonly=True,
+        help="Licenses CIS reports (and not returned) that Odoo does not hold: sold outside "
+        "Odoo. An ESD manager takes them over with Import Licenses.",
+    )
 
     @api.depends("line_ids")
     def _compute_finding_count(self):
@@ -54,7 +60,7 @@ class EsdReconciliation(models.TransientModel):
             raise UserError(self.env._("Choose at least one connected instance."))
         # Findings are written by this tool only (users read them): no one forges one over RPC.
         self.line_ids.sudo().unlink()
-        lines, checked = [], 0
+        lines, checked, unknown = [], 0, 0
         Asset = self.env["esd.asset"]
         for instance in self.instance_ids:
             assets = Asset.search(
@@ -67,6 +73,7 @@ class EsdReconciliation(models.TransientModel):
             )
             checked += len(assets)
             remote = self._remote_licenses(instance, assets)
+            unknown += self._count_unknown_to_odoo(remote)
             pending_orders = assets.filtered(
                 lambda a: a.sync_status == "unsynchronised"
             ).sale_order_id
@@ -77,7 +84,8 @@ class EsdReconciliation(models.TransientModel):
                     asset.token_status,
                     asset.sync_status,
                     bool(asset.invoice_line_id),
-                    asset.sale_order_id not in pending_orders,
+                    # An imported license has no Odoo sale: nothing of it is to be invoiced.
+                    bool(asset.sale_order_id) and asset.sale_order_id not in pending_orders,
                     asset.return_state,
                 )
                 for asset in assets
@@ -95,6 +103,7 @@ class EsdReconciliation(models.TransientModel):
             {
                 "line_ids": [fields.Command.create(v) for v in lines],
                 "checked_count": checked,
+                "unknown_to_odoo_count": unknown,
                 "done": True,
             }
         )
@@ -105,6 +114,19 @@ class EsdReconciliation(models.TransientModel):
             "view_mode": "form",
             "target": "current",
         }
+
+    @api.model
+    def _count_unknown_to_odoo(self, remote):
+        """How many licenses CIS reports, not returned, that no license of Odoo is."""
+        live = {key for key, lic in remote.items() if lic.token_status != "return_accepted"}
+        known = (
+            self.env["esd.asset"]
+            .sudo()
+            .with_context(active_test=False)
+            .search([("esd_license_id", "in", list(live))])
+            .mapped("esd_license_id")
+        )
+        return len(live - set(known))
 
     @api.model
     def _remote_licenses(self, instance, assets):

@@ -397,6 +397,13 @@ class Handler(BaseHTTPRequestHandler):
         request_id = self.headers.get(contract.HEADER_REQUEST_ID)
         self._answer(self.path, 201, self.server.state.create_account(body, request_id))
 
+    def account(self, query, channel_id, account_id):
+        try:
+            self._api(channel_id, self.path)
+        except _RateLimited as exc:
+            return self._rate_limited(exc)
+        self._answer(self.path, 200, self.server.state.get_account(account_id))
+
     def orders(self, query, channel_id):
         try:
             self._api(channel_id, self.path, committing=True)
@@ -549,6 +556,7 @@ ROUTES = [
     ("POST", re.compile(r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token"), Handler.token),
     ("GET", re.compile(_CH + r"/catalog"), Handler.catalog),
     ("POST", re.compile(_CH + r"/accounts"), Handler.accounts),
+    ("GET", re.compile(_CH + r"/accounts/(?P<account_id>[^/]+)"), Handler.account),
     ("POST", re.compile(_CH + r"/orders"), Handler.orders),
     ("GET", re.compile(_CH + r"/licenses"), Handler.licenses),
     ("GET", re.compile(_CH + r"/licenses/(?P<license_id>[^/]+)"), Handler.license),

@@ -337,6 +337,7 @@ class State:
                 "activationDate": None,
                 "returnStatus": "None",
                 "lastModified": now,
+                "orderDate": now,
                 "customerAccountId": customer["accountId"],
                 "resellerAccountId": reseller_id,
                 "externalReference": body.get("externalReference"),
@@ -354,8 +355,8 @@ class State:
 
     @staticmethod
     def license_wire(lic):
-        return {
-            k: lic[k]
+        wire = {
+            k: lic.get(k)
             for k in (
                 "licenseId",
                 "productId",
@@ -365,8 +366,32 @@ class State:
                 "activationDate",
                 "returnStatus",
                 "lastModified",
+                "orderId",
+                "customerAccountId",
+                "resellerAccountId",
             )
         }
+        wire["orderDate"] = lic.get("orderDate") or lic["lastModified"]
+        return wire
+
+    def get_account(self, account_id):
+        with self.lock:
+            account = self.data["accounts"].get(account_id)
+            if account is None:
+                raise SimError(404, "AccountNotFound", f"account {account_id} is unknown")
+            return {
+                k: account.get(k)
+                for k in (
+                    "accountId",
+                    "role",
+                    "status",
+                    "externalId",
+                    "companyName",
+                    "email",
+                    "country",
+                    "language",
+                )
+            }
 
     def get_license(self, license_id):
         with self.lock:

@@ -215,3 +215,61 @@ def test_retry_after_parsing():
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470) == 10
     assert parse_retry_after("soon") is None
+
+
+@responses.activate
+def test_every_license_is_listed_page_by_page_without_modified_since(client):
+    url = BASE + contract.licenses_path("CH1")
+    sold = {
+        **LICENSE,
+        "orderId": "ORD-1",
+        "orderDate": "2024-05-01T10:00:00Z",
+        "customerAccountId": "ACC-C",
+        "resellerAccountId": None,
+    }
+    responses.add(responses.GET, url, json={"items": [sold], "continuationToken": "p2"})
+    responses.add(responses.GET, url, json={"items": [dict(sold, licenseId="L2")]})
+    listed = list(client.iter_licenses())
+    assert [lic.license_id for lic in listed] == ["L1", "L2"]
+    assert listed[0].order_id == "ORD-1"
+    assert listed[0].customer_account_id == "ACC-C"
+    assert listed[0].reseller_account_id is None
+    assert listed[0].order_date.isoformat() == "2024-05-01T10:00:00"
+    assert "modifiedSince" not in responses.calls[0].request.url
+    assert "continuationToken=p2" in responses.calls[1].request.url
+    # one business operation: one correlation id for every page
+    ids = {call.request.headers[contract.HEADER_CORRELATION_ID] for call in responses.calls}
+    assert len(ids) == 1
+    assert "Q4HHJ" not in repr(listed[0]), "the key never shows in a license's repr"
+
+
+@responses.activate
+def test_a_looping_license_continuation_token_is_a_protocol_error(client):
+    url = BASE + contract.licenses_path("CH1")
+    responses.add(responses.GET, url, json={"items": [], "continuationToken": "same"})
+    with pytest.raises(ProtocolError, match="same license continuation token"):
+        list(client.iter_licenses())
+
+
+@responses.activate
+def test_get_account_reads_who_it_is_and_404_is_not_found(client):
+    url = BASE + contract.account_path("CH1", "ACC-R")
+    responses.add(
+        responses.GET,
+        url,
+        json={
+            "accountId": "ACC-R",
+            "role": "Reseller",
+            "status": "Active",
+            "companyName": "Fabrikam",
+            "email": "sales@fabrikam.example",
+            "country": "US",
+        },
+    )
+    account = client.get_account("ACC-R")
+    assert (account.role, account.company_name, account.country) == ("reseller", "Fabrikam", "US")
+    assert account.language is None
+    missing = BASE + contract.account_path("CH1", "nope")
+    responses.add(responses.GET, missing, status=404, json={"code": "AccountNotFound"})
+    with pytest.raises(NotFoundError):
+        client.get_account("nope")

@@ -108,6 +108,26 @@ def test_account_order_license_return_answers(client, ch, customer):
     validate("/v1/channels/{channelId}/licenses/{licenseId}/return", "post", status, refused)
 
 
+def test_import_answers_every_license_and_the_accounts(client, ch, customer, reseller):
+    """What an import reads: every license of the channel (no modifiedSince), each with its
+    order and accounts, and the accounts with who they are."""
+    client.order_license(PRODUCT, customer.account_id, reseller.account_id)
+    status, page = raw(client, "GET", contract.licenses_path(ch))
+    assert status == 200
+    validate("/v1/channels/{channelId}/licenses", "get", status, page)
+    sold = [lic for lic in page["items"] if lic["resellerAccountId"] == reseller.account_id]
+    assert sold and sold[0]["customerAccountId"] == customer.account_id
+    assert sold[0]["orderId"] and sold[0]["orderDate"]
+
+    path = "/v1/channels/{channelId}/accounts/{accountId}"
+    status, account = raw(client, "GET", contract.account_path(ch, reseller.account_id))
+    validate(path, "get", status, account)
+    assert account["role"] == "Reseller" and account["companyName"]
+    status, missing = raw(client, "GET", contract.account_path(ch, "no-such-account"))
+    assert status == 404
+    validate(path, "get", status, missing)
+
+
 def test_the_spec_rejects_what_breaks_the_contract():
     with pytest.raises(jsonschema.ValidationError):
         validate("/v1/channels/{channelId}/orders", "post", 201, {"orderId": "O", "licenses": []})

@@ -182,3 +182,19 @@ def test_state_survives_a_restart(tmp_path):
     assert reopened.create_order("rid-restart", body) == first
     assert reopened.data["client_id"] == state.data["client_id"]
     assert len(reopened.data["licenses"]) == 1
+
+
+def test_every_license_of_the_channel_with_its_accounts(client, customer, reseller):
+    """An import reads every license (no date), each with its order, date and accounts."""
+    direct = client.order_license(PRODUCT, customer.account_id).licenses[0]
+    resold = client.order_license(PRODUCT, customer.account_id, reseller.account_id).licenses[0]
+    listed = {lic.license_id: lic for lic in client.iter_licenses()}
+    assert listed[direct.license_id].reseller_account_id is None
+    assert listed[direct.license_id].customer_account_id == customer.account_id
+    assert listed[resold.license_id].reseller_account_id == reseller.account_id
+    assert listed[resold.license_id].order_id and listed[resold.license_id].order_date
+    same_key = listed[resold.license_id].token == resold.token
+    assert same_key, "the listing carries the key (compared, never printed)"
+    account = client.get_account(reseller.account_id)
+    assert (account.role, account.company_name) == ("reseller", "Fabrikam Reseller")
+    assert account.email == "sales@fabrikam.example" and account.country == "US"
