@@ -1,3 +1,5 @@
+from urllib.parse import urlparse
+
 from odoo import http
 from odoo.http import request
 from odoo.tools import email_normalize
@@ -16,16 +18,52 @@ class EsdWebsiteSale(WebsiteSale):
         return super().cart(access_token=access_token, revive=revive, **post)
 
     @http.route()
+    def shop_confirm_order(self, **post):
+        """Odoo prices the cart at each line's quantity; then one line per license, each at the
+        price of N (the invoice has one line per license, and its total must be what the
+        customer paid: taxes round per line). A reseller says next whom they are for."""
+        order = request.website.sale_get_order()
+        if order:
+            order._esd_merge_cart_lines()
+        response = super().shop_confirm_order(**post)
+        if order and order.state == "draft":
+            order.order_line._esd_split()
+            location = urlparse(response.headers.get("Location") or "").path
+            if location == "/shop/payment" and order._esd_is_reseller_cart():
+                return request.redirect("/shop/esd_customer")
+        return response
+
+    @http.route()
     def shop_payment(self, **post):
         order = request.website.sale_get_order()
-        if order and order._esd_needs_end_customer_choice():
-            return request.redirect("/shop/esd_customer")
-        if order and order.state == "draft":
-            # One line per license before the amount to pay is shown: the invoice will have one
-            # line per license, and its total must be what the customer paid (taxes round per
-            # line). Each priced at the whole quantity, whatever the cart went through.
-            order._esd_prepare_payment_lines()
+        if order and order.state == "draft" and not order._esd_ready_for_payment():
+            # Changed since it was confirmed (in another tab, say): priced and split again.
+            return request.redirect("/shop/confirm_order")
         return super().shop_payment(**post)
+
+    def _get_shop_payment_errors(self, order):
+        """Odoo's, and what blocks the licenses: a reseller's answer missing, an end customer in
+        a country the product's instance does not sell to (the payment refuses them too)."""
+        errors = super()._get_shop_payment_errors(order)
+        if not order or order.state != "draft":
+            return errors
+        if order._esd_needs_end_customer_choice():
+            errors.append(
+                (
+                    request.env._("Whom are these licenses for?"),
+                    request.env._(
+                        "Tell us whom the licenses are for (your company or one of your "
+                        "customers) in the previous step before you pay."
+                    ),
+                )
+            )
+        customer = order.esd_end_customer_id.commercial_partner_id
+        if customer:
+            errors.extend(
+                (request.env._("These licenses cannot be sold to %s.", customer.name), refusal)
+                for refusal in order._esd_country_refusals(customer)
+            )
+        return errors
 
     # ------------------------------------------------------------------ whom for
     @http.route(
