@@ -2,7 +2,7 @@ from urllib.parse import urlparse
 
 from odoo import http
 from odoo.http import request
-from odoo.tools import email_normalize
+from odoo.tools import clean_context, email_normalize
 
 from odoo.addons.website_sale.controllers.main import WebsiteSale
 
@@ -132,7 +132,7 @@ class EsdWebsiteSale(WebsiteSale):
             order._esd_set_end_customer(customer)
             return []
         if mode == "new":
-            values, errors = self._esd_new_customer_values(post, reseller)
+            values, errors = self._esd_new_customer_values(order, post)
             if errors:
                 return errors
             known = reseller._esd_end_customers().filtered(
@@ -149,39 +149,85 @@ class EsdWebsiteSale(WebsiteSale):
             refusals = order._esd_country_refusals(probe)
             if refusals:
                 return refusals
-            customer = request.env["res.partner"].sudo().create(values)
+            customer = (
+                request.env["res.partner"]
+                .sudo()
+                .with_context(clean_context(request.env.context), tracking_disable=True)
+                .create(values)
+            )
             order._esd_set_end_customer(customer)
             return []
         return [request.env._("Tell us whom the licenses are for.")]
 
-    def _esd_new_customer_values(self, post, reseller):
-        """The new end customer, validated as Sync Options validates it (a company, a valid
-        Microsoft contact email, a country), or the errors."""
-        name = (post.get("name") or "").strip()
-        email = email_normalize(post.get("email") or "")
-        country = (
-            request.env["res.country"]
-            .sudo()
-            .browse(int(post["country_id"]) if (post.get("country_id") or "").isdigit() else [])
-            .exists()
+    # The new end customer's form: what Odoo's address form asks of a customer.
+    _esd_new_customer_fields = (
+        "name",
+        "email",
+        "phone",
+        "street",
+        "street2",
+        "zip",
+        "city",
+        "state_id",
+        "country_id",
+    )
+
+    def _esd_new_customer_values(self, order, post):
+        """The reseller's new end customer, or the errors: validated as Odoo validates a shop
+        customer's address (``_validate_address_values``), and as Sync Options validates an ESD
+        customer (a company, a valid Microsoft contact email, a country); completed as Odoo
+        completes a new shop customer (``_complete_address_values``: the website's language,
+        company and salesperson), yet a company of its own, not an address of the reseller."""
+        form = {key: post.get(key) or "" for key in self._esd_new_customer_fields}
+        values, _extra = self._parse_form_data(form)
+        values = {key: value for key, value in values.items() if value}
+        state = request.env["res.country.state"].sudo().browse(values.get("state_id") or [])
+        if state and state.country_id.id != values.get("country_id"):
+            del values["state_id"]  # one of another country (the form lists them all)
+        _invalid, missing, errors = self._validate_address_values(
+            values,
+            request.env["res.partner"],
+            "billing",
+            False,
+            "name,email,country_id",
+            is_main_address=True,
         )
-        errors = []
-        if not name:
-            errors.append(request.env._("Give the company name of your customer."))
+        email = email_normalize(values.get("email") or "")
+        esd_errors = []
+        if not values.get("name"):
+            esd_errors.append(request.env._("Give the company name of your customer."))
         if not email:
-            errors.append(request.env._("Give a valid Microsoft contact email (name@company.com)."))
-        if not country:
-            errors.append(request.env._("Choose the country of your customer."))
-        values = {
-            "name": name,
-            "is_company": True,
-            "email": email,
-            "esd_email": email,
-            "esd_role": "user",
-            "esd_reseller_id": reseller.id,
-            "country_id": country.id,
-            "street": (post.get("street") or "").strip() or False,
-            "zip": (post.get("zip") or "").strip() or False,
-            "city": (post.get("city") or "").strip() or False,
-        }
-        return values, errors
+            esd_errors.append(
+                request.env._("Give a valid Microsoft contact email (name@company.com).")
+            )
+        if not values.get("country_id"):
+            esd_errors.append(request.env._("Choose the country of your customer."))
+        if missing:
+            # Odoo's form marks the empty fields; this one names them.
+            partner_fields = request.env["res.partner"]._fields
+            errors.append(
+                request.env._(
+                    "Fill in: %s.",
+                    ", ".join(
+                        partner_fields[name].get_description(request.env)["string"]
+                        for name in self._esd_new_customer_fields
+                        if name in missing
+                    ),
+                )
+            )
+        errors = esd_errors + [error for error in errors if error not in esd_errors]
+        if errors:
+            return values, errors
+        self._complete_address_values(values, "billing", False, order)
+        values.pop("parent_id", None)  # its own company, whose reseller is the order's customer
+        values.update(
+            {
+                "type": "contact",
+                "is_company": True,
+                "email": email,
+                "esd_email": email,
+                "esd_role": "user",
+                "esd_reseller_id": order.partner_id.commercial_partner_id.id,
+            }
+        )
+        return values, []

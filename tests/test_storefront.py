@@ -381,6 +381,8 @@ class TestStorefront(HttpCase):
         self.assertEqual(asset.sync_status, "synchronized")
 
     def test_a_reseller_buys_for_a_new_customer(self):
+        website = self.env.ref("website.default_website")
+        website.salesperson_id = self.env.ref("base.user_admin")
         order, _step = self._reseller_cart(2)
         partners = self.env["res.partner"].search_count([])
         response = self._post(
@@ -388,9 +390,11 @@ class TestStorefront(HttpCase):
             mode="new",
             name="Litware Inc",
             email="licensing@litware.example",
+            phone="+1 518 555 0199",
             street="2 Side Street",
             city="Albany",
             zip="12207",
+            state_id=str(self.ny.id),
             country_id=str(self.us.id),
         )
         self.assertIn("/shop/payment", response.url)
@@ -406,6 +410,15 @@ class TestStorefront(HttpCase):
                     "is_company": True,
                     "esd_email": "licensing@litware.example",
                     "esd_reseller_id": self.fabrikam.id,
+                    "parent_id": False,
+                    "type": "contact",
+                    "state_id": self.ny.id,
+                    "phone": "+1 518 555 0199",
+                    # As Odoo creates a shop customer: the website's language, company and
+                    # salesperson.
+                    "lang": "en_US",
+                    "company_id": website.company_id.id,
+                    "user_id": website.salesperson_id.id,
                 }
             ],
         )
@@ -450,14 +463,20 @@ class TestStorefront(HttpCase):
             "mode": "new",
             "name": "Litware Inc",
             "email": "licensing@litware.example",
+            "phone": "+1 518 555 0199",
             "street": "2 Side Street",
             "city": "Albany",
+            "zip": "12207",
+            "state_id": str(self.ny.id),
             "country_id": str(self.us.id),
         }
         cases = [
             ({"name": ""}, "Give the company name of your customer"),
             ({"email": "not an email"}, "valid Microsoft contact email"),
             ({"country_id": ""}, "Choose the country of your customer"),
+            # Odoo's rules for a shop customer's address.
+            ({"phone": "", "state_id": ""}, "Fill in: Phone, State."),
+            ({"email": "it@"}, "Invalid Email! Please enter a valid email address."),
             (
                 {"name": "northwind traders"},
                 "Northwind Traders is already one of your customers: choose it in the list.",
