@@ -47,6 +47,11 @@ class EsdWebsiteSale(WebsiteSale):
         errors = super()._get_shop_payment_errors(order)
         if not order or order.state != "draft":
             return errors
+        if order.get_portal_last_transaction().state in ("pending", "authorized", "done"):
+            # Paid (in another browser session, say): /shop/payment/validate raises these, and
+            # the customer must land on the confirmation; the provisioning job refuses a
+            # license CIS would refuse.
+            return errors
         if order._esd_needs_end_customer_choice():
             errors.append(
                 (

@@ -360,6 +360,98 @@ class TestStorefront(HttpCase):
             )
         self.assertFalse(order.transaction_ids)
 
+    def _transaction(self, order):
+        order.invalidate_recordset()
+        return self.make_jsonrpc_request(
+            f"/shop/payment/transaction/{order.id}",
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                "token_id": None,
+                "amount": order.amount_total,
+                "flow": "direct",
+                "tokenization_requested": False,
+                "landing_route": "/shop/payment/validate",
+                "is_validation": False,
+                "access_token": order._portal_ensure_token(),
+            },
+        )
+
+    def _simulate(self, reference):
+        self.make_jsonrpc_request(
+            "/payment/demo/simulate_payment",
+            {"reference": reference, "payment_details": "4242", "simulated_state": "done"},
+        )
+        self.make_jsonrpc_request("/payment/status/poll", {})
+
+    def _sessions(self, login):
+        """Two browser sessions of one portal user; a function that switches to one of them."""
+        first = (self.authenticate(login, login), self.opener)
+        self.session = None  # authenticate() would end the first session
+        second = (self.authenticate(login, login), self.opener)
+
+        def use(session):
+            self.session, self.opener = session
+
+        return first, second, use
+
+    def test_a_cart_paid_in_another_session(self):
+        """The same customer in two browsers: the first opens the cart and starts paying, the
+        second changes the cart and pays it; the first comes back from the payment."""
+        first, second, use = self._sessions("contoso")
+        use(first)
+        self._add_to_cart(2)
+        order = self._cart()
+        self._confirm()
+        self.assertEqual(self.url_open("/shop/payment").status_code, 200)
+        first_tx = self._transaction(order)
+        use(second)
+        self.assertEqual(self.url_open("/shop/cart").status_code, 200)
+        self.assertEqual(self._cart(), order, "the second session found the same cart")
+        self._add_to_cart(1)
+        self._confirm()
+        self.assertEqual(self.url_open("/shop/payment").status_code, 200)
+        second_tx = self._transaction(order)
+        self._simulate(second_tx["reference"])
+        validate = self.url_open("/shop/payment/validate")
+        self.assertEqual(validate.status_code, 200, validate.url)
+        order.invalidate_recordset()
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(len(order.order_line), 3)
+        # The first browser comes back from the provider with its own (older) transaction.
+        use(first)
+        self._simulate(first_tx["reference"])
+        validate = self.url_open("/shop/payment/validate")
+        self.assertEqual(validate.status_code, 200, validate.url)
+        order.invalidate_recordset()
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(len(order.esd_asset_ids), 3)
+
+    def test_an_older_payment_of_a_cart_changed_in_another_session(self):
+        """The first browser pays the amount it was shown after the second added a license: the
+        order is not confirmed (Odoo's amount check), and the first lands on the confirmation
+        page, as with stock website_sale."""
+        first, second, use = self._sessions("fabrikam")
+        use(first)
+        self._add_to_cart(2)
+        order = self._cart()
+        self._confirm()
+        self._post("/shop/esd_customer", mode="customer", end_customer_id=str(self.northwind.id))
+        first_tx = self._transaction(order)
+        use(second)
+        self.url_open("/shop/cart")
+        self._add_to_cart(1)
+        # What blocks the licenses is found once paid: the landing page must not fail on it.
+        self.northwind.country_id = self.env.ref("base.be")
+        use(first)
+        self._simulate(first_tx["reference"])
+        validate = self.url_open("/shop/payment/validate")
+        self.assertEqual(validate.status_code, 200)
+        self.assertIn("/shop/confirmation", validate.url)
+        order.invalidate_recordset()
+        self.assertEqual(order.state, "draft", "200 paid for 300: not confirmed")
+        self.assertFalse(order.esd_asset_ids)
+
     def test_a_guest_buys_for_itself(self):
         self.authenticate(None, None)
         self._add_to_cart(1)
