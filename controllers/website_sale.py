@@ -1,6 +1,8 @@
+from urllib.parse import urlparse
+
 from odoo import http
 from odoo.http import request
-from odoo.tools import email_normalize
+from odoo.tools import clean_context, email_normalize
 
 from odoo.addons.website_sale.controllers.main import WebsiteSale
 
@@ -16,16 +18,57 @@ class EsdWebsiteSale(WebsiteSale):
         return super().cart(access_token=access_token, revive=revive, **post)
 
     @http.route()
+    def shop_confirm_order(self, **post):
+        """Odoo prices the cart at each line's quantity; then one line per license, each at the
+        price of N (the invoice has one line per license, and its total must be what the
+        customer paid: taxes round per line). A reseller says next whom they are for."""
+        order = request.website.sale_get_order()
+        if order:
+            order._esd_merge_cart_lines()
+        response = super().shop_confirm_order(**post)
+        if order and order.state == "draft":
+            order.order_line._esd_split()
+            location = urlparse(response.headers.get("Location") or "").path
+            if location == "/shop/payment" and order._esd_is_reseller_cart():
+                return request.redirect("/shop/esd_customer")
+        return response
+
+    @http.route()
     def shop_payment(self, **post):
         order = request.website.sale_get_order()
-        if order and order._esd_needs_end_customer_choice():
-            return request.redirect("/shop/esd_customer")
-        if order and order.state == "draft":
-            # One line per license before the amount to pay is shown: the invoice will have one
-            # line per license, and its total must be what the customer paid (taxes round per
-            # line). Each priced at the whole quantity, whatever the cart went through.
-            order._esd_prepare_payment_lines()
+        if order and order.state == "draft" and not order._esd_ready_for_payment():
+            # Changed since it was confirmed (in another tab, say): priced and split again.
+            return request.redirect("/shop/confirm_order")
         return super().shop_payment(**post)
+
+    def _get_shop_payment_errors(self, order):
+        """Odoo's, and what blocks the licenses: a reseller's answer missing, an end customer in
+        a country the product's instance does not sell to (the payment refuses them too)."""
+        errors = super()._get_shop_payment_errors(order)
+        if not order or order.state != "draft":
+            return errors
+        if order.get_portal_last_transaction().state in ("pending", "authorized", "done"):
+            # Paid (in another browser session, say): /shop/payment/validate raises these, and
+            # the customer must land on the confirmation; the provisioning job refuses a
+            # license CIS would refuse.
+            return errors
+        if order._esd_needs_end_customer_choice():
+            errors.append(
+                (
+                    request.env._("Whom are these licenses for?"),
+                    request.env._(
+                        "Tell us whom the licenses are for (your company or one of your "
+                        "customers) in the previous step before you pay."
+                    ),
+                )
+            )
+        customer = order.esd_end_customer_id.commercial_partner_id
+        if customer:
+            errors.extend(
+                (request.env._("These licenses cannot be sold to %s.", customer.name), refusal)
+                for refusal in order._esd_country_refusals(customer)
+            )
+        return errors
 
     # ------------------------------------------------------------------ whom for
     @http.route(
@@ -94,7 +137,7 @@ class EsdWebsiteSale(WebsiteSale):
             order._esd_set_end_customer(customer)
             return []
         if mode == "new":
-            values, errors = self._esd_new_customer_values(post, reseller)
+            values, errors = self._esd_new_customer_values(order, post)
             if errors:
                 return errors
             known = reseller._esd_end_customers().filtered(
@@ -111,39 +154,85 @@ class EsdWebsiteSale(WebsiteSale):
             refusals = order._esd_country_refusals(probe)
             if refusals:
                 return refusals
-            customer = request.env["res.partner"].sudo().create(values)
+            customer = (
+                request.env["res.partner"]
+                .sudo()
+                .with_context(clean_context(request.env.context), tracking_disable=True)
+                .create(values)
+            )
             order._esd_set_end_customer(customer)
             return []
         return [request.env._("Tell us whom the licenses are for.")]
 
-    def _esd_new_customer_values(self, post, reseller):
-        """The new end customer, validated as Sync Options validates it (a company, a valid
-        Microsoft contact email, a country), or the errors."""
-        name = (post.get("name") or "").strip()
-        email = email_normalize(post.get("email") or "")
-        country = (
-            request.env["res.country"]
-            .sudo()
-            .browse(int(post["country_id"]) if (post.get("country_id") or "").isdigit() else [])
-            .exists()
+    # The new end customer's form: what Odoo's address form asks of a customer.
+    _esd_new_customer_fields = (
+        "name",
+        "email",
+        "phone",
+        "street",
+        "street2",
+        "zip",
+        "city",
+        "state_id",
+        "country_id",
+    )
+
+    def _esd_new_customer_values(self, order, post):
+        """The reseller's new end customer, or the errors: validated as Odoo validates a shop
+        customer's address (``_validate_address_values``), and as Sync Options validates an ESD
+        customer (a company, a valid Microsoft contact email, a country); completed as Odoo
+        completes a new shop customer (``_complete_address_values``: the website's language,
+        company and salesperson), yet a company of its own, not an address of the reseller."""
+        form = {key: post.get(key) or "" for key in self._esd_new_customer_fields}
+        values, _extra = self._parse_form_data(form)
+        values = {key: value for key, value in values.items() if value}
+        state = request.env["res.country.state"].sudo().browse(values.get("state_id") or [])
+        if state and state.country_id.id != values.get("country_id"):
+            del values["state_id"]  # one of another country (the form lists them all)
+        _invalid, missing, errors = self._validate_address_values(
+            values,
+            request.env["res.partner"],
+            "billing",
+            False,
+            "name,email,country_id",
+            is_main_address=True,
         )
-        errors = []
-        if not name:
-            errors.append(request.env._("Give the company name of your customer."))
+        email = email_normalize(values.get("email") or "")
+        esd_errors = []
+        if not values.get("name"):
+            esd_errors.append(request.env._("Give the company name of your customer."))
         if not email:
-            errors.append(request.env._("Give a valid Microsoft contact email (name@company.com)."))
-        if not country:
-            errors.append(request.env._("Choose the country of your customer."))
-        values = {
-            "name": name,
-            "is_company": True,
-            "email": email,
-            "esd_email": email,
-            "esd_role": "user",
-            "esd_reseller_id": reseller.id,
-            "country_id": country.id,
-            "street": (post.get("street") or "").strip() or False,
-            "zip": (post.get("zip") or "").strip() or False,
-            "city": (post.get("city") or "").strip() or False,
-        }
-        return values, errors
+            esd_errors.append(
+                request.env._("Give a valid Microsoft contact email (name@company.com).")
+            )
+        if not values.get("country_id"):
+            esd_errors.append(request.env._("Choose the country of your customer."))
+        if missing:
+            # Odoo's form marks the empty fields; this one names them.
+            partner_fields = request.env["res.partner"]._fields
+            errors.append(
+                request.env._(
+                    "Fill in: %s.",
+                    ", ".join(
+                        partner_fields[name].get_description(request.env)["string"]
+                        for name in self._esd_new_customer_fields
+                        if name in missing
+                    ),
+                )
+            )
+        errors = esd_errors + [error for error in errors if error not in esd_errors]
+        if errors:
+            return values, errors
+        self._complete_address_values(values, "billing", False, order)
+        values.pop("parent_id", None)  # its own company, whose reseller is the order's customer
+        values.update(
+            {
+                "type": "contact",
+                "is_company": True,
+                "email": email,
+                "esd_email": email,
+                "esd_role": "user",
+                "esd_reseller_id": order.partner_id.commercial_partner_id.id,
+            }
+        )
+        return values, []

@@ -230,17 +230,20 @@ class SaleOrder(models.Model):
     def _esd_prepare_payment_lines(self):
         """One line per license, each at the price of the whole quantity, however the cart got
         there (lines removed or added after an earlier split): merged, priced again by the
-        pricelist, split."""
+        pricelist, split. What ``/shop/confirm_order`` leaves; the payment checks it again."""
         self.ensure_one()
         if self.state != "draft":
             return
         self._esd_merge_cart_lines()
-        lines = self.order_line.filtered(lambda line: line.is_esd and not line.display_type)
-        lines.invalidate_recordset(["pricelist_item_id"])
-        lines.with_context(force_price_recomputation=True)._compute_price_unit()
-        lines.discount = 0.0
-        lines._compute_discount()
-        lines._esd_split()
+        self.order_line._esd_split()
+
+    def _esd_ready_for_payment(self):
+        """Whether the cart is as ``/shop/confirm_order`` leaves it: one line per license."""
+        self.ensure_one()
+        return all(
+            line.product_uom_qty == 1
+            for line in self.order_line.filtered(lambda line: line.is_esd and not line.display_type)
+        )
 
     def _check_cart_is_ready_to_be_paid(self):
         total = self.amount_total
@@ -275,18 +278,41 @@ class SaleOrder(models.Model):
         )
 
     def _esd_merge_cart_lines(self):
-        """Back in the cart, a license product is one line again (split for the payment)."""
+        """The cart is editable again: a license product is one line again (split for the
+        payment), priced by the pricelist at its whole quantity."""
         self.ensure_one()
         if self.state != "draft":
             return
+        lines = self.order_line.filtered(lambda line: line.is_esd and not line.display_type)
         groups = defaultdict(lambda: self.env["sale.order.line"])
-        for line in self.order_line.filtered(lambda line: line.is_esd and not line.display_type):
-            key = (line.product_id, line.price_unit, line.discount, line.tax_id, line.product_uom)
+        for line in lines:
+            key = (line.product_id, line.product_uom, line.product_no_variant_attribute_value_ids)
             groups[key] |= line
-        for lines in groups.values():
-            if len(lines) > 1:
-                lines[0].product_uom_qty = sum(lines.mapped("product_uom_qty"))
-                (lines - lines[0]).unlink()
+        for group in groups.values():
+            if len(group) > 1:
+                group[0].product_uom_qty = sum(group.mapped("product_uom_qty"))
+                (group - group[0]).unlink()
+        lines = lines.exists()
+        lines.invalidate_recordset(["pricelist_item_id"])
+        lines.with_context(force_price_recomputation=True)._compute_price_unit()
+        lines.discount = 0.0
+        lines._compute_discount()
+
+    def _cart_update(self, product_id, line_id=None, add_qty=0, set_qty=0, **kwargs):
+        """A change to the cart undoes the payment's split (it is priced and split again when
+        the order is confirmed)."""
+        values = super()._cart_update(
+            product_id, line_id=line_id, add_qty=add_qty, set_qty=set_qty, **kwargs
+        )
+        if any(self.order_line.mapped("is_esd")):
+            self._esd_merge_cart_lines()
+            # The line the browser shows for this product: the one the others merged into.
+            kept = self.order_line.filtered(lambda line: line.product_id.id == product_id)[:1]
+            if kept and values.get("line_id") not in self.order_line.ids:
+                values["line_id"] = kept.id
+            if kept and "quantity" in values:
+                values["quantity"] = kept.product_uom_qty
+        return values
 
     # ------------------------------------------------------------------ invoicing
     @api.model

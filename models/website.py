@@ -1,4 +1,5 @@
 from odoo import models
+from odoo.http import request
 from odoo.tools.translate import LazyTranslate
 
 _lt = LazyTranslate(__name__)
@@ -8,9 +9,12 @@ class Website(models.Model):
     _inherit = "website"
 
     def _get_checkout_step_list(self):
-        """A reseller gets one more step before paying: whom the licenses are for."""
+        """A reseller's cart of licenses has one more step before paying: whom they are for.
+
+        Decided from the cart (its customer and its lines), as the routes decide it."""
         steps = super()._get_checkout_step_list()
-        if not self.env.user.partner_id._esd_is_reseller():
+        order = self.sale_get_order() if request and getattr(request, "website", None) else None
+        if not order or not order._esd_is_reseller_cart():
             return steps
         payment = next(i for i, step in enumerate(steps) if "website_sale.payment" in step[0])
         steps.insert(

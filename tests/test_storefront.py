@@ -102,10 +102,15 @@ class TestStorefront(HttpCase):
             [("website_id", "!=", False), ("state", "=", "draft")], order="id desc", limit=1
         )
 
-    def _pay(self, order):
-        """The checkout, the payment page, the demo provider, the status poll that confirms the
-        order."""
+    def _confirm(self):
+        """The delivery step's Confirm button: Odoo prices the cart, the addon splits it."""
         self.url_open("/shop/checkout")
+        return self.url_open("/shop/confirm_order", allow_redirects=False)
+
+    def _pay(self, order):
+        """The checkout, its Confirm, the payment page, the demo provider, the status poll that
+        confirms the order."""
+        self._confirm()
         page = self.url_open("/shop/payment")
         self.assertEqual(page.status_code, 200)
         self.assertIn("o_payment_radio", page.text)
@@ -145,8 +150,8 @@ class TestStorefront(HttpCase):
         self.authenticate("fabrikam", "fabrikam")
         self._add_to_cart(qty)
         order = self._cart()
-        # The payment page waits for the reseller's answer.
-        response = self.url_open("/shop/payment", allow_redirects=False)
+        # Confirming the delivery leads to the reseller's step.
+        response = self._confirm()
         self.assertIn("/shop/esd_customer", response.headers.get("Location", ""))
         step = self.url_open("/shop/esd_customer")
         self.assertIn("Whom are these licenses for?", step.text)
@@ -197,25 +202,255 @@ class TestStorefront(HttpCase):
         self.authenticate("contoso", "contoso")
         self._add_to_cart(3)
         order = self._cart()
-        self.url_open("/shop/checkout")
-        self.url_open("/shop/payment")
+        self._confirm()
         order.invalidate_recordset()
         self.assertEqual(order.order_line.mapped("price_unit"), [80.0] * 3)
-        for line in order.order_line[1:]:
-            self.make_jsonrpc_request(
-                "/shop/cart/update_json",
-                {"line_id": line.id, "product_id": line.product_id.id, "set_qty": 0},
-            )
+        # Back in the cart: one line of three again, set to one.
+        self.url_open("/shop/cart")
+        order.invalidate_recordset()
+        self.assertEqual(len(order.order_line), 1)
+        line = order.order_line
+        self.make_jsonrpc_request(
+            "/shop/cart/update_json",
+            {"line_id": line.id, "product_id": line.product_id.id, "set_qty": 1},
+        )
         order.invalidate_recordset()
         self.assertEqual(len(order.order_line), 1)
         order = self._pay(order)
         self.assertEqual(order.state, "sale")
-        self.assertEqual(order.order_line.price_unit, 100.0, "one license at the volume price")
+        self.assertEqual(order.order_line.price_unit, 100.0, "one license at the price of one")
         self.assertEqual(order.transaction_ids.amount, order.amount_total)
         # The buyer bought it online: it sees the key without anyone choosing it.
         self._provision()
         asset = order.esd_asset_ids
         self.assertTrue(asset.with_user(self.contoso_user).key_visible)
+
+    def _volume_pricelist(self, *partners, min_quantity=5, price=80.0):
+        """A pricelist of the license at 100 (its list price), ``price`` from ``min_quantity``."""
+        pricelist = self.env["product.pricelist"].create(
+            {
+                "name": f"From {min_quantity}",
+                "currency_id": self.env.company.currency_id.id,
+                "item_ids": [
+                    Command.create(
+                        {
+                            "applied_on": "1_product",
+                            "product_tmpl_id": self.office.id,
+                            "min_quantity": min_quantity,
+                            "compute_price": "fixed",
+                            "fixed_price": price,
+                        }
+                    )
+                ],
+            }
+        )
+        for partner in partners:
+            partner.property_product_pricelist = pricelist
+        return pricelist
+
+    def _lines(self, order):
+        order.invalidate_recordset()
+        return [(line.product_uom_qty, line.price_unit) for line in order.order_line]
+
+    def test_a_quantity_price_holds_when_going_back_and_forth(self):
+        """Five licenses at the price of five (80, 100 below five), through the checkout, back
+        to the cart and to the delivery step, confirmed again: paid, ordered and invoiced at 80,
+        one line per license (issue 21)."""
+        self._volume_pricelist(self.contoso, self.contoso_user.partner_id)
+        self.authenticate("contoso", "contoso")
+        self._add_to_cart(5)
+        order = self._cart()
+        self.assertEqual(self._lines(order), [(5.0, 80.0)])
+        # Confirming the delivery step prices the cart at 5, then makes one line per license.
+        response = self._confirm()
+        self.assertIn("/shop/payment", response.headers.get("Location", ""))
+        self.assertEqual(self._lines(order), [(1.0, 80.0)] * 5)
+        lines = order.order_line
+        page = self.url_open("/shop/payment")
+        self.assertIn("o_payment_radio", page.text)
+        self.assertEqual(self.env["sale.order.line"].search([("order_id", "=", order.id)]), lines)
+        # Back to the cart: one line of five, at the price of five.
+        self.url_open("/shop/cart")
+        self.assertEqual(self._lines(order), [(5.0, 80.0)])
+        # Confirmed again; then back to the delivery step (not the cart) and confirmed again.
+        self._confirm()
+        self.assertEqual(self._lines(order), [(1.0, 80.0)] * 5)
+        self._confirm()
+        self.assertEqual(self._lines(order), [(1.0, 80.0)] * 5)
+        # A change in the cart (four, at 100) sends the payment page back to the confirmation.
+        self.url_open("/shop/cart")
+        line = order.order_line
+        self.make_jsonrpc_request(
+            "/shop/cart/update_json",
+            {"line_id": line.id, "product_id": line.product_id.id, "set_qty": 4},
+        )
+        self.assertEqual(self._lines(order), [(4.0, 100.0)])
+        response = self.url_open("/shop/payment", allow_redirects=False)
+        self.assertIn("/shop/confirm_order", response.headers.get("Location", ""))
+        self._add_to_cart(1)
+        self.assertEqual(self._lines(order), [(5.0, 80.0)])
+        order = self._pay(order)
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(self._lines(order), [(1.0, 80.0)] * 5)
+        self.assertEqual(order.transaction_ids.amount, 400.0)
+        self._provision()
+        invoice = order.esd_asset_ids.invoice_id
+        self.assertEqual(len(order.esd_asset_ids), 5)
+        self.assertEqual(invoice.invoice_line_ids.mapped("price_unit"), [80.0] * 5)
+        self.assertEqual(invoice.amount_total, 400.0, "paid = invoiced")
+
+    def test_a_resellers_quantity_price_holds_when_going_back_and_forth(self):
+        self._volume_pricelist(self.fabrikam, self.fabrikam_user.partner_id)
+        order, _step = self._reseller_cart(5)
+        self.assertEqual(self._lines(order), [(1.0, 80.0)] * 5)
+        response = self._post(
+            "/shop/esd_customer", mode="customer", end_customer_id=str(self.northwind.id)
+        )
+        self.assertIn("/shop/payment", response.url)
+        self.assertIn("o_payment_radio", response.text)
+        # Back to the cart, confirmed again: the step again, the answer kept.
+        self.url_open("/shop/cart")
+        self.assertEqual(self._lines(order), [(5.0, 80.0)])
+        response = self._confirm()
+        self.assertIn("/shop/esd_customer", response.headers.get("Location", ""))
+        self.assertEqual(self._lines(order), [(1.0, 80.0)] * 5)
+        self.assertEqual(order.esd_end_customer_id, self.northwind)
+        order = self._pay(order)
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(order.transaction_ids.amount, 400.0)
+        self._provision()
+        assets = order.esd_asset_ids
+        self.assertEqual(len(assets), 5)
+        self.assertEqual(assets.customer_id, self.northwind)
+        self.assertEqual(assets.invoice_id.invoice_line_ids.mapped("price_unit"), [80.0] * 5)
+        self.assertEqual(assets.invoice_id.amount_total, 400.0)
+        self.assertEqual(assets.invoice_id.partner_id.commercial_partner_id, self.fabrikam)
+
+    def test_the_payment_page_shows_what_blocks_the_licenses(self):
+        """A reseller's missing answer, an end customer in a country the instance does not sell
+        to: errors of the payment page, as Odoo shows its own, and the payment refuses them."""
+        order, _step = self._reseller_cart()
+        page = self.url_open("/shop/payment")
+        self.assertEqual(page.status_code, 200)
+        self.assertIn("Whom are these licenses for?", page.text)
+        self.assertIn("alert-danger", page.text)
+        self.assertNotIn("o_payment_radio", page.text)
+        self._post("/shop/esd_customer", mode="customer", end_customer_id=str(self.northwind.id))
+        self.northwind.country_id = self.env.ref("base.be")
+        page = self.url_open("/shop/payment")
+        self.assertIn("These licenses cannot be sold to Northwind Traders.", page.text)
+        self.assertIn(
+            "is sold for United States only, and Northwind Traders is in Belgium", page.text
+        )
+        self.assertNotIn("o_payment_radio", page.text)
+        with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
+            self.make_jsonrpc_request(
+                f"/shop/payment/transaction/{order.id}",
+                {
+                    "provider_id": self.provider.id,
+                    "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                    "token_id": None,
+                    "amount": order.amount_total,
+                    "flow": "direct",
+                    "tokenization_requested": False,
+                    "landing_route": "/shop/payment/validate",
+                    "is_validation": False,
+                    "access_token": order._portal_ensure_token(),
+                },
+            )
+        self.assertFalse(order.transaction_ids)
+
+    def _transaction(self, order):
+        order.invalidate_recordset()
+        return self.make_jsonrpc_request(
+            f"/shop/payment/transaction/{order.id}",
+            {
+                "provider_id": self.provider.id,
+                "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                "token_id": None,
+                "amount": order.amount_total,
+                "flow": "direct",
+                "tokenization_requested": False,
+                "landing_route": "/shop/payment/validate",
+                "is_validation": False,
+                "access_token": order._portal_ensure_token(),
+            },
+        )
+
+    def _simulate(self, reference):
+        self.make_jsonrpc_request(
+            "/payment/demo/simulate_payment",
+            {"reference": reference, "payment_details": "4242", "simulated_state": "done"},
+        )
+        self.make_jsonrpc_request("/payment/status/poll", {})
+
+    def _sessions(self, login):
+        """Two browser sessions of one portal user; a function that switches to one of them."""
+        first = (self.authenticate(login, login), self.opener)
+        self.session = None  # authenticate() would end the first session
+        second = (self.authenticate(login, login), self.opener)
+
+        def use(session):
+            self.session, self.opener = session
+
+        return first, second, use
+
+    def test_a_cart_paid_in_another_session(self):
+        """The same customer in two browsers: the first opens the cart and starts paying, the
+        second changes the cart and pays it; the first comes back from the payment."""
+        first, second, use = self._sessions("contoso")
+        use(first)
+        self._add_to_cart(2)
+        order = self._cart()
+        self._confirm()
+        self.assertEqual(self.url_open("/shop/payment").status_code, 200)
+        first_tx = self._transaction(order)
+        use(second)
+        self.assertEqual(self.url_open("/shop/cart").status_code, 200)
+        self.assertEqual(self._cart(), order, "the second session found the same cart")
+        self._add_to_cart(1)
+        self._confirm()
+        self.assertEqual(self.url_open("/shop/payment").status_code, 200)
+        second_tx = self._transaction(order)
+        self._simulate(second_tx["reference"])
+        validate = self.url_open("/shop/payment/validate")
+        self.assertEqual(validate.status_code, 200, validate.url)
+        order.invalidate_recordset()
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(len(order.order_line), 3)
+        # The first browser comes back from the provider with its own (older) transaction.
+        use(first)
+        self._simulate(first_tx["reference"])
+        validate = self.url_open("/shop/payment/validate")
+        self.assertEqual(validate.status_code, 200, validate.url)
+        order.invalidate_recordset()
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(len(order.esd_asset_ids), 3)
+
+    def test_an_older_payment_of_a_cart_changed_in_another_session(self):
+        """The first browser pays the amount it was shown after the second added a license: the
+        order is not confirmed (Odoo's amount check), and the first lands on the confirmation
+        page, as with stock website_sale."""
+        first, second, use = self._sessions("fabrikam")
+        use(first)
+        self._add_to_cart(2)
+        order = self._cart()
+        self._confirm()
+        self._post("/shop/esd_customer", mode="customer", end_customer_id=str(self.northwind.id))
+        first_tx = self._transaction(order)
+        use(second)
+        self.url_open("/shop/cart")
+        self._add_to_cart(1)
+        # What blocks the licenses is found once paid: the landing page must not fail on it.
+        self.northwind.country_id = self.env.ref("base.be")
+        use(first)
+        self._simulate(first_tx["reference"])
+        validate = self.url_open("/shop/payment/validate")
+        self.assertEqual(validate.status_code, 200)
+        self.assertIn("/shop/confirmation", validate.url)
+        order.invalidate_recordset()
+        self.assertEqual(order.state, "draft", "200 paid for 300: not confirmed")
+        self.assertFalse(order.esd_asset_ids)
 
     def test_a_guest_buys_for_itself(self):
         self.authenticate(None, None)
@@ -238,6 +473,8 @@ class TestStorefront(HttpCase):
         self.assertEqual(asset.sync_status, "synchronized")
 
     def test_a_reseller_buys_for_a_new_customer(self):
+        website = self.env.ref("website.default_website")
+        website.salesperson_id = self.env.ref("base.user_admin")
         order, _step = self._reseller_cart(2)
         partners = self.env["res.partner"].search_count([])
         response = self._post(
@@ -245,9 +482,11 @@ class TestStorefront(HttpCase):
             mode="new",
             name="Litware Inc",
             email="licensing@litware.example",
+            phone="+1 518 555 0199",
             street="2 Side Street",
             city="Albany",
             zip="12207",
+            state_id=str(self.ny.id),
             country_id=str(self.us.id),
         )
         self.assertIn("/shop/payment", response.url)
@@ -263,6 +502,15 @@ class TestStorefront(HttpCase):
                     "is_company": True,
                     "esd_email": "licensing@litware.example",
                     "esd_reseller_id": self.fabrikam.id,
+                    "parent_id": False,
+                    "type": "contact",
+                    "state_id": self.ny.id,
+                    "phone": "+1 518 555 0199",
+                    # As Odoo creates a shop customer: the website's language, company and
+                    # salesperson.
+                    "lang": "en_US",
+                    "company_id": website.company_id.id,
+                    "user_id": website.salesperson_id.id,
                 }
             ],
         )
@@ -307,14 +555,20 @@ class TestStorefront(HttpCase):
             "mode": "new",
             "name": "Litware Inc",
             "email": "licensing@litware.example",
+            "phone": "+1 518 555 0199",
             "street": "2 Side Street",
             "city": "Albany",
+            "zip": "12207",
+            "state_id": str(self.ny.id),
             "country_id": str(self.us.id),
         }
         cases = [
             ({"name": ""}, "Give the company name of your customer"),
             ({"email": "not an email"}, "valid Microsoft contact email"),
             ({"country_id": ""}, "Choose the country of your customer"),
+            # Odoo's rules for a shop customer's address.
+            ({"phone": "", "state_id": ""}, "Fill in: Phone, State."),
+            ({"email": "it@"}, "Invalid Email! Please enter a valid email address."),
             (
                 {"name": "northwind traders"},
                 "Northwind Traders is already one of your customers: choose it in the list.",
@@ -331,8 +585,9 @@ class TestStorefront(HttpCase):
                 self.assertIn("2 Side Street", page, "what was typed is kept")
                 self.assertEqual(self.env["res.partner"].search_count([]), partners)
                 self.assertFalse(order.esd_checkout_choice)
-        response = self.url_open("/shop/payment", allow_redirects=False)
-        self.assertIn("/shop/esd_customer", response.headers.get("Location", ""))
+        page = self.url_open("/shop/payment").text
+        self.assertIn("Whom are these licenses for?", page)
+        self.assertNotIn("o_payment_radio", page)
 
     def test_another_resellers_customer_posted_by_hand_is_refused(self):
         order, _step = self._reseller_cart()

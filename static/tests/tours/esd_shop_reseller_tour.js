@@ -73,10 +73,12 @@ registry.category("web_tour.tours").add("esd_shop_reseller_tour", {
         },
         { trigger: "#esd_new_name", run: "edit Litware Inc" },
         { trigger: "#esd_new_email", run: "edit licensing@litware.example" },
+        { trigger: "#esd_new_phone", run: "edit +1 518 555 0199" },
         { trigger: "#esd_new_street", run: "edit 2 Side Street" },
         { trigger: "#esd_new_zip", run: "edit 12207" },
         { trigger: "#esd_new_city", run: "edit Albany" },
         { trigger: "#esd_new_country", run: "selectByLabel United States" },
+        { trigger: "#esd_new_state", run: "selectByLabel New York" },
         {
             content: "Continue to the payment",
             trigger: "button.o_esd_continue",
