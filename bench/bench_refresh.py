@@ -26,21 +26,16 @@ from odoo import Command
 
 from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient
+from odoo.addons.microsoft_esd.tests.common import connected_instance, office_for_sale
 
 CHANGED = int(os.environ.get("ESD_BENCH_CHANGED", "1000"))
 TOTAL = int(os.environ.get("ESD_BENCH_TOTAL", "10000"))
 config_path = os.environ["ESD_BENCH_CONFIG"]
 admin = AdminClient(InstanceConfig.from_file(config_path))
 
-Instance = env["esd.instance"]
-instance = Instance.create(Instance._esd_values_from_simulator(config_path))
-instance.action_test_connection()
-instance._sync_catalog()
-product = env["product.template"].search(
-    [("esd_instance_id", "=", instance.id), ("esd_product_id", "=", "EP2-06606:en-US")]
-)
-product.list_price = 100
-product.action_esd_activate_for_sale()
+# The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale.
+instance = connected_instance(env, config_path)
+product = office_for_sale(env, 100)
 env["ir.config_parameter"].set_param("microsoft_esd.parallelism", "16")
 partner = env["res.partner"].create(
     {

@@ -25,15 +25,11 @@ from cluster import Cluster
 SETUP = """
 import os
 from odoo import Command
-Instance = env["esd.instance"]
-instance = Instance.create(Instance._esd_values_from_simulator(os.environ["ESD_SIM_CONFIG"]))
-instance.action_test_connection()
-instance._sync_catalog()
-product = env["product.template"].search(
-    [("esd_instance_id", "=", instance.id), ("esd_product_id", "=", "EP2-06606:en-US")]
-)
-product.list_price = 100
-product.action_esd_activate_for_sale()
+from odoo.addons.microsoft_esd.tests.common import connected_instance, office_for_sale
+
+# The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale.
+instance = connected_instance(env, os.environ["ESD_SIM_CONFIG"])
+product = office_for_sale(env, 100)
 # The emails stay in the queue, where they are counted (no mail server here).
 env.ref("mail.ir_cron_mail_scheduler_action").active = False
 orders = env["sale.order"]

@@ -585,6 +585,9 @@ class EsdAsset(models.Model):
                     "esd_asset_id": asset.id,
                 }
             )
+        # The key waits in Odoo's mail queue: send it at the queue's next wake-up, not at its
+        # hourly run.
+        esd_jobs.trigger(self.env, "mail.ir_cron_mail_scheduler_action")
         self._message_log_batch(
             {
                 asset.id: self.env._(

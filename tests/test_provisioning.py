@@ -388,3 +388,18 @@ class TestProvisioning(EsdSimulatorCase):
         # 120 tax included = 100 without the tax; less 10 % = 90, what the invoice line will say.
         self.assertEqual(order.esd_asset_ids.mapped("price_unit"), [90.0, 90.0])
         self.assertEqual(order.order_line.mapped("price_subtotal"), [90.0, 90.0])
+
+    def test_the_license_emails_wake_the_mail_queue(self):
+        """The welcome emails are queued: Odoo's mail queue runs hourly unless woken, so the key
+        would wait up to an hour. Queuing them triggers the queue now."""
+        order = self._order(self.customer, [(self.office, 2)])
+        order.action_confirm()
+        self.env["esd.asset"]._esd_provision_pending()
+        queue = self.env.ref("mail.ir_cron_mail_scheduler_action")
+        Trigger = self.env["ir.cron.trigger"].sudo()
+        before = Trigger.search([("cron_id", "=", queue.id)])
+        self.env["esd.asset"]._esd_send_pending_welcome()
+        woken = Trigger.search([("cron_id", "=", queue.id)]) - before
+        self.assertTrue(woken)
+        self.assertLessEqual(max(woken.mapped("call_at")), fields.Datetime.now())
+        self.assertEqual(len(order.esd_asset_ids.mapped(self._welcome_mails)), 2)
