@@ -93,8 +93,10 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
     )
     confirmed.action_confirm()
     env.cr.commit()
-    env["esd.asset"]._esd_provision_pending(commit=True)
-    env["esd.asset"]._esd_send_pending_welcome(commit=True)
+    env["esd.asset"]._esd_provision_pending()
+    env.cr.commit()
+    env["esd.asset"]._esd_send_pending_welcome()
+    env.cr.commit()
     order(contoso, [(office, 3)])  # a quotation to confirm in the demo
     # Discrepancies for the reconciliation wizard. Microsoft accepted the return of a Northwind
     # license (the hourly status refresh applies it: an allowed transition), and one license of
@@ -109,7 +111,8 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
     failing.action_confirm()
     env.cr.commit()
     admin.faults(fail=1, fail_status=422, paths="orders")
-    env["esd.asset"]._esd_provision_pending(commit=True)
+    env["esd.asset"]._esd_provision_pending()
+    env.cr.commit()
     admin.clear_faults()
     # A portal login for the reseller: it sees the licenses it bought for its customers.
     contact = Partner.create(
@@ -135,8 +138,10 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
     second = order(fabrikam, [(office, 1)], contoso)
     second.action_confirm()
     env.cr.commit()
-    env["esd.asset"]._esd_provision_pending(commit=True)
-    env["esd.asset"]._esd_send_pending_welcome(commit=True)
+    env["esd.asset"]._esd_provision_pending()
+    env.cr.commit()
+    env["esd.asset"]._esd_send_pending_welcome()
+    env.cr.commit()
     env["ir.model.data"].create(
         {
             "module": "microsoft_esd",
@@ -239,7 +244,8 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_history_don
             )
             order.action_confirm()
             env.cr.commit()
-            env["esd.asset"]._esd_provision_pending(commit=True)
+            env["esd.asset"]._esd_provision_pending()
+            env.cr.commit()
             year, month = today.year, today.month - months_ago
             if month < 1:
                 year, month = year - 1, month + 12
@@ -248,12 +254,14 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_history_don
             order.write({"date_order": datetime.datetime.combine(when, datetime.time(10))})
             order.esd_asset_ids.sudo().write({"purchase_date": when})
             sold |= order.esd_asset_ids
-    env["esd.asset"]._esd_send_pending_welcome(commit=True)
+    env["esd.asset"]._esd_send_pending_welcome()
+    env.cr.commit()
     # Returns: two of this month's licenses returned and credited; one older one returned at
     # Microsoft without Odoo asking (the status refresh reports it: a return to credit).
     recent = sold.filtered(lambda a: a.purchase_date >= today - datetime.timedelta(days=20))
     for asset in recent.filtered(lambda a: a.sync_status == "synchronized")[:2]:
         asset._esd_cancel()
+    env["esd.asset"]._cron_finish_returns()  # what the returns cron it triggers does
     older = sold.filtered(
         lambda a: (
             a.purchase_date < today - datetime.timedelta(days=60)
