@@ -53,9 +53,6 @@ class TestMoneyPaths(EsdSimulatorCase):
             lambda line: line.move_id.move_type == "out_refund"
         )
 
-    def _finish_returns(self, asset):
-        finish_returns(self.env, asset)
-
     def _assert_returned_and_credited_once(self, asset, invoice_line):
         self.assertRecordValues(
             asset,
@@ -145,7 +142,7 @@ class TestMoneyPaths(EsdSimulatorCase):
             )
         )
         invoice.action_post()
-        self._finish_returns(asset)
+        finish_returns(self.env, asset)
         self._assert_returned_and_credited_once(asset, invoice.invoice_line_ids)
         self.assertFalse(asset.activity_ids)
 
@@ -173,9 +170,9 @@ class TestMoneyPaths(EsdSimulatorCase):
         self.admin.clear_faults()
         with self.assertRaisesRegex(Exception, "already under way"):
             asset.action_cancel_license()
-        self._finish_returns(asset)
+        finish_returns(self.env, asset)
         self._assert_returned_and_credited_once(asset, line)
-        self._finish_returns(asset)  # nothing left to do: no second credit
+        finish_returns(self.env, asset)  # nothing left to do: no second credit
         self.assertEqual(len(self._credits(asset)), 1)
 
     def test_a_dropped_answer_then_the_hourly_refresh_still_credits_once(self):
@@ -186,7 +183,7 @@ class TestMoneyPaths(EsdSimulatorCase):
         self.admin.clear_faults()
         self.env["esd.asset"]._cron_refresh_statuses()
         self.assertEqual((asset.state, asset.return_state), ("cancelled", "accepted"))
-        self._finish_returns(asset)
+        finish_returns(self.env, asset)
         self._assert_returned_and_credited_once(asset, line)
 
     def test_a_return_made_at_microsoft_is_a_finding_credited_on_decision(self):
@@ -208,7 +205,7 @@ class TestMoneyPaths(EsdSimulatorCase):
         self._assert_returned_and_credited_once(asset, line)
         wizard.action_run()
         self.assertNotIn(asset, wizard.line_ids.asset_id)
-        self._finish_returns(asset)
+        finish_returns(self.env, asset)
         self.assertEqual(len(self._credits(asset)), 1)
 
     def test_a_return_refused_by_microsoft_keeps_the_license_active(self):

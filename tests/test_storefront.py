@@ -114,30 +114,7 @@ class TestStorefront(HttpCase):
         page = self.url_open("/shop/payment")
         self.assertEqual(page.status_code, 200)
         self.assertIn("o_payment_radio", page.text)
-        order.invalidate_recordset()
-        values = self.make_jsonrpc_request(
-            f"/shop/payment/transaction/{order.id}",
-            {
-                "provider_id": self.provider.id,
-                "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-                "token_id": None,
-                "amount": order.amount_total,
-                "flow": "direct",
-                "tokenization_requested": False,
-                "landing_route": "/shop/payment/validate",
-                "is_validation": False,
-                "access_token": order._portal_ensure_token(),
-            },
-        )
-        self.make_jsonrpc_request(
-            "/payment/demo/simulate_payment",
-            {
-                "reference": values["reference"],
-                "payment_details": "4242",
-                "simulated_state": "done",
-            },
-        )
-        self.make_jsonrpc_request("/payment/status/poll", {})
+        self._simulate(self._transaction(order)["reference"])
         self.url_open("/shop/payment/validate")
         order.invalidate_recordset()
         return order
@@ -344,20 +321,7 @@ class TestStorefront(HttpCase):
         )
         self.assertNotIn("o_payment_radio", page.text)
         with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
-            self.make_jsonrpc_request(
-                f"/shop/payment/transaction/{order.id}",
-                {
-                    "provider_id": self.provider.id,
-                    "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-                    "token_id": None,
-                    "amount": order.amount_total,
-                    "flow": "direct",
-                    "tokenization_requested": False,
-                    "landing_route": "/shop/payment/validate",
-                    "is_validation": False,
-                    "access_token": order._portal_ensure_token(),
-                },
-            )
+            self._transaction(order)
         self.assertFalse(order.transaction_ids)
 
     def _transaction(self, order):
@@ -599,20 +563,7 @@ class TestStorefront(HttpCase):
         self.assertFalse(order.esd_checkout_choice)
         # Paying without an answer is refused too (the transaction route, as express checkout).
         with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
-            self.make_jsonrpc_request(
-                f"/shop/payment/transaction/{order.id}",
-                {
-                    "provider_id": self.provider.id,
-                    "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-                    "token_id": None,
-                    "amount": order.amount_total,
-                    "flow": "direct",
-                    "tokenization_requested": False,
-                    "landing_route": "/shop/payment/validate",
-                    "is_validation": False,
-                    "access_token": order._portal_ensure_token(),
-                },
-            )
+            self._transaction(order)
         self.assertFalse(order.transaction_ids)
 
     def test_a_paid_order_confirms_while_cis_refuses_every_call(self):
