@@ -2,8 +2,10 @@
 
 One ``requests.Session`` with keep-alive, connect and read timeouts, ``MS-CorrelationId`` /
 ``MS-RequestId`` headers, retries with jittered exponential backoff that honours ``Retry-After``,
-and a total deadline per call. POSTs are retried only with the same request id, which CIS treats as
-an idempotency key: a retried order returns the same license, never a second one.
+a total deadline per call and, when the instance has a rate limit, one pace shared by every
+caller (:mod:`.pacing`: each request waits for its slot; a Retry-After holds the pace for all).
+POSTs are retried only with the same request id, which CIS treats as an idempotency key: a
+retried order returns the same license, never a second one.
 """
 
 import email.utils
@@ -70,10 +72,12 @@ class CisClient:
         backoff_base=0.5,
         backoff_cap=8.0,
         pool_size=10,
+        pacer=None,
         sleep=time.sleep,
         rng=random.random,
     ):
         self.config = config
+        self.pacer = pacer  # pacing.Pacer: the instance's shared pace, None for no limit
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.deadline = deadline
@@ -142,6 +146,14 @@ class CisClient:
                     f"CIS at {host} did not complete {what} within {self.deadline:.0f}s",
                     correlation_id=correlation_id,
                 )
+            if self.pacer is not None:
+                if not self.pacer.acquire(max_wait=remaining):
+                    raise UnavailableError(
+                        f"CIS at {host}: {what} could not be sent within {self.deadline:.0f}s at "
+                        f"the instance's pace of {self.pacer.rate:g} requests a second",
+                        correlation_id=correlation_id,
+                    )
+                remaining = max(0.001, deadline_at - time.monotonic())
             headers = {
                 "Authorization": f"Bearer {self.tokens.get()}",
                 contract.HEADER_CORRELATION_ID: correlation_id,
@@ -202,6 +214,11 @@ class CisClient:
             delay = self._delay(attempt, retry_after)
             if time.monotonic() + delay >= deadline_at:
                 raise error
+            if retry_after is not None and self.pacer is not None:
+                # Every request to this instance waits, not only this one; this one's next
+                # slot comes after the wait, in turn with the others.
+                self.pacer.hold(retry_after)
+                delay = 0
             _logger.info(
                 "CIS %s: attempt %d failed (%s), retrying in %.2fs [correlation %s]",
                 what,
@@ -212,7 +229,8 @@ class CisClient:
             )
             with self._stats_lock:
                 self.stats["retries"] += 1
-            self._sleep(delay)
+            if delay:
+                self._sleep(delay)
 
     def _delay(self, attempt, retry_after):
         if retry_after is not None:

@@ -6,6 +6,7 @@ from . import (
     esd_asset_report,
     esd_instance,
     esd_instance_overview,
+    esd_instance_pace,
     esd_partner_account,
     ir_module_module,
     mail_mail,

@@ -8,7 +8,7 @@ import uuid
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..microsoft_esd import catalog_sync
+from ..microsoft_esd import catalog_sync, pacing
 from ..microsoft_esd.certificate import load_certificate
 from ..microsoft_esd.client import CisClient
 from ..microsoft_esd.config import DEFAULT_AUTHORITY, InstanceConfig
@@ -104,6 +104,15 @@ class EsdInstance(models.Model):
         default=30,
         help="Licenses can be returned this many days after purchase.",
     )
+    rate_limit = fields.Float(
+        "CIS Requests per Second",
+        default=0.0,
+        digits=(16, 2),
+        tracking=True,
+        help="The most requests a second Odoo sends to this instance, counted over all its "
+        "workers and servers, evenly spaced (0: no limit). Set it a little under the limit "
+        "Microsoft gives your channel, so that its answers 'too many requests' stay rare.",
+    )
     extra_recipient_ids = fields.Many2many(
         "res.partner",
         string="Extra License Recipients",
@@ -123,6 +132,11 @@ class EsdInstance(models.Model):
             "return_window_positive",
             "CHECK(return_window_days >= 0)",
             "The return window cannot be negative.",
+        ),
+        (
+            "rate_limit_positive",
+            "CHECK(rate_limit >= 0)",
+            "The CIS requests per second cannot be negative (0 means no limit).",
         ),
     ]
 
@@ -322,10 +336,19 @@ class EsdInstance(models.Model):
         except EsdError as exc:
             raise UserError(self.env._("%(name)s: %(error)s", name=self.name, error=exc)) from None
 
+    def _esd_pacer(self):
+        """The pace every CIS request of this instance waits for (in every worker and server),
+        or None when it has no rate limit."""
+        self.ensure_one()
+        if self.rate_limit <= 0:
+            return None
+        store = self.env["esd.instance.pace"]._esd_store(self.id)
+        return pacing.Pacer(self.rate_limit, store)
+
     def _cis_client(self, **options):
         config = self._esd_config()
         try:
-            return CisClient(config, **options)
+            return CisClient(config, pacer=self._esd_pacer(), **options)
         except EsdError as exc:
             raise UserError(self._error_text(exc)) from None
 

@@ -204,6 +204,7 @@ class CommittedSimulatorCase(TransactionCase):
             )
             cr.execute("DELETE FROM product_template WHERE esd_instance_id = %s", [instance_id])
             cr.execute("DELETE FROM esd_catalog_sync_result WHERE instance_id = %s", [instance_id])
+            cr.execute("DELETE FROM esd_instance_pace WHERE instance_id = %s", [instance_id])
             cr.execute("DELETE FROM esd_instance WHERE id = %s", [instance_id])
             cr.execute("DELETE FROM res_partner WHERE id = %s", [partner_id])
             cr.execute("DELETE FROM ir_config_parameter WHERE key = 'microsoft_esd.parallelism'")

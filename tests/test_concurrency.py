@@ -1,3 +1,6 @@
+import threading
+import time
+
 from odoo.tests import tagged
 
 from .committed import CommittedSimulatorCase
@@ -60,3 +63,62 @@ class TestConcurrentWorkers(CommittedSimulatorCase):
             self.assertEqual(len(assets.invoice_id.invoice_line_ids), LICENSES)
 
         self.committed(check)
+
+    def test_two_workers_share_the_instances_pace_and_a_retry_after_holds_both(self):
+        instance_id, _partner_id, order_id = self.setup_committed_order(LICENSES)
+        rate = 5  # requests a second, for the instance, whichever worker sends them
+        self.committed(
+            lambda env: env["esd.instance"].browse(instance_id).write({"rate_limit": rate})
+        )
+        # CIS refuses the first order: 429, Retry-After 1 s
+        self.admin.faults(rate_limit=1, retry_after=1, paths="orders")
+        before = self.admin.stats()
+        started = time.monotonic()
+        processed = self.in_threads(_run_provisioning_crons, count=2)
+        elapsed = time.monotonic() - started
+        self.assertEqual(sum(processed), LICENSES)
+        self.assertTrue(all(processed), "both workers took part")
+        # 25 requests one pace apart, after a pause of 1 s for everyone: at least 5.6 s. Two
+        # workers pacing themselves apart would send twice as fast (about 3.4 s).
+        self.assertGreaterEqual(elapsed, 1 + LICENSES / rate - 0.05)
+        self.assertEqual(self.admin.stats()["licenses"] - before["licenses"], LICENSES)
+
+        def check(env):
+            assets = env["sale.order"].browse(order_id).esd_asset_ids
+            self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})
+            self.assertEqual(len({a._esd_secrets()[a.id][0] for a in assets}), LICENSES)
+
+        self.committed(check)
+
+    def test_the_clients_of_two_servers_draw_from_one_pace(self):
+        instance_id, _partner_id, _order_id = self.setup_committed_order(1)
+        rate = 20
+        self.committed(
+            lambda env: env["esd.instance"].browse(instance_id).write({"rate_limit": rate})
+        )
+        # Each server builds its own client and pacer; only the database is shared.
+        pacers = [
+            self.committed(lambda env: env["esd.instance"].browse(instance_id)._esd_pacer())
+            for _server in range(2)
+        ]
+        self.assertIsNot(pacers[0], pacers[1])
+        sent = []
+
+        def send(pacer):
+            for _request in range(10):
+                pacer.acquire()
+                sent.append(time.monotonic())
+
+        threads = [threading.Thread(target=send, args=(pacer,)) for pacer in pacers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        sent.sort()
+        self.assertEqual(len(sent), 20)
+        # 20 slots 50 ms apart whichever server took them: alone, each would send its 10 in
+        # 0.45 s
+        self.assertGreaterEqual(sent[-1] - sent[0], 19 / rate - 0.03)
+        window = 0.5
+        busiest = max(sum(1 for t in sent if start <= t < start + window) for start in sent)
+        self.assertLessEqual(busiest, rate * window + 1)

@@ -4,11 +4,13 @@ import socket
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import pkcs12
+from psycopg2 import IntegrityError
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import Form, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.microsoft_esd.microsoft_esd.certificate import certificate_not_after
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import pki
@@ -39,6 +41,15 @@ class TestEsdInstance(EsdSimulatorCase):
         )
         self.assertEqual(self.instance.certificate_expiry, certificate_not_after(x509_cert))
         self.assertIn("Connection test succeeded", self.instance.message_ids[0].body)
+
+    def test_a_rate_limit_paces_the_instances_client_and_cannot_be_negative(self):
+        self.assertIsNone(self.instance._cis_client().pacer)  # 0: no limit, no pace
+        self.instance.rate_limit = 12.5
+        pacer = self.instance._cis_client().pacer
+        self.assertEqual((pacer.rate, pacer.interval), (12.5, 0.08))
+        with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
+            self.instance.rate_limit = -1
+            self.env.flush_all()
 
     def test_wrong_password_is_refused_and_not_echoed(self):
         with self.assertRaisesRegex(ValidationError, "password is wrong") as caught:

@@ -1,0 +1,142 @@
+"""The shared pace of an instance's CIS requests (microsoft_esd.pacing) and the client under it."""
+
+import threading
+
+import pytest
+import responses
+from test_client_unit import CONFIG, LICENSE, ORDERS, Tokens
+
+from microsoft_esd import contract
+from microsoft_esd.client import CisClient
+from microsoft_esd.errors import UnavailableError
+from microsoft_esd.pacing import MemoryStore, Pacer
+
+
+class Clock:
+    """A clock that only moves when the pacer sleeps (or the test moves it)."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sent = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def paced(rate, clock):
+    return Pacer(rate, MemoryStore(clock), sleep=clock.sleep)
+
+
+def test_requests_are_spaced_one_interval_apart_from_the_first_free_slot():
+    clock = Clock()
+    pacer = paced(10, clock)
+    sent = []
+    for _ in range(5):
+        assert pacer.acquire()
+        sent.append(round(clock.now - 1000, 3))
+    assert sent == [0.0, 0.1, 0.2, 0.3, 0.4]
+
+
+def test_an_idle_pace_does_not_bank_a_burst():
+    clock = Clock()
+    pacer = paced(10, clock)
+    pacer.acquire()
+    clock.now += 5  # idle for 5 s: the next request goes at once, the one after waits its turn
+    start = clock.now
+    pacer.acquire()
+    pacer.acquire()
+    assert round(clock.now - start, 3) == 0.1
+
+
+def test_a_retry_after_holds_every_later_slot_then_the_pace_resumes_without_a_burst():
+    clock = Clock()
+    pacer = paced(10, clock)
+    pacer.acquire()  # slot at 0
+    pacer.hold(2)
+    sent = []
+    for _ in range(3):
+        pacer.acquire()
+        sent.append(round(clock.now - 1000, 3))
+    assert sent == [2.0, 2.1, 2.2]
+    pacer.hold(0.05)  # shorter than the slots already given: changes nothing
+    pacer.acquire()
+    assert round(clock.now - 1000, 3) == 2.3
+
+
+def test_a_slot_beyond_the_wait_allowed_is_refused_without_waiting():
+    clock = Clock()
+    pacer = paced(1, clock)
+    assert pacer.acquire(max_wait=0.5)
+    assert not pacer.acquire(max_wait=0.5)  # the next slot is 1 s away
+    assert clock.now == 1000.0
+
+
+def test_threads_share_one_pace():
+    pacer = Pacer(200)  # the real clock and sleep: 40 requests take about 0.2 s
+    times = []
+    lock = threading.Lock()
+
+    def send():
+        for _ in range(10):
+            pacer.acquire()
+            with lock:
+                times.append(pacer.store._clock())
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    times.sort()
+    # 40 slots 5 ms apart: no 1/10 s window holds more than 20 + 1 of them
+    assert max(sum(1 for t in times if start <= t < start + 0.1) for start in times) <= 21
+    assert times[-1] - times[0] >= 39 * 0.005 - 0.001
+
+
+def test_a_rate_of_zero_is_refused():
+    with pytest.raises(ValueError):
+        Pacer(0)
+
+
+@responses.activate
+def test_the_client_waits_for_its_slot_and_a_429_holds_the_pace_for_every_request():
+    clock = Clock()
+    pacer = paced(4, clock)
+    sleeps = []
+    responses.add(
+        responses.POST,
+        ORDERS,
+        status=429,
+        json={"code": "TooMany", "message": "slow"},
+        headers={"Retry-After": "3"},
+    )
+    responses.add(responses.POST, ORDERS, status=201, json={"orderId": "O1", "licenses": [LICENSE]})
+    with CisClient(
+        CONFIG, token_provider=Tokens(), pacer=pacer, sleep=sleeps.append, rng=lambda: 0.5
+    ) as client:
+        order = client.order_license("P1", "A1", request_id="R1")
+    assert order.licenses[0].license_id == "L1"
+    # the client itself slept nothing: the pacer held the pace 3 s and gave the retry the slot
+    # after it
+    assert sleeps == []
+    assert round(clock.now - 1000, 3) == 3.0
+    assert [c.request.headers[contract.HEADER_REQUEST_ID] for c in responses.calls] == ["R1"] * 2
+    # the next request of any caller also comes after the hold, one interval later
+    pacer.acquire()
+    assert round(clock.now - 1000, 3) == 3.25
+
+
+@responses.activate
+def test_a_slot_beyond_the_deadline_fails_at_once_as_a_transient_error():
+    clock = Clock()
+    pacer = paced(0.01, clock)  # one request every 100 s
+    pacer.acquire()
+    with CisClient(CONFIG, token_provider=Tokens(), pacer=pacer, deadline=60) as client:
+        with pytest.raises(UnavailableError) as info:
+            client.order_license("P1", "A1", request_id="R1")
+    assert info.value.transient
+    assert "pace of 0.01 requests a second" in str(info.value)
+    assert len(responses.calls) == 0
