@@ -375,6 +375,9 @@ class SaleOrder(models.Model):
             lines = order.order_line.filtered(lambda line: line.is_esd and line.qty_to_invoice > 0)
             if not lines:
                 continue
+            # The licenses of every line in one query: creating the invoice lines reads each
+            # line's licenses (their invoice line depends on it), one query a line otherwise.
+            order.order_line.mapped("esd_asset_ids")
             moves = (
                 order.sudo()
                 .with_context(raise_if_nothing_to_invoice=False, esd_license_lines_only=True)
