@@ -421,8 +421,9 @@ class EsdAsset(models.Model):
         outcome as it arrives, in this thread, while the pool orders the others: the CPU of
         the recording runs during the HTTP waits. The batch is recorded under one savepoint,
         its writes flushed together; when one outcome cannot be recorded, the savepoint is
-        rolled back once every job is ordered and the outcomes are recorded one by one
-        (:meth:`_esd_record`). Nothing but HTTP runs in the pool's threads."""
+        rolled back once every job is ordered and the outcomes are recorded one by one, each
+        under its own savepoint, so that it alone fails. Nothing but HTTP runs in the pool's
+        threads."""
         self._esd_prefetch_for_record()
         failed = []
 
@@ -459,22 +460,6 @@ class EsdAsset(models.Model):
         # Each license is written alone, and the fields depending on it (its line's delivered
         # quantity) would read its order line alone.
         self.sale_line_id.mapped("order_id")
-
-    def _esd_record(self, outcomes):
-        """Record the outcomes of a batch in one go (its writes flushed together); when one of
-        them cannot be recorded, record them again one by one, each under its own savepoint,
-        so that it alone fails."""
-        self.browse([outcome.key for outcome in outcomes])._esd_prefetch_for_record()
-        try:
-            with self.env.cr.savepoint():
-                for outcome in outcomes:
-                    self.browse(outcome.key)._esd_record_one(outcome)
-            return
-        except psycopg2.errors.TransactionRollbackError:
-            raise  # the whole batch starts over
-        except Exception:  # one of them: found below
-            _logger.info("ESD provisioning: a batch is recorded license by license")
-        self._esd_record_each(outcomes)
 
     def _esd_record_each(self, outcomes):
         """Record each outcome under its own savepoint: one that cannot be recorded fails its
