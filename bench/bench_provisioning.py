@@ -2,18 +2,31 @@
 
 Run through ``make bench`` (inside ``odoo shell`` on a throw-away database; the simulator's
 instance.json in ESD_BENCH_CONFIG, its latency set to ESD_BENCH_LATENCY_MS on orders). Prints one
-JSON report: wall time against the bound N x latency / parallelism, SQL queries per license, and
-the peak resident memory of this Odoo process (VmHWM, after both orders; bound 512 MiB).
+JSON report: wall time against the bound N x latency / parallelism, SQL queries per license, the
+CPU of this Odoo process and of its PostgreSQL backend per license, the same per stage
+(confirmation, provisioning batches, invoicing, the rest of the cron calls), and the peak resident
+memory of this Odoo process (VmHWM, after both orders; bound 512 MiB).
+
+ESD_BENCH_PROFILE=/tmp/prov.prof writes a cProfile of each run's path from confirmation to the
+posted invoice to /tmp/prov.prof.<licenses> (read it with ``python -m pstats``);
+ESD_BENCH_PYSPY=/tmp/prov.spy samples the same path with py-spy (``pip install py-spy`` in .venv;
+it needs ptrace) into /tmp/prov.spy.<licenses>, collapsed stacks of every thread.
 """
 # pylint: disable=print-used  # a benchmark: what it prints is its report
 
+import contextlib
+import cProfile
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import odoo
 from odoo import Command
 
+from odoo.addons.microsoft_esd.microsoft_esd import provisioning
 from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient
 from odoo.addons.microsoft_esd.tests.common import connected_instance, office_for_sale
@@ -36,6 +49,87 @@ partner = env["res.partner"].create(
 )
 parallelism = env["esd.asset"]._esd_parallelism()
 env.cr.commit()
+env.cr.execute("SELECT pg_backend_pid()")
+backend_stat = f"/proc/{env.cr.fetchone()[0]}/stat"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu():
+    """CPU seconds of this process's PostgreSQL backend (same machine), or 0 if unreadable."""
+    try:
+        with open(backend_stat) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class Stages:
+    """Queries, CPU (this process, all threads; its PostgreSQL backend) and wall time per stage.
+
+    A stage nested in another is taken out of the outer one: each figure is counted once."""
+
+    def __init__(self):
+        self.totals = {}
+        self.stack = []
+
+    def _now(self):
+        return [odoo.sql_db.sql_counter, time.process_time(), backend_cpu(), time.perf_counter()]
+
+    @contextlib.contextmanager
+    def __call__(self, name):
+        start = self._now()
+        self.stack.append([0, 0.0, 0.0, 0.0])  # what nested stages used
+        try:
+            yield
+        finally:
+            used = [b - a for a, b in zip(start, self._now(), strict=True)]
+            nested = self.stack.pop()
+            if self.stack:
+                self.stack[-1] = [t + u for t, u in zip(self.stack[-1], used, strict=True)]
+            total = self.totals.setdefault(name, [0, 0, 0.0, 0.0, 0.0])
+            total[0] += 1
+            for i, value in enumerate(used):
+                total[i + 1] += value - nested[i]
+
+    def report(self, count):
+        return {
+            name: {
+                "calls": calls,
+                "queries_per_license": round(queries / count, 2),
+                "cpu_ms_per_license": round(cpu * 1000 / count, 2),
+                "pg_cpu_ms_per_license": round(pg * 1000 / count, 2),
+                "wall_s": round(wall, 2),
+            }
+            for name, (calls, queries, cpu, pg, wall) in self.totals.items()
+        }
+
+
+STAGES = [Stages()]  # the current run's
+
+
+def staged(owner, method, name):
+    """Count each call of ``owner.method`` (a model's class or a module) as stage ``name``: the
+    bench's own instrumentation, the call itself is unchanged."""
+    original = getattr(owner, method)
+
+    def counted(*args, **kwargs):
+        with STAGES[0](name):
+            return original(*args, **kwargs)
+
+    setattr(owner, method, counted)
+
+
+# Stages nest: recording runs inside the CIS orders (as each answer arrives), which run inside
+# the batch; each figure counts what its nested stages did not.
+staged(type(env["esd.asset"]), "_esd_provision_batch", "batches: claim, cancelled, the rest")
+staged(type(env["esd.asset"]), "_esd_sync_accounts", "batches: CIS accounts")
+staged(provisioning, "order_all", "batches: CIS orders (HTTP, 8 threads)")
+staged(type(env["esd.asset"]), "_esd_record_one", "batches: record the outcomes")
+staged(type(env["esd.asset"]), "_esd_order_and_record", "batches: record the outcomes")
+staged(type(env["sale.order"]), "_esd_invoice_ready", "invoicing: find the orders, the rest")
+staged(type(env["sale.order"]), "_create_invoices", "invoicing: create the invoice")
+staged(type(env["account.move"]), "action_post", "invoicing: post the invoice")
 
 
 def run(count):
@@ -51,20 +145,44 @@ def run(count):
     )
     env.cr.commit()
     admin.faults(latency_ms=latency_ms, paths="orders")
-    queries = odoo.sql_db.sql_counter
-    started = time.perf_counter()
-    order.action_confirm()
-    env.cr.commit()
-    confirmed = time.perf_counter()
+    stages = STAGES[0] = Stages()
+    profile = os.environ.get("ESD_BENCH_PROFILE")
+    profiler = cProfile.Profile() if profile else None
     Asset = env["esd.asset"]
-    while Asset._cron_provision() or Asset.search_count(Asset._esd_due_domain()):
-        pass  # the provisioning cron, call after call, as the runner calls it
+    queries = odoo.sql_db.sql_counter
+    cpu, pg_cpu = time.process_time(), backend_cpu()
+    started = time.perf_counter()
+    spy = None
+    if os.environ.get("ESD_BENCH_PYSPY"):
+        spy = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--pid",
+             str(os.getpid()), "--rate", "250", "--threads", "--nonblocking", "--format", "raw",
+             "-o", f"{os.environ['ESD_BENCH_PYSPY']}.{count}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(1)  # attached
+    if profiler:
+        profiler.enable()
+    with stages("confirm"):
+        order.action_confirm()
+        env.cr.commit()
+    confirmed = time.perf_counter()
+    with stages("cron calls, the rest (commits, progress)"):
+        while Asset._cron_provision() or Asset.search_count(Asset._esd_due_domain()):
+            pass  # the provisioning cron, call after call, as the runner calls it
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.{count}")
+    if spy:
+        spy.send_signal(signal.SIGINT)
+        spy.wait()
     wall = time.perf_counter() - started
+    cpu, pg_cpu = time.process_time() - cpu, backend_cpu() - pg_cpu
+    path_queries = odoo.sql_db.sql_counter - queries
     email_queries = odoo.sql_db.sql_counter
     emails_started = time.perf_counter()
     if os.environ.get("ESD_BENCH_PROFILE_EMAILS"):  # a cProfile of the email cron, to a file
-        import cProfile  # noqa: PLC0415 - only when asked
-
         cProfile.runctx(
             'while env["esd.asset"]._cron_send_welcome():\n    pass',
             globals(),
@@ -89,22 +207,15 @@ def run(count):
         "emails_s": round(emails, 2),
         "email_ms_per_license": round(emails * 1000 / count, 1),
         "email_queries_per_license": round(email_queries / count, 1),
+        "cpu_ms_per_license": round(cpu * 1000 / count, 1),
+        "pg_cpu_ms_per_license": round(pg_cpu * 1000 / count, 1),
+        "path_queries_per_license": round(path_queries / count, 1),
+        "stages": stages.report(count),
         "bound_s": round(count * latency_ms / 1000 / parallelism, 2),
         "ratio_to_bound": round(wall / (count * latency_ms / 1000 / parallelism), 2),
         "sql_queries": odoo.sql_db.sql_counter - queries,
         "sql_queries_per_license": round((odoo.sql_db.sql_counter - queries) / count, 1),
     }
-
-
-if os.environ.get("ESD_BENCH_PROFILE"):
-    import cProfile
-    import pstats
-
-    profiler = cProfile.Profile()
-    profiler.enable()
-    run(licenses)
-    profiler.disable()
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
 def peak_rss_mib():

@@ -6,7 +6,7 @@ record, no cursor crosses a thread) and writes the :class:`Outcome` values back.
 
 import math
 import random
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from .errors import EsdError
@@ -47,8 +47,14 @@ def license_count(quantity):
     return round(quantity)
 
 
-def order_all(client, jobs, parallelism=DEFAULT_PARALLELISM, correlation_id=None):
-    """Order one license per job, at most ``parallelism`` at once; outcomes in the jobs' order."""
+def order_all(client, jobs, parallelism=DEFAULT_PARALLELISM, correlation_id=None, on_outcome=None):
+    """Order one license per job, at most ``parallelism`` at once; outcomes in the jobs' order.
+
+    ``on_outcome(outcome)``, if given, is called in the calling thread with each outcome as it
+    arrives, while the other jobs are still being ordered: the caller records one license
+    during the HTTP waits of the others. It should not raise; if it does, the jobs already
+    handed to the pool are still ordered and the exception is raised after them.
+    """
 
     def order(job):
         try:
@@ -67,9 +73,20 @@ def order_all(client, jobs, parallelism=DEFAULT_PARALLELISM, correlation_id=None
             return Outcome(job.key, error=exc)
 
     if parallelism <= 1 or len(jobs) <= 1:
-        return [order(job) for job in jobs]
+        outcomes = []
+        for job in jobs:
+            outcomes.append(order(job))
+            if on_outcome:
+                on_outcome(outcomes[-1])
+        return outcomes
     with ThreadPoolExecutor(max_workers=min(parallelism, len(jobs))) as pool:
-        return list(pool.map(order, jobs))
+        futures = {pool.submit(order, job): index for index, job in enumerate(jobs)}
+        outcomes = [None] * len(jobs)
+        for future in as_completed(futures):
+            outcomes[futures[future]] = future.result()
+            if on_outcome:
+                on_outcome(outcomes[futures[future]])
+        return outcomes
 
 
 def retry_delay(attempt, base=60, cap=1800, rng=None):

@@ -325,11 +325,36 @@ class EsdAsset(models.Model):
     # ------------------------------------------------------------------ CRUD
     @api.model_create_multi
     def create(self, vals_list):
-        sequence = self.env["ir.sequence"]
-        for vals in vals_list:
-            if vals.get("name", self.env._("New")) == self.env._("New"):
-                vals["name"] = sequence.next_by_code("esd.asset") or self.env._("New")
+        unnamed = [
+            vals for vals in vals_list if vals.get("name", self.env._("New")) == self.env._("New")
+        ]
+        for vals, name in zip(unnamed, self._esd_next_names(len(unnamed)), strict=True):
+            vals["name"] = name
         return super().create(vals_list)
+
+    @api.model
+    def _esd_next_names(self, count):
+        """``count`` references from the license sequence. A standard sequence without date
+        ranges (the addon's) gives them in one query, not two per license as ``next_by_code``
+        does (its search, then its ``nextval``); any other kind is drawn license by license."""
+        if not count:
+            return []
+        Sequence = self.env["ir.sequence"].sudo()
+        sequence = Sequence.search(
+            [("code", "=", "esd.asset"), ("company_id", "in", [self.env.company.id, False])],
+            order="company_id",
+            limit=1,
+        )
+        if not sequence or sequence.implementation != "standard" or sequence.use_date_range:
+            return [
+                Sequence.next_by_code("esd.asset") or self.env._("New") for _index in range(count)
+            ]
+        # What ir.sequence._next_do does for a standard sequence, count times in one query.
+        self.env.cr.execute(
+            "SELECT nextval(%s) FROM generate_series(1, %s) ORDER BY 1",
+            [f"ir_sequence_{sequence.id:03d}", count],
+        )
+        return [sequence.get_next_char(number) for (number,) in self.env.cr.fetchall()]
 
     def write(self, vals):
         self._esd_check_user_write(vals)

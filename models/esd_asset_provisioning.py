@@ -414,26 +414,56 @@ class EsdAsset(models.Model):
                 assets._esd_set_failed(str(exc))
                 continue
             jobs = [asset._esd_job() for asset in assets]
-            correlation_id = str(uuid.uuid4())
-            outcomes = provisioning.order_all(client, jobs, self._esd_parallelism(), correlation_id)
-            self._esd_record(outcomes)
+            assets._esd_order_and_record(client, jobs, str(uuid.uuid4()))
 
-    def _esd_record(self, outcomes):
-        """Record the outcomes of a batch in one go (its writes flushed together); when one of
-        them cannot be recorded, record them again one by one, each under its own savepoint,
-        so that it alone fails."""
-        # Read now: a recomputed invoice status equal to what is cached is not written again,
-        # so workers delivering licenses of the same order do not all rewrite its row.
-        self.browse([outcome.key for outcome in outcomes]).sale_order_id.mapped("invoice_status")
+    def _esd_order_and_record(self, client, jobs, correlation_id):
+        """Order the jobs of these licenses (claimed by this transaction) and record each
+        outcome as it arrives, in this thread, while the pool orders the others: the CPU of
+        the recording runs during the HTTP waits. The batch is recorded under one savepoint,
+        its writes flushed together; when one outcome cannot be recorded, the savepoint is
+        rolled back once every job is ordered and the outcomes are recorded one by one, each
+        under its own savepoint, so that it alone fails. Nothing but HTTP runs in the pool's
+        threads."""
+        self._esd_prefetch_for_record()
+        failed = []
+
+        def record(outcome):
+            if failed:
+                return  # the batch is recorded again, one by one, below
+            try:
+                self.browse(outcome.key)._esd_record_one(outcome)
+            except Exception as exc:  # raised below, once every job is ordered
+                failed.append(exc)
+
+        outcomes = None
         try:
             with self.env.cr.savepoint():
-                for outcome in outcomes:
-                    self.browse(outcome.key)._esd_record_one(outcome)
+                outcomes = provisioning.order_all(
+                    client, jobs, self._esd_parallelism(), correlation_id, on_outcome=record
+                )
+                if failed:
+                    raise failed[0]
             return
         except psycopg2.errors.TransactionRollbackError:
             raise  # the whole batch starts over
-        except Exception:  # one of them: found below
+        except Exception:
+            if outcomes is None:
+                raise  # not a recording error
             _logger.info("ESD provisioning: a batch is recorded license by license")
+        self._esd_record_each(outcomes)
+
+    def _esd_prefetch_for_record(self):
+        """Read in one query each what recording these licenses reads license by license."""
+        # A recomputed invoice status equal to what is cached is not written again, so
+        # workers delivering licenses of the same order do not all rewrite its row.
+        self.sale_order_id.mapped("invoice_status")
+        # Each license is written alone, and the fields depending on it (its line's delivered
+        # quantity) would read its order line alone.
+        self.sale_line_id.mapped("order_id")
+
+    def _esd_record_each(self, outcomes):
+        """Record each outcome under its own savepoint: one that cannot be recorded fails its
+        license alone."""
         for outcome in outcomes:
             asset = self.browse(outcome.key)
             try:

@@ -387,6 +387,35 @@ class TestMoneyPaths(EsdSimulatorCase):
             self.assertIn("License email sent to", asset.message_ids[0].body)
         self.assertIn("could not be sent", bad.message_ids[0].body)
 
+    def test_an_order_provisioned_over_several_batches_is_invoiced_once_after_the_last(self):
+        # Parallelism 1: batches of 4, so 10 licenses take three calls of the cron. Each call
+        # records its licenses as CIS answers them, then invoices the orders ready.
+        self.env["ir.config_parameter"].set_param("microsoft_esd.parallelism", "1")
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.customer.id,
+                "order_line": [
+                    Command.create(
+                        {"product_id": self.office.product_variant_id.id, "product_uom_qty": 10}
+                    )
+                ],
+            }
+        )
+        order.action_confirm()
+        Asset = self.env["esd.asset"]
+        delivered = []
+        while done := Asset._cron_provision():
+            delivered.append(done)
+            if sum(delivered) < 10:
+                self.assertFalse(order.invoice_ids, "invoiced before its last license")
+        self.assertEqual(delivered, [4, 4, 2])
+        self.assertEqual(set(order.esd_asset_ids.mapped("sync_status")), {"synchronized"})
+        self.assertEqual(len(order.invoice_ids), 1)
+        self.assertEqual(order.invoice_ids.state, "posted")
+        self.assertEqual(order.invoice_ids.invoice_line_ids, order.esd_asset_ids.invoice_line_id)
+        self.env["sale.order"]._esd_invoice_ready()  # another worker's pass: nothing to add
+        self.assertEqual(len(order.invoice_ids), 1)
+
     def test_a_failed_license_delivered_later_gets_a_follow_up_invoice(self):
         self.env["ir.config_parameter"].set_param("microsoft_esd.parallelism", "1")
         self.admin.faults(fail=1, fail_skip=1, fail_status=422, paths="orders")

@@ -290,6 +290,22 @@ class TestProvisioning(EsdSimulatorCase):
         self.assertTrue(secrets_of(asset)[0] == lost.token, "the same key, not a second one")
         self.assertEqual(self.admin.stats()["licenses"], before)
 
+    def test_licenses_take_consecutive_references_from_their_sequence(self):
+        sequence = self.env.ref("microsoft_esd.seq_esd_asset")
+        order = self._order(self.customer, [(self.office, 4)])
+        order.action_confirm()
+        names = order.esd_asset_ids.sorted("id").mapped("name")
+        self.assertEqual(len(set(names)), 4)
+        numbers = [int(name.rsplit("/", 1)[1]) for name in names]
+        self.assertEqual(numbers, list(range(numbers[0], numbers[0] + 4)))
+        self.assertEqual(names[0], sequence.get_next_char(numbers[0]))
+        # A sequence changed to another kind (no gap) is drawn license by license, as Odoo does.
+        sequence.write({"implementation": "no_gap", "number_next": 90000})
+        again = self._order(self.customer, [(self.office, 2)])
+        again.action_confirm()
+        later = [int(name.rsplit("/", 1)[1]) for name in again.esd_asset_ids.mapped("name")]
+        self.assertEqual(sorted(later), [90000, 90001])
+
     def test_confirming_again_creates_only_missing_licenses(self):
         order = self._order(self.customer, [(self.office, 2)])
         order.action_confirm()

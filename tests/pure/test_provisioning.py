@@ -2,6 +2,7 @@
 
 import datetime
 import random
+import threading
 
 import pytest
 from conftest import PRODUCT
@@ -49,3 +50,29 @@ def test_order_all_keeps_the_order_and_isolates_failures(make_client, admin, cus
     # Running the same jobs again returns the same licenses: nothing is ordered twice.
     again = prov.order_all(client, jobs, parallelism=4)
     assert {o.license.token for o in again if o.order} == tokens
+
+
+def test_order_all_hands_each_outcome_to_the_calling_thread_as_it_arrives(
+    make_client, admin, customer
+):
+    client = make_client(pool_size=8)
+    jobs = [prov.Job(i, PRODUCT, customer.account_id, request_id=f"oa-{i}") for i in range(6)]
+    seen = []
+    caller = threading.current_thread()
+
+    def on_outcome(outcome):
+        assert threading.current_thread() is caller  # never a pool thread: no cursor there
+        seen.append(outcome.key)
+
+    outcomes = prov.order_all(client, jobs, parallelism=4, on_outcome=on_outcome)
+    assert sorted(seen) == list(range(6)) and [o.key for o in outcomes] == list(range(6))
+    # A callback that raises stops nothing: every job is still ordered, then it is raised.
+    before = admin.stats()["licenses"]
+    more = [prov.Job(i, PRODUCT, customer.account_id, request_id=f"ob-{i}") for i in range(6)]
+
+    def broken(outcome):
+        raise RuntimeError("cannot record")
+
+    with pytest.raises(RuntimeError):
+        prov.order_all(client, more, parallelism=4, on_outcome=broken)
+    assert admin.stats()["licenses"] == before + 6
