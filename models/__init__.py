@@ -10,6 +10,7 @@ from . import (
     esd_partner_account,
     ir_module_module,
     mail_mail,
+    mail_message,
     product_template,
     res_config_settings,
     res_partner,

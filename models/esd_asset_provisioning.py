@@ -12,6 +12,7 @@ from ..microsoft_esd import licenses, lifecycle, provisioning
 from ..microsoft_esd.errors import redact
 from . import esd_jobs
 from .esd_access import check_caller
+from .mail_message import sanitize_once
 
 _logger = logging.getLogger(__name__)
 
@@ -596,40 +597,41 @@ class EsdAsset(models.Model):
         if not self:
             return
         template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
-        mails = template.with_context(esd_mail_placeholders=True).send_mail_batch(
-            self.ids,
-            force_send=False,
-            email_layout_xmlid="mail.mail_notification_light",
-            email_values={
-                "model": False,
-                "res_id": False,
-                "recipient_ids": [],
-                "email_to": False,
-                "email_cc": False,
-            },
-        )
-        for mail, asset in zip(mails, self, strict=True):
-            mail.sudo().write(
+        with sanitize_once():  # the same HTML is sanitized once (models/mail_message.py)
+            mails = template.with_context(esd_mail_placeholders=True).send_mail_batch(
+                self.ids,
+                force_send=False,
+                email_layout_xmlid="mail.mail_notification_light",
+                email_values={
+                    "model": False,
+                    "res_id": False,
+                    "recipient_ids": [],
+                    "email_to": False,
+                    "email_cc": False,
+                },
+            )
+            for mail, asset in zip(mails, self, strict=True):
+                mail.sudo().write(
+                    {
+                        "recipient_ids": [Command.set(asset.welcome_partner_ids.ids)],
+                        "esd_asset_id": asset.id,
+                    }
+                )
+            # The key waits in Odoo's mail queue: send it at the queue's next wake-up, not at its
+            # hourly run.
+            esd_jobs.trigger(self.env, "mail.ir_cron_mail_scheduler_action")
+            self._message_log_batch(
                 {
-                    "recipient_ids": [Command.set(asset.welcome_partner_ids.ids)],
-                    "esd_asset_id": asset.id,
+                    asset.id: self.env._(
+                        "License email sent to %(recipients)s.",
+                        recipients=", ".join(
+                            f"{p.name} <{p.email}>" if p.email else p.name
+                            for p in asset.welcome_partner_ids
+                        ),
+                    )
+                    for asset in self
                 }
             )
-        # The key waits in Odoo's mail queue: send it at the queue's next wake-up, not at its
-        # hourly run.
-        esd_jobs.trigger(self.env, "mail.ir_cron_mail_scheduler_action")
-        self._message_log_batch(
-            {
-                asset.id: self.env._(
-                    "License email sent to %(recipients)s.",
-                    recipients=", ".join(
-                        f"{p.name} <{p.email}>" if p.email else p.name
-                        for p in asset.welcome_partner_ids
-                    ),
-                )
-                for asset in self
-            }
-        )
 
     def _esd_send_welcome_alone(self):
         """Email one license; a failure is recorded on it (chatter and activity) and not raised."""
