@@ -11,6 +11,7 @@ from . import (
     ir_module_module,
     mail_mail,
     mail_message,
+    mail_template,
     product_template,
     res_config_settings,
     res_partner,
