@@ -10,6 +10,8 @@ from . import (
     esd_partner_account,
     ir_module_module,
     mail_mail,
+    mail_message,
+    mail_template,
     product_template,
     res_config_settings,
     res_partner,

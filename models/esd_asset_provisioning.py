@@ -1,10 +1,11 @@
+import contextvars
 import logging
 import uuid
 
 import psycopg2.errors
 from markupsafe import Markup
 
-from odoo import Command, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
@@ -12,6 +13,7 @@ from ..microsoft_esd import licenses, lifecycle, provisioning
 from ..microsoft_esd.errors import redact
 from . import esd_jobs
 from .esd_access import check_caller
+from .mail_message import sanitize_once
 
 _logger = logging.getLogger(__name__)
 
@@ -19,6 +21,10 @@ _logger = logging.getLogger(__name__)
 # them in as the email leaves (models/mail_mail.py): no stored message ever holds a key.
 MAIL_KEY_PLACEHOLDER = "ESD-LICENSE-KEY-PLACEHOLDER"
 MAIL_LINK_PLACEHOLDER = "https://esd-activation-link.invalid/"
+# The license emails being queued in this thread, {license id: its recipients' partner ids}: set
+# by _esd_send_welcome around Odoo's rendering only (a request's context cannot set it), it lets
+# mail.mail link each new email to its license as it is created (models/mail_mail.py).
+WELCOME_QUEUE = contextvars.ContextVar("esd_welcome_queue", default=None)
 # The template placeholders an ESD manager (not a template editor) may use.
 MAIL_EXPRESSIONS = (
     "object.name",
@@ -634,33 +640,33 @@ class EsdAsset(models.Model):
         key, and no one who sent or resent it can read it back. The recipients are decided
         here, not by the template. The emails are queued mail.mail, not linked to the licenses
         (Odoo's chatter shows linked emails), deleted once sent. The template is rendered for
-        the whole recordset at once (per language), as Odoo's mass mailing does.
+        the whole recordset at once (per language), as Odoo's mass mailing does; each email is
+        created already linked to its license and addressed (WELCOME_QUEUE), and each body
+        sanitized once (sanitize_once).
         """
         if not self:
             return
         template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
-        mails = template.with_context(esd_mail_placeholders=True).send_mail_batch(
-            self.ids,
-            force_send=False,
-            email_layout_xmlid="mail.mail_notification_light",
-            email_values={
-                "model": False,
-                "res_id": False,
-                "recipient_ids": [],
-                "email_to": False,
-                "email_cc": False,
-            },
-        )
-        for mail, asset in zip(mails, self, strict=True):
-            mail.sudo().write(
-                {
-                    "recipient_ids": [Command.set(asset.welcome_partner_ids.ids)],
-                    "esd_asset_id": asset.id,
-                }
-            )
+        queue = WELCOME_QUEUE.set({asset.id: asset.welcome_partner_ids.ids for asset in self})
+        try:
+            with sanitize_once():
+                mails = template.with_context(esd_mail_placeholders=True).send_mail_batch(
+                    self.ids,
+                    force_send=False,
+                    email_layout_xmlid="mail.mail_notification_light",
+                    email_values={"recipient_ids": [], "email_to": False, "email_cc": False},
+                )
+                self._esd_log_welcome()
+        finally:
+            WELCOME_QUEUE.reset(queue)
+        if len(mails) != len(self) or set(mails.esd_asset_id.ids) != set(self.ids):
+            raise RuntimeError("the license emails were not made one per license")
         # The key waits in Odoo's mail queue: send it at the queue's next wake-up, not at its
         # hourly run.
         esd_jobs.trigger(self.env, "mail.ir_cron_mail_scheduler_action")
+
+    def _esd_log_welcome(self):
+        """The chatter's record of each license email: its recipients, never the key."""
         self._message_log_batch(
             {
                 asset.id: self.env._(

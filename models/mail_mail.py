@@ -1,10 +1,10 @@
 from markupsafe import escape
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError
 
 from ..microsoft_esd import licenses
-from .esd_asset_provisioning import MAIL_KEY_PLACEHOLDER, MAIL_LINK_PLACEHOLDER
+from .esd_asset_provisioning import MAIL_KEY_PLACEHOLDER, MAIL_LINK_PLACEHOLDER, WELCOME_QUEUE
 
 
 class MailMail(models.Model):
@@ -22,6 +22,19 @@ class MailMail(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        queue = WELCOME_QUEUE.get()
+        for vals in vals_list if queue else ():
+            if vals.get("model") == "esd.asset" and vals.get("res_id") in queue:
+                # A license email Odoo rendered from the license template, in the one batch
+                # esd.asset queues: linked to its license (whose key it gets as it leaves),
+                # addressed to the license's recipients only, kept out of the license's chatter.
+                asset_id = vals["res_id"]
+                vals.update(
+                    esd_asset_id=asset_id,
+                    recipient_ids=[Command.set(queue[asset_id])],
+                    model=False,
+                    res_id=False,
+                )
         if any(vals.get("esd_asset_id") for vals in vals_list):
             self._esd_check_license_email()
         return super().create(vals_list)

@@ -5,6 +5,7 @@ from . import (
     test_esd_instance,
     test_i18n,
     test_install,
+    test_license_emails,
     test_license_import,
     test_lifecycle,
     test_money_paths,
