@@ -359,22 +359,18 @@ class EsdAsset(models.Model):
 
         Odoo's cron runner calls again at once while licenses remain due. A batch that met a
         concurrent update (another worker committed a change to the same order after this
-        transaction began) is rolled back whole; the answers CIS gave are kept in memory and
-        recorded again in a new transaction, without asking CIS a second time.
+        transaction began) is rolled back whole and claimed again (same idempotency keys: CIS
+        returns the same licenses).
         """
-        answers = {}
         try:
-            done = self._esd_provision_batch(fresh=True, answers=answers)
+            done = self._esd_provision_batch(fresh=True)
             esd_jobs.commit(self.env)
         except psycopg2.errors.TransactionRollbackError:
             if not esd_jobs.rollback(self.env):
                 raise
-            _logger.info(
-                "ESD provisioning: batch rolled back after a concurrent update; recording its "
-                "%d answers again",
-                len(answers),
-            )
-            done = self._esd_record_answers(answers)
+            _logger.info("ESD provisioning: batch rolled back after a concurrent update")
+            self._esd_trigger_provisioning()
+            done = 0
         # Invoiced in the transaction that starts after this worker's commit: whichever worker
         # commits last sees every license of the order delivered and invoices it.
         self.env["sale.order"]._esd_invoice_ready()
@@ -382,47 +378,15 @@ class EsdAsset(models.Model):
         return done
 
     @api.model
-    def _esd_record_answers(self, answers):
-        """Record CIS's ``answers`` (outcomes by license id) of a batch that was rolled back,
-        in a transaction of their own (tried again while a concurrent update is met), for the
-        licenses still waiting for them; returns how many were recorded."""
-        for _attempt in range(3):
-            try:
-                assets = self._esd_lock(
-                    "id IN %s AND sync_status = 'unsynchronised' AND active AND state = 'active'",
-                    len(answers),
-                    fresh=True,
-                    params=[tuple(answers) or (0,)],
-                )
-                assets._esd_prefetch_for_record()
-                assets._esd_record_each([answers[asset.id] for asset in assets])
-                if assets:
-                    esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_welcome")
-                esd_jobs.commit(self.env)
-                return len(assets)
-            except psycopg2.errors.TransactionRollbackError:
-                if not esd_jobs.rollback(self.env):
-                    raise
-        _logger.info("ESD provisioning: answers not recorded; the licenses are ordered again")
-        self._esd_trigger_provisioning()
-        return 0
-
-    @api.model
-    def _esd_provision_batch(self, fresh=False, answers=None):
-        """Claim one batch of due licenses and provision it; returns how many were processed.
-        CIS's answers are also put in ``answers`` (outcomes by license id) when given."""
-        assets = self._esd_claim(self._esd_batch_size(), fresh)
-        assets._esd_provision(answers)
+    def _esd_provision_batch(self, fresh=False):
+        """Claim one batch of due licenses and provision it; returns how many were processed."""
+        assets = self._esd_claim(self._esd_parallelism() * 4, fresh)
+        assets._esd_provision()
         if assets:
             # The emails go later, in their cron: it writes the same licenses, so it must not
             # run while the invoice links them.
             esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_welcome")
         return len(assets)
-
-    @api.model
-    def _esd_batch_size(self):
-        """How many licenses a provisioning batch claims: four rounds of the parallelism."""
-        return self._esd_parallelism() * 4
 
     @api.model
     def _esd_provision_pending(self):
@@ -434,9 +398,8 @@ class EsdAsset(models.Model):
         self.env["sale.order"]._esd_invoice_ready()
         return done
 
-    def _esd_provision(self, answers=None):
-        """Order the licenses of ``self`` (claimed by this transaction) and record the results
-        (also put in ``answers``, outcomes by license id, when given)."""
+    def _esd_provision(self):
+        """Order the licenses of ``self`` (claimed by this transaction) and record the results."""
         if not self:
             return
         try:
@@ -457,9 +420,9 @@ class EsdAsset(models.Model):
                 assets._esd_set_failed(str(exc))
                 continue
             jobs = [asset._esd_job() for asset in assets]
-            assets._esd_order_and_record(client, jobs, str(uuid.uuid4()), answers)
+            assets._esd_order_and_record(client, jobs, str(uuid.uuid4()))
 
-    def _esd_order_and_record(self, client, jobs, correlation_id, answers=None):
+    def _esd_order_and_record(self, client, jobs, correlation_id):
         """Order the jobs of these licenses (claimed by this transaction) and record each
         outcome as it arrives, in this thread, while the pool orders the others: the CPU of
         the recording runs during the HTTP waits. The batch is recorded under one savepoint,
@@ -471,8 +434,6 @@ class EsdAsset(models.Model):
         failed = []
 
         def record(outcome):
-            if answers is not None:
-                answers[outcome.key] = outcome
             if failed:
                 return  # the batch is recorded again, one by one, below
             try:
@@ -488,13 +449,9 @@ class EsdAsset(models.Model):
                 )
                 if failed:
                     raise failed[0]
-                # A concurrent update of the same orders fails here; it is handled (the
-                # batch's answers are recorded again), not an error to log.
-                with mute_logger("odoo.sql_db"):
-                    self.env.flush_all()
             return
         except psycopg2.errors.TransactionRollbackError:
-            raise  # the batch is rolled back; its answers are recorded again
+            raise  # the whole batch starts over
         except Exception:
             if outcomes is None:
                 raise  # not a recording error

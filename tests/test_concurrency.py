@@ -122,39 +122,3 @@ class TestConcurrentWorkers(CommittedSimulatorCase):
         window = 0.5
         busiest = max(sum(1 for t in sent if start <= t < start + window) for start in sent)
         self.assertLessEqual(busiest, rate * window + 1)
-
-    def test_a_batch_rolled_back_by_a_concurrent_update_is_recorded_without_asking_cis_again(
-        self,
-    ):
-        licenses = 6
-        _instance_id, _partner_id, order_id = self.setup_committed_order(licenses)
-        before = self.admin.stats()
-
-        def provision_after_another_worker_changed_the_order(env):
-            env.cr.execute("SELECT 1")  # this worker's snapshot starts here
-            with self.registry.cursor() as other:  # another worker commits a change to the order
-                other.execute(
-                    "UPDATE sale_order_line SET write_date = now() at time zone 'UTC' "
-                    "WHERE order_id = %s",
-                    [order_id],
-                )
-            return env["esd.asset"]._cron_provision()
-
-        with (
-            self.assertNoLogs("odoo", level="ERROR"),
-            self.assertLogs("odoo.addons.microsoft_esd", level="INFO") as logged,
-        ):
-            done = self.in_threads(provision_after_another_worker_changed_the_order)
-        self.assertEqual(done, [licenses])
-        self.assertIn(f"recording its {licenses} answers again", "\n".join(logged.output))
-        # CIS was not asked for the licenses a second time (the token and the customer's
-        # account are asked too)
-        asked = self.admin.stats()["cis_requests"] - before["cis_requests"]
-        self.assertLess(asked, 2 * licenses)
-
-        def check(env):
-            assets = env["sale.order"].browse(order_id).esd_asset_ids
-            self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})
-            self.assertEqual(len({a._esd_secrets()[a.id][0] for a in assets}), licenses)
-
-        self.committed(check)
