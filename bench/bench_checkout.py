@@ -57,7 +57,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_scaleout import cpu_seconds, machine_cpu, postgres_cpu, wait_up  # noqa: E402
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, free_port  # noqa: E402
 
 SETUP = """
 import os
@@ -71,6 +71,9 @@ product = office_for_sale(env, 100)
 product.action_esd_publish_on_website()
 env.ref("payment.payment_provider_demo").write({"state": "test", "is_published": True})
 env.company.email = "shop@bench.example"
+if os.environ.get("ESD_BASE_URL"):  # wkhtmltopdf then fetches the order PDF's styles from it
+    env["ir.config_parameter"].set_param("web.base.url", os.environ["ESD_BASE_URL"])
+    env["ir.config_parameter"].set_param("web.base.url.freeze", True)
 if os.environ.get("ESD_NO_ORDER_PDF"):  # as a shop may choose: order emails without their PDF
     env["mail.template"].search([("model", "=", "sale.order")]).report_template_ids = False
 env.cr.commit()
@@ -304,8 +307,10 @@ class Customer:
                 self.times["poll_sent"] = time.time()
                 result = self.rpc("/payment/status/poll", poll)
                 break
-            except RpcError as exc:  # the status page polls again in 3 s after a retry
-                if "retry" not in str(exc) or attempt == 9:
+            except (RpcError, requests.ConnectionError) as exc:
+                # The status page polls again 3 s after a "retry" or a lost connection.
+                lost = isinstance(exc, requests.ConnectionError)
+                if not (lost or "retry" in str(exc)) or attempt == 9:
                     raise
                 time.sleep(3)
         self.times["confirmed"] = time.time()
@@ -628,6 +633,14 @@ def main():
         help="order emails without the order's PDF (Odoo renders it with wkhtmltopdf while it "
         "confirms the paid order, in the payment status poll)",
     )
+    parser.add_argument(
+        "--base-url-self",
+        action="store_true",
+        help="web.base.url set to the server, so that wkhtmltopdf fetches the PDF's styles from "
+        "it (by default, a new database's http://localhost:8069, where nothing answers: the "
+        "PDF is made without them); two PDFs at once can then hold both HTTP workers, each "
+        "waiting for a worker to serve its styles, until Odoo kills them (limit_time_real)",
+    )
     parser.add_argument("--logs", default=HERE.parent / ".build" / "logs" / "checkout", type=Path)
     args = parser.parse_args()
     shutil.rmtree(args.logs, ignore_errors=True)
@@ -641,14 +654,19 @@ def main():
     sink = SmtpSink()
     report = {
         "order_pdf": not args.no_order_pdf,
+        "base_url_self": args.base_url_self,
         "cpu_count": os.cpu_count(),
         "latency_ms": args.latency_ms,
         "http_workers": args.workers,
         "cron_workers": args.cron_workers,
     }
     try:
-        pdf = {"ESD_NO_ORDER_PDF": "1"} if args.no_order_pdf else {}
-        out = cluster.shell(SETUP, ESD_SIM_CONFIG=cluster.sim_config, **pdf)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        options = {"ESD_NO_ORDER_PDF": "1"} if args.no_order_pdf else {}
+        if args.base_url_self:
+            options["ESD_BASE_URL"] = base
+        out = cluster.shell(SETUP, ESD_SIM_CONFIG=cluster.sim_config, **options)
         lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith("BENCH-"))
         product_id, product_url = lines["BENCH-PRODUCT"].split()
         named = dict(item.split("=") for item in lines["BENCH-CRONS"].split())
@@ -668,9 +686,9 @@ def main():
             log_level="info",
             workers=args.workers,
             extra=["--smtp", "127.0.0.1", "--smtp-port", sink.port],
+            http_port=port,
         )
         wait_up([server], logs=args.logs)
-        base = f"http://127.0.0.1:{server.http_port}"
         product = (int(product_id), product_url)
         for name in ("warmup", "measured")[0 if args.warmup else 1 :]:
             burst = Run(cluster, sink, args, base, product, name)

@@ -57,13 +57,13 @@ class Cluster:
         }
 
     # ------------------------------------------------------------------ servers
-    def start(self, name, cron_threads=2, log_level="warn", workers=0, extra=()):
+    def start(self, name, cron_threads=2, log_level="warn", workers=0, extra=(), http_port=None):
         """An odoo-bin server whose cron threads run the crons of this database: threaded, or
         prefork with ``workers`` HTTP workers (its cron_threads are then cron worker processes);
-        ``extra``: more odoo-bin options."""
+        ``extra``: more odoo-bin options; its HTTP port, or a free one."""
         self.started += 1
         log = self.logs / f"{name}-{self.started}.log"
-        http_port = free_port()
+        http_port = http_port or free_port()
         cmd = [
             *self.cmd,
             "-c",
