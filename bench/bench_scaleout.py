@@ -129,7 +129,7 @@ def start_simulator(state_dir):
     return proc, config
 
 
-def wait_up(servers, timeout=120):
+def wait_up(servers, timeout=120, logs=".build/logs/scaleout"):
     deadline = time.monotonic() + timeout
     for proc in servers:
         while True:
@@ -137,7 +137,7 @@ def wait_up(servers, timeout=120):
                 if requests.get(f"http://127.0.0.1:{proc.http_port}/web/health", timeout=2).ok:
                     break
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("an Odoo server did not start (see .build/logs/scaleout)")
+                raise SystemExit(f"an Odoo server did not start (see {logs})")
             time.sleep(0.3)
 
 

@@ -1,9 +1,10 @@
-"""Real Odoo servers on one database, for the soak test and the scale-out benchmark.
+"""Real Odoo servers on one database, for the soak test, the scale-out and checkout benchmarks.
 
 No Odoo import: it starts ``odoo-bin`` processes (threaded mode, their cron threads run the
-provisioning crons), runs scripts in ``odoo-bin shell``, kills servers with SIGKILL and reads the
-database with psycopg2. ``make soak`` / ``make bench`` pass what it needs in the environment:
-ESD_ODOO_CMD (JSON list), ESD_ODOO_CONF, ESD_DB, ESD_SIM_CONFIG.
+provisioning crons; or prefork, with HTTP and cron worker processes), runs scripts in ``odoo-bin
+shell``, kills servers with SIGKILL and reads the database with psycopg2. ``make soak`` / ``make
+bench`` pass what it needs in the environment: ESD_ODOO_CMD (JSON list), ESD_ODOO_CONF, ESD_DB,
+ESD_SIM_CONFIG.
 """
 
 import configparser
@@ -56,11 +57,13 @@ class Cluster:
         }
 
     # ------------------------------------------------------------------ servers
-    def start(self, name, cron_threads=2, log_level="warn"):
-        """An odoo-bin server whose cron threads run the crons of this database."""
+    def start(self, name, cron_threads=2, log_level="warn", workers=0, extra=(), http_port=None):
+        """An odoo-bin server whose cron threads run the crons of this database: threaded, or
+        prefork with ``workers`` HTTP workers (its cron_threads are then cron worker processes);
+        ``extra``: more odoo-bin options; its HTTP port, or a free one."""
         self.started += 1
         log = self.logs / f"{name}-{self.started}.log"
-        http_port = free_port()
+        http_port = http_port or free_port()
         cmd = [
             *self.cmd,
             "-c",
@@ -68,7 +71,7 @@ class Cluster:
             "-d",
             self.db,
             "--workers",
-            "0",
+            str(workers),
             "--max-cron-threads",
             str(cron_threads),
             "--http-interface",
@@ -81,6 +84,7 @@ class Cluster:
             log_level,
             "--logfile",
             str(log),
+            *map(str, extra),
         ]
         self.servers[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         self.servers[name].http_port = http_port

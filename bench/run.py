@@ -1,8 +1,9 @@
 """The benchmarks of docs/benchmarks.md and the soak test, on throw-away databases.
 
 ``make bench`` (``BENCH=`` picks some, comma-separated, among orders, catalog, provisioning,
-scaleout, refresh, lists, memory; memory = the catalog with 5,000 products and a 1,000-license
-order, each with its peak resident memory) and ``make soak`` (``SOAK_ARGS=`` are bench/soak.py's
+scaleout, refresh, lists, checkout, memory; memory = the catalog with 5,000 products and a
+1,000-license order, each with its peak resident memory; checkout = the time to key of 20 shop
+checkouts against a prefork odoo-bin) and ``make soak`` (``SOAK_ARGS=`` are bench/soak.py's
 options). Run with .venv's Python; the set-up (Odoo, PostgreSQL, the addon, the simulator) is
 tools/devenv.py's. The benchmarks print figures beside their bounds; they assert nothing.
 """
@@ -22,14 +23,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 import devenv
 from devenv import ADDON, LOGS, PY, ROOT, HarnessError, say
 
-BENCHES = ("orders", "catalog", "provisioning", "scaleout", "refresh", "lists", "memory")
+BENCHES = (
+    "orders",
+    "catalog",
+    "provisioning",
+    "scaleout",
+    "refresh",
+    "lists",
+    "checkout",
+    "memory",
+)
 BENCH = ROOT / "bench"
 
 
-def install(ctx, db, log=LOGS / "odoo-bench.log"):
-    """The addon, without demo data, in a new database db."""
-    say(f"installing {ADDON} in {db} (log: {log})")
-    devenv.odoo_install(ctx, db, [ADDON], log, "--without-demo=all", "--no-http")
+def install(ctx, db, log=LOGS / "odoo-bench.log", modules=()):
+    """The addon (and modules), without demo data, in a new database db."""
+    say(f"installing {','.join([ADDON, *modules])} in {db} (log: {log})")
+    devenv.odoo_install(ctx, db, [ADDON, *modules], log, "--without-demo=all", "--no-http")
 
 
 def shell_bench(ctx, db, script, products=0, **env):
@@ -43,11 +53,12 @@ def shell_bench(ctx, db, script, products=0, **env):
     return report
 
 
-def process_bench(ctx, script, *args, db=None, **env):
-    """bench/<script> driving real odoo-bin processes (bench/cluster.py) on its own database."""
+def process_bench(ctx, script, *args, db=None, modules=(), **env):
+    """bench/<script> driving real odoo-bin processes (bench/cluster.py) on its own database
+    (with the addon and modules)."""
     if db is None:
         db = devenv.throwaway_db(ctx, f"esd_bench_{Path(script).stem.removeprefix('bench_')}")
-        install(ctx, db)
+        install(ctx, db, modules=modules)
     env = devenv.odoo_env(
         ESD_ODOO_CMD=json.dumps(list(map(str, ctx.cmd))), ESD_ODOO_CONF=ctx.conf, ESD_DB=db, **env
     )
@@ -93,6 +104,32 @@ def report_refresh(report):
     )
 
 
+def report_checkout(report):
+    run = report["measured"]
+    ttk = run["time_to_key_s"]
+    say(
+        f"{run['paid']} of {run['customers']} customers paid, {run['licenses']} licenses: time to "
+        f"key (payment to email at the SMTP server) p50 {ttk.get('p50')} s, p95 {ttk.get('p95')} "
+        f"s, max {ttk.get('max')} s (bound p95 <= 10 s: "
+        f"{verdict(ttk.get('p95', float('inf')), 10, ' s')})"
+    )
+    say(
+        f"emails: {run['emails_received']} received for {run['licenses']} licenses, "
+        f"{run['licenses_without_email']} lost, {run['licenses_with_several_emails']} doubled, "
+        f"{run['emails_of_unknown_licenses']} of unknown licenses (bound: exactly one each; "
+        f"{run['other_emails']} other emails, the order confirmations)"
+    )
+    after = run["order_confirmed_to_key_s"]
+    say(
+        f"from the order's confirmation (its commit, in the payment status poll): p50 "
+        f"{after.get('p50')} s, p95 {after.get('p95')} s, max {after.get('max')} s"
+    )
+    for stage, figures in run["stages_s"].items():
+        say(f"  {stage}: p50 {figures.get('p50')} s, p95 {figures.get('p95')} s")
+    for error in run["customer_errors"]:
+        say(f"  a customer failed: {error}")
+
+
 def bench(args):
     """The benchmarks chosen by --only (or BENCH=), each on a throw-away database."""
     only = set(filter(None, (args.only or "").split(",")))
@@ -130,6 +167,19 @@ def bench(args):
         sim = devenv.start_simulator(Path(tempfile.mkdtemp(prefix="esd-bench-sim-")))
         if process_bench(ctx, "bench_lists.py", ESD_SIM_CONFIG=sim):
             raise HarnessError("the benchmark bench_lists.py failed (see above)")
+    if "checkout" in chosen:
+        say("time to key: 20 shop checkouts at once, odoo-bin --workers 2, 300 ms per CIS call")
+        sim = devenv.start_simulator(Path(tempfile.mkdtemp(prefix="esd-bench-sim-")))
+        script, modules = "bench_checkout.py", ["payment_demo"]
+        if process_bench(ctx, script, *args.checkout_args, modules=modules, ESD_SIM_CONFIG=sim):
+            raise HarnessError("the benchmark bench_checkout.py failed (see above)")
+        report = json.loads((LOGS / "checkout" / "report.json").read_text())
+        report_checkout(report)
+        if devenv.scan_logs(*sorted((LOGS / "checkout").glob("*.log"))):
+            raise HarnessError("a log of the checkout benchmark holds a secret (see above)")
+        run = report["measured"]
+        if run["licenses_without_email"] or run["licenses_with_several_emails"]:
+            raise HarnessError("a license email was lost or doubled (see above)")
     if "scaleout" in chosen:
         say("scale-out: 2,000 licenses, 100 ms per order, 1, 2 and 4 Odoo servers, then limited")
         if process_bench(ctx, "bench_scaleout.py", *args.scaleout_args):
@@ -156,6 +206,12 @@ def main(argv):
         default="",
         type=str.split,
         help='bench/bench_scaleout.py\'s options: --scaleout-args="--servers 1,2 --rate-limit 80"',
+    )
+    parser.add_argument(
+        "--checkout-args",
+        default="",
+        type=str.split,
+        help='bench/bench_checkout.py\'s options: --checkout-args="--customers 10 --warmup 0"',
     )
     parser.add_argument("--soak", dest="soak_args", nargs=argparse.REMAINDER,
                         help="run bench/soak.py instead, with the options that follow")  # fmt: skip
