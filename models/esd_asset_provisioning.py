@@ -1,4 +1,5 @@
 import contextvars
+import datetime
 import logging
 import uuid
 
@@ -42,6 +43,8 @@ PROVISION_CRONS = tuple(
     f"microsoft_esd.ir_cron_esd_provision{suffix}" for suffix in ("", "_2", "_3", "_4")
 )
 WELCOME_BATCH = 50
+# A welcome run that found every pending license locked by others runs again this soon.
+WELCOME_LOCKED_RETRY_SECONDS = 5
 
 
 class EsdAsset(models.Model):
@@ -564,7 +567,17 @@ class EsdAsset(models.Model):
         sent), report the progress, commit. Returns how many."""
         assets = self._esd_lock("welcome_pending", WELCOME_BATCH, fresh=True)
         assets._esd_send_welcome_batch()
-        esd_jobs.finish(self.env, len(assets), self.search_count([("welcome_pending", "=", True)]))
+        remaining = self.search_count([("welcome_pending", "=", True)])
+        if remaining and not assets:
+            # Every pending license is locked by another transaction (a provisioning batch
+            # invoicing it, a page writing it): Odoo's runner takes "none done" for finished,
+            # so come back shortly instead of at the next interval.
+            esd_jobs.trigger(
+                self.env,
+                "microsoft_esd.ir_cron_esd_welcome",
+                fields.Datetime.now() + datetime.timedelta(seconds=WELCOME_LOCKED_RETRY_SECONDS),
+            )
+        esd_jobs.finish(self.env, len(assets), remaining)
         return len(assets)
 
     @api.model

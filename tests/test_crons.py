@@ -122,3 +122,39 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self.committed(later)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
         self.committed(credited_once)  # nothing left to do: no second credit note
+
+    def test_the_email_cron_comes_back_soon_when_every_pending_license_is_locked(self):
+        _instance_id, _partner_id, order_id = self.setup_committed_order(1)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        def forget_the_triggers(env):
+            asset = self._order(env, order_id).esd_asset_ids
+            self.assertTrue(asset.welcome_pending)
+            cron = env.ref("microsoft_esd.ir_cron_esd_welcome")
+            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+            return asset.id, cron.id
+
+        asset_id, cron_id = self.committed(forget_the_triggers)
+        # Another transaction (a page writing the license, a batch invoicing it) holds its row.
+        with self.registry.cursor() as other:
+            other.execute("SELECT id FROM esd_asset WHERE id = %s FOR UPDATE", [asset_id])
+            self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_welcome"), 0)
+            other.rollback()
+
+        def check(env):
+            self.assertTrue(env["esd.asset"].browse(asset_id).welcome_pending)
+            env.cr.execute(
+                "SELECT call_at - (now() at time zone 'UTC') FROM ir_cron_trigger "
+                "WHERE cron_id = %s",
+                [cron_id],
+            )
+            waits = [row[0] for row in env.cr.fetchall()]
+            # due again within seconds, not at the cron's next interval (15 minutes)
+            self.assertTrue(waits, "the email cron is not triggered again")
+            self.assertLessEqual(min(waits), datetime.timedelta(seconds=30))
+
+        self.committed(check)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_welcome"), 0)
+        self.committed(
+            lambda env: self.assertFalse(env["esd.asset"].browse(asset_id).welcome_pending)
+        )
