@@ -42,6 +42,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socketserver
 import statistics
 import sys
@@ -643,6 +644,7 @@ def main():
     )
     parser.add_argument("--logs", default=HERE.parent / ".build" / "logs" / "checkout", type=Path)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # the servers stopped all the same
     shutil.rmtree(args.logs, ignore_errors=True)
     cluster = Cluster(args.logs)
     shim = gevent_metadata_shim(args.logs / "gevent-shim")
@@ -702,6 +704,11 @@ def main():
                 flush=True,
             )
     finally:
+        # Twice: a prefork server stops at once on its second signal, even with workers stuck.
+        for server in cluster.servers.values():
+            server.terminate()
+            time.sleep(0.5)
+            server.terminate()
         cluster.stop_all()
         sink.shutdown()
     path = args.logs / "report.json"
