@@ -68,8 +68,8 @@ def client(sleeps):
         yield client
 
 
-@responses.activate
-def test_429_then_success_waits_for_retry_after_and_keeps_the_request_id(client, sleeps):
+def answer_429_then_the_order():
+    """CIS refuses the first order (429, Retry-After 3 s), then answers it."""
     responses.add(
         responses.POST,
         ORDERS,
@@ -78,6 +78,11 @@ def test_429_then_success_waits_for_retry_after_and_keeps_the_request_id(client,
         headers={"Retry-After": "3"},
     )
     responses.add(responses.POST, ORDERS, status=201, json={"orderId": "O1", "licenses": [LICENSE]})
+
+
+@responses.activate
+def test_429_then_success_waits_for_retry_after_and_keeps_the_request_id(client, sleeps):
+    answer_429_then_the_order()
     order = client.order_license("P1", "C1", request_id="req-42")
     assert order.licenses[0].license_id == "L1"
     assert sleeps == [pytest.approx(3 * 1.05)]

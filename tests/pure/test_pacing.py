@@ -4,7 +4,7 @@ import threading
 
 import pytest
 import responses
-from test_client_unit import CONFIG, LICENSE, ORDERS, Tokens
+from test_client_unit import CONFIG, Tokens, answer_429_then_the_order
 
 from microsoft_esd import contract
 from microsoft_esd.client import CisClient
@@ -17,7 +17,6 @@ class Clock:
 
     def __init__(self):
         self.now = 1000.0
-        self.sent = []
 
     def __call__(self):
         return self.now
@@ -106,14 +105,7 @@ def test_the_client_waits_for_its_slot_and_a_429_holds_the_pace_for_every_reques
     clock = Clock()
     pacer = paced(4, clock)
     sleeps = []
-    responses.add(
-        responses.POST,
-        ORDERS,
-        status=429,
-        json={"code": "TooMany", "message": "slow"},
-        headers={"Retry-After": "3"},
-    )
-    responses.add(responses.POST, ORDERS, status=201, json={"orderId": "O1", "licenses": [LICENSE]})
+    answer_429_then_the_order()
     with CisClient(
         CONFIG, token_provider=Tokens(), pacer=pacer, sleep=sleeps.append, rng=lambda: 0.5
     ) as client:
