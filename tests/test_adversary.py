@@ -177,13 +177,25 @@ class TestAdversary(EsdSimulatorCase):
         token, link = secrets_of(asset)
         old = asset.sudo().message_post(body=f"Your key {token}, activate at {link}")
         (mail,) = self.env["mail.mail"].search([("esd_asset_id", "=", asset.id)])
-        mail.body_html = mail.body_html.replace("ESD-LICENSE-KEY-PLACEHOLDER", token)
+        # As the first versions queued it: the key in clear, no grant.
+        marker = mail._esd_grant().key_marker
+        self.env.cr.execute(
+            "UPDATE mail_mail SET body_html = %s WHERE id = %s",
+            [mail.body_html.replace(marker, token), mail.id],
+        )
+        self.env.cr.execute("DELETE FROM esd_mail_grant WHERE mail_id = %s", [mail.id])
+        self.env.invalidate_all()
         self.env.flush_all()
-        path = get_module_path("microsoft_esd") + "/migrations/18.0.1.4.0/post-migrate.py"
-        spec = importlib.util.spec_from_file_location("esd_migration_1_4", path)
-        migration = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(migration)
-        migration.migrate(self.env.cr, "18.0.1.3.0")
+        for version, name in (
+            ("18.0.1.3.0", "18.0.1.4.0/post-migrate.py"),
+            ("18.0.1.6.0", "18.0.1.7.0/post-grants-and-emails.py"),
+        ):
+            path = get_module_path("microsoft_esd") + "/migrations/" + name
+            spec = importlib.util.spec_from_file_location("esd_migration", path)
+            migration = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(migration)
+            self.env.flush_all()
+            migration.migrate(self.env.cr, version)
         self.env.invalidate_all()
         leaked = (token, link, str(escape(link)))
         self.assertFalse(

@@ -486,7 +486,7 @@ class TestStorefront(HttpCase):
         self.assertEqual(assets.billing_partner_id, self.fabrikam)
         self.assertEqual(assets.invoice_id.partner_id.commercial_partner_id, self.fabrikam)
         (mail,) = self.env["mail.mail"].search([("esd_asset_id", "=", assets[0].id)])
-        self.assertEqual(mail.recipient_ids, litware)
+        self.assertEqual(mail.email_to, litware.email_formatted)
         # It is one of Fabrikam's customers now, and its licenses are in Fabrikam's portal.
         self.assertIn(litware, self.fabrikam._esd_end_customers())
         page = self.url_open("/my/esd").text
