@@ -75,17 +75,16 @@ class EsdAsset(models.Model):
         """The key, reference and activation button of a license email, in the customer's
         language: ``key`` and ``link`` are the job's markers (or the masked key, no link)."""
         self.ensure_one()
-        asset = self.with_context(lang=self.customer_id.lang or self.env.lang)
-        _ = asset.env._
+        env = self.with_context(lang=self.customer_id.lang or self.env.lang).env
         button = (
             Markup(
                 '<p style="margin: 16px 0;"><a href="%s" style="background-color: #875A7B; '
                 "padding: 8px 16px; color: #fff; border-radius: 5px; "
                 'text-decoration: none;">%s</a></p>'
             )
-            % (link, _("Activate your license"))
+            % (link, env._("Activate your license"))
             if link
-            else Markup("<p>%s</p>") % _("The activation link is in the email.")
+            else Markup("<p>%s</p>") % env._("The activation link is in the email.")
         )
         return (
             Markup(
@@ -96,7 +95,7 @@ class EsdAsset(models.Model):
                 '<tr><td style="padding: 4px 12px 4px 0;">%s</td>'
                 '<td style="padding: 4px 0;">%s</td></tr></table>'
             )
-            % (_("License key"), key, _("Reference"), self.name or "")
+            % (env._("License key"), key, env._("Reference"), self.name or "")
             + button
         )
 

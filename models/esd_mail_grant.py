@@ -44,7 +44,9 @@ class EsdMailGrant(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
-        raise AccessError(self.env._("A license email grant never changes."))
+        if vals:
+            raise AccessError(self.env._("A license email grant never changes."))
+        return super().write(vals)
 
     # ------------------------------------------------------------------ business
     @staticmethod

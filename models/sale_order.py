@@ -306,6 +306,16 @@ class SaleOrder(models.Model):
             raise ValidationError(" ".join(self._esd_country_refusals(customer)))
         return super()._check_cart_is_ready_to_be_paid()
 
+    def _esd_check_before_payment(self):
+        """What must hold before money is taken for this order from its portal page: a shop
+        cart as the shop's payment checks it; a quotation as a backend confirmation does."""
+        self.ensure_one()
+        if self.website_id:
+            self._check_cart_is_ready_to_be_paid()
+        else:
+            self._esd_check_sellable()
+            self._esd_check_parties()
+
     def _esd_licenses_pending(self):
         """True while some license of this order is still to be delivered (or to be created)."""
         self.ensure_one()

@@ -207,7 +207,8 @@ class TestAdversary(EsdSimulatorCase):
 
     # ------------------------------------------------------------------ template editors
     def test_esd_managers_edit_wording_not_code(self):
-        template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
+        action = self.instance.with_user(self.manager).action_esd_edit_license_template()
+        template = self.env["mail.template"].browse(action["res_id"])
         self.assertFalse(self.manager.has_group("mail.group_mail_template_editor"))
         body = str(template.body_html)
         template.with_user(self.manager).write(
@@ -238,7 +239,7 @@ class TestAdversary(EsdSimulatorCase):
         portal.partner_id.parent_id = self.customer  # and back: still not chosen
         self.assertFalse(asset.with_user(portal).key_visible)
         self.assertTrue(
-            any("allowed" in (body or "") for body in portal.partner_id.message_ids.mapped("body"))
+            any("gave" in (body or "") for body in portal.partner_id.message_ids.mapped("body"))
         )
 
     def test_only_esd_managers_choose_key_holders(self):
@@ -250,9 +251,16 @@ class TestAdversary(EsdSimulatorCase):
         with self.assertRaises(AccessError):
             portal.partner_id.with_user(clerk).action_esd_allow_keys()
         with self.assertRaises(AccessError):
-            portal.with_user(clerk).write({"esd_key_holder": True})
+            self.env["esd.grant"].with_user(clerk).create(
+                {
+                    "user_id": portal.id,
+                    "partner_id": self.customer.id,
+                    "company_id": self.env.company.id,
+                    "scope": "keys",
+                }
+            )
         portal.partner_id.with_user(self.manager).action_esd_allow_keys()
-        self.assertTrue(portal.esd_key_holder)
+        self.assertTrue(portal.partner_id.esd_key_holder)
 
     # ------------------------------------------------------------------ money
     def test_invoicing_retries_are_for_invoicing_users_and_license_lines(self):

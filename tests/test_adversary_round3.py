@@ -13,6 +13,7 @@ from .common import (
     outgoing_body,
     secrets_of,
     sell_licenses,
+    use_smtp_sink,
 )
 
 
@@ -110,6 +111,7 @@ class TestAdversaryRound3(EsdSimulatorCase):
         (mail,) = self._license_mail(asset)
         mail.sudo().write({"reply_to": "thief@evil.example"})
         self.assertFalse(secrets_of(asset)[0] in outgoing_body(mail))
+        use_smtp_sink(self.env)
         mail.send()
         self.assertEqual(mail.state, "exception")
         self.assertIn("changed after Odoo prepared it", mail.failure_reason)
@@ -161,7 +163,7 @@ class TestAdversaryRound3(EsdSimulatorCase):
         wizard = (
             self.env["esd.resend.to"]
             .with_user(self.esd_user)
-            .with_context(action["context"])
+            .with_context(**action["context"])
             .create({"email": "new-it@contoso.example"})
         )
         bad = wizard.create({"asset_id": asset.id, "email": "a@x.example, b@y.example"})
@@ -360,3 +362,18 @@ class TestAdversaryRound3(EsdSimulatorCase):
         chatter = " ".join(str(b) for b in asset.message_ids.mapped("body"))
         self.assertIn("License email sent to", chatter)
         self.assertFalse(mail.exists())
+
+    def test_an_import_during_a_lost_answer_leaves_the_license_to_its_retry(self):
+        """The import took over the license Odoo ordered (answer lost): the license's retry then
+        hit "recorded once" and the sale stayed failed and unbilled."""
+        asset = self._lost_answer()
+        wizard = self.env["esd.license.import"].create({"instance_id": self.instance.id})
+        wizard.action_import()
+        self.assertEqual(wizard.ordered_by_odoo_count, 1)
+        self.assertIn("Retry provisioning", wizard.skipped_details)
+        asset.action_retry_provisioning()
+        self.env["esd.asset"]._esd_provision_pending()
+        self.assertEqual(asset.lifecycle_state, "delivered")
+        self.assertEqual(
+            self.env["esd.asset"].search_count([("esd_license_id", "=", asset.esd_license_id)]), 1
+        )
