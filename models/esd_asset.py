@@ -226,6 +226,13 @@ class EsdAsset(models.Model):
     mail_error = fields.Char("License Email Error", readonly=True, copy=False, groups=INTERNAL)
     mail_attempts = fields.Integer(readonly=True, copy=False, groups=INTERNAL)
     mail_failed_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
+    mail_failed_generation = fields.Integer(
+        readonly=True,
+        copy=False,
+        groups=INTERNAL,
+        help="The generation of outgoing mail servers its email failed with (a server added or "
+        "changed since then sends it again at once).",
+    )
     mail_retry_at = fields.Datetime(
         "License Email Retried At",
         readonly=True,

@@ -602,9 +602,9 @@ class EsdAsset(models.Model):
         done += len(outcomes)
         due = self._esd_lock(
             "mail_state = 'failed' AND (mail_retry_at <= (now() AT TIME ZONE 'UTC') OR "
-            "mail_failed_at <= %s)",
+            "mail_failed_generation < %s)",
             WELCOME_BATCH,
-            params=[self._esd_mail_servers_changed_at()],
+            params=[self._esd_mail_servers_generation()],
         )
         due._esd_queue_mail_again()
         done += len(due)
@@ -774,6 +774,7 @@ class EsdAsset(models.Model):
                 "mail_error": reason,
                 "mail_attempts": attempts,
                 "mail_failed_at": now,
+                "mail_failed_generation": self._esd_mail_servers_generation(),
                 "mail_retry_at": retry_at,
             }
         )
@@ -813,12 +814,7 @@ class EsdAsset(models.Model):
             esd_jobs.trigger(self.env, "mail.ir_cron_mail_scheduler_action")
 
     @api.model
-    def _esd_mail_servers_changed_at(self):
-        """When an outgoing mail server was last added or changed (a failed license email
-        older than that is sent again at once)."""
-        value = (
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("microsoft_esd.mail_servers_changed_at")
-        )
-        return value or "1970-01-01 00:00:00"
+    def _esd_mail_servers_generation(self):
+        """How many times an outgoing mail server was added or changed: a license email that
+        failed with an older generation is sent again at once."""
+        return self._esd_number_param("microsoft_esd.mail_servers_generation", 0, int, 0)

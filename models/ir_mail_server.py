@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import api, models
 
 
 class IrMailServer(models.Model):
@@ -17,10 +17,10 @@ class IrMailServer(models.Model):
 
     @api.model
     def _esd_mail_servers_changed(self):
-        """License emails that could not leave are sent again at once (by the license email
-        job, which alone writes licenses)."""
+        """License emails that could not leave before this change are sent again at once (by
+        the license email job, which alone writes licenses): a new generation of servers."""
+        generation = self.env["esd.asset"]._esd_mail_servers_generation()
         self.env["ir.config_parameter"].sudo().set_param(
-            "microsoft_esd.mail_servers_changed_at",
-            fields.Datetime.to_string(fields.Datetime.now()),
+            "microsoft_esd.mail_servers_generation", str(generation + 1)
         )
         self.env.ref("microsoft_esd.ir_cron_esd_welcome").sudo()._trigger()
