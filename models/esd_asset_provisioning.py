@@ -602,7 +602,7 @@ class EsdAsset(models.Model):
         done += len(outcomes)
         due = self._esd_lock(
             "mail_state = 'failed' AND (mail_retry_at <= (now() AT TIME ZONE 'UTC') OR "
-            "mail_failed_generation < %s)",
+            "COALESCE(mail_failed_generation, 0) < %s)",
             WELCOME_BATCH,
             params=[self._esd_mail_servers_generation()],
         )
