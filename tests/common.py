@@ -153,3 +153,38 @@ def send_license_emails(env):
         [("esd_asset_id", "!=", False), ("state", "=", "outgoing")]
     ).send()
     env["esd.asset"]._cron_send_welcome()
+
+
+def paid_order(case, partner, product, count=1):
+    """An order of ``count`` licenses paid with the demo provider and invoiced at payment, as
+    sale.automatic_invoice does in the shop (skips the test without payment_demo)."""
+    env = case.env
+    if "payment_demo" not in env["ir.module.module"]._installed():
+        case.skipTest("paid with payment_demo (ESD_EXTRA_MODULES)")
+    env["ir.config_parameter"].set_param("sale.automatic_invoice", True)
+    order = env["sale.order"].create(
+        {
+            "partner_id": partner.id,
+            "order_line": [
+                Command.create(
+                    {"product_id": product.product_variant_id.id, "product_uom_qty": count}
+                )
+            ],
+        }
+    )
+    provider = env.ref("payment.payment_provider_demo")
+    provider.state = "test"
+    transaction = env["payment.transaction"].create(
+        {
+            "provider_id": provider.id,
+            "payment_method_id": env.ref("payment_demo.payment_method_demo").id,
+            "amount": order.amount_total,
+            "currency_id": order.currency_id.id,
+            "partner_id": partner.id,
+            "reference": f"{order.name}-paid",
+            "sale_order_ids": [Command.set(order.ids)],
+        }
+    )
+    transaction._set_done()
+    transaction._post_process()
+    return order

@@ -11,6 +11,7 @@ from .common import (
     customer_company,
     office_for_sale,
     outgoing_body,
+    paid_order,
     secrets_of,
     sell_licenses,
     use_smtp_sink,
@@ -206,35 +207,6 @@ class TestAdversaryRound3(EsdSimulatorCase):
         stopped.with_user(self.esd_user).action_archive()
         self.assertFalse(stopped.active)
 
-    def _paid_order(self):
-        """An order paid with the demo provider, invoiced at payment (sale.automatic_invoice)."""
-        if "payment_demo" not in self.env["ir.module.module"]._installed():
-            self.skipTest("paid with payment_demo (ESD_EXTRA_MODULES)")
-        self.env["ir.config_parameter"].set_param("sale.automatic_invoice", True)
-        order = self.env["sale.order"].create(
-            {
-                "partner_id": self.customer.id,
-                "order_line": [Command.create({"product_id": self.office.product_variant_id.id})],
-            }
-        )
-        provider = self.env.ref("payment.payment_provider_demo")
-        provider.state = "test"
-        transaction = self.env["payment.transaction"].create(
-            {
-                "provider_id": provider.id,
-                "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-                "amount": order.amount_total,
-                "currency_id": order.currency_id.id,
-                "partner_id": self.customer.id,
-                "reference": f"{order.name}-r3",
-                "sale_order_ids": [Command.set(order.ids)],
-            }
-        )
-        transaction._set_done()
-        transaction._post_process()
-        self.assertEqual(order.invoice_ids.state, "posted")
-        return order
-
     def _lost_answer(self, order=None):
         """A license whose order reached Microsoft while every answer was lost for the whole
         retry window: it failed, and Microsoft holds it."""
@@ -277,7 +249,7 @@ class TestAdversaryRound3(EsdSimulatorCase):
         self.assertTrue(asset.exists())
 
     def test_credit_failed_license_asks_microsoft_first(self):
-        asset = self._lost_answer(self._paid_order())
+        asset = self._lost_answer(paid_order(self, self.customer, self.office))
         self.assertTrue(asset.invoice_line_id)
         action = asset.with_user(self.esd_user).action_credit_failed_license()
         self.assertIn("Microsoft holds it", action["params"]["message"])

@@ -324,10 +324,13 @@ class TestStorefront(HttpCase):
             self._transaction(order)
         self.assertFalse(order.transaction_ids)
 
-    def _transaction(self, order):
+    def _transaction(
+        self, order, route="/shop/payment/transaction/{id}", landing="/shop/payment/validate"
+    ):
+        """The payment form's request for a transaction of ``order`` (the demo provider)."""
         order.invalidate_recordset()
         return self.make_jsonrpc_request(
-            f"/shop/payment/transaction/{order.id}",
+            route.format(id=order.id),
             {
                 "provider_id": self.provider.id,
                 "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
@@ -335,7 +338,7 @@ class TestStorefront(HttpCase):
                 "amount": order.amount_total,
                 "flow": "direct",
                 "tokenization_requested": False,
-                "landing_route": "/shop/payment/validate",
+                "landing_route": landing,
                 "is_validation": False,
                 "access_token": order._portal_ensure_token(),
             },
@@ -689,18 +692,5 @@ class TestStorefront(HttpCase):
         for order in (cart, quotation):
             before = self.env["payment.transaction"].search_count([])
             with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
-                self.make_jsonrpc_request(
-                    f"/my/orders/{order.id}/transaction",
-                    {
-                        "provider_id": self.provider.id,
-                        "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-                        "token_id": None,
-                        "amount": order.amount_total,
-                        "flow": "direct",
-                        "tokenization_requested": False,
-                        "landing_route": f"/my/orders/{order.id}",
-                        "is_validation": False,
-                        "access_token": order._portal_ensure_token(),
-                    },
-                )
+                self._transaction(order, "/my/orders/{id}/transaction", f"/my/orders/{order.id}")
             self.assertEqual(self.env["payment.transaction"].search_count([]), before)
