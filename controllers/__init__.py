@@ -1,1 +1,1 @@
-from . import portal, website_sale
+from . import api, portal, portal_api, website_sale
