@@ -144,7 +144,11 @@ def address_refusal(address, allow_loopback=False):
 
 
 def public_addresses(host, port, allow_loopback=False, resolve=socket.getaddrinfo):
-    """The addresses of ``host``, all public; UrlRefused if one is not (or none resolves)."""
+    """The addresses of ``host``, all public; UrlRefused if one is not (or none resolves).
+
+    ``allow_loopback`` (tests) lets a loopback address written as such (127.0.0.1, ::1) pass,
+    never a name that resolves to one."""
+    allow_loopback = allow_loopback and _is_loopback_literal(host)
     try:
         infos = resolve(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:

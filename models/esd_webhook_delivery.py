@@ -90,7 +90,6 @@ class EsdWebhookDelivery(models.Model):
                     "message_id": f"msg_{uuid.uuid4().hex}",
                     "reference": reference,
                     "payload": body,
-                    "next_attempt_at": now,
                 }
                 for endpoint_id in sorted(endpoint_ids)
             ]
@@ -109,7 +108,11 @@ class EsdWebhookDelivery(models.Model):
         attempted = deliveries._esd_send()
         esd_jobs.commit(self.env)
         remaining = self.search_count(self._esd_due_domain())
-        later = self.search([("state", "=", "pending")], order="next_attempt_at", limit=1)
+        later = self.search(
+            [("state", "=", "pending"), ("next_attempt_at", "!=", False)],
+            order="next_attempt_at",
+            limit=1,
+        )
         if later and not remaining:
             esd_jobs.trigger(self.env, CRON, later.next_attempt_at)
         esd_jobs.finish(self.env, len(deliveries), remaining)
@@ -128,6 +131,8 @@ class EsdWebhookDelivery(models.Model):
     def _esd_due_domain(self):
         return [
             ("state", "=", "pending"),
+            "|",
+            ("next_attempt_at", "=", False),
             ("next_attempt_at", "<=", fields.Datetime.now()),
             ("endpoint_id.state", "=", "enabled"),
         ]
@@ -144,8 +149,10 @@ class EsdWebhookDelivery(models.Model):
                         "SELECT d.id FROM esd_webhook_delivery d "
                         "JOIN esd_webhook_endpoint e ON e.id = d.endpoint_id "
                         "WHERE d.state = 'pending' AND e.state = 'enabled' AND e.active "
-                        "AND d.next_attempt_at <= (now() at time zone 'UTC') "
-                        "ORDER BY d.next_attempt_at, d.id LIMIT %s FOR UPDATE OF d SKIP LOCKED",
+                        "AND (d.next_attempt_at IS NULL "
+                        "OR d.next_attempt_at <= (now() at time zone 'UTC')) "
+                        "ORDER BY d.next_attempt_at NULLS FIRST, d.id "
+                        "LIMIT %s FOR UPDATE OF d SKIP LOCKED",
                         [limit],
                     )
                     return self.browse([row[0] for row in self.env.cr.fetchall()])
@@ -251,7 +258,7 @@ class EsdWebhookDelivery(models.Model):
                 "state": "pending",
                 "attempts": 0,
                 "first_failure_at": False,
-                "next_attempt_at": fields.Datetime.now(),
+                "next_attempt_at": False,
                 "delivered_at": False,
             }
         )

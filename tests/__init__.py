@@ -2,6 +2,7 @@ from . import (
     test_access_matrix,
     test_adversary,
     test_api,
+    test_api_webhooks,
     test_concurrency,
     test_esd_instance,
     test_i18n,

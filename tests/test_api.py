@@ -203,6 +203,8 @@ class TestResellerApi(ApiCase):
 
     def test_orders_by_reference_and_chatter(self):
         order = self.order(1, reference="REF-42")
+        listed = self.call("GET", "/orders").json()["items"]
+        self.assertIn(order["id"], [o["id"] for o in listed])
         found = self.call("GET", "/orders?reference=REF-42").json()["items"]
         self.assertEqual([o["id"] for o in found], [order["id"]])
         self.assertEqual(self.call("GET", f"/orders/{order['id']}").json()["name"], order["name"])
@@ -232,6 +234,8 @@ class TestResellerApi(ApiCase):
                 "name": "northwind traders ",
                 "email": "a@b.example",
                 "country": "US",
+                "state": "WA",
+                "zip": "98101",
                 "street": "x",
                 "city": "y",
                 "phone": "1",
@@ -297,7 +301,7 @@ class TestResellerApi(ApiCase):
         self.problem(self.call("GET", "/me", key=self.customer_key), 403, "forbidden")
         self.api_user.partner_id.with_user(self.manager).action_esd_deny_api()
         self.problem(self.call("GET", "/me"), 403, "forbidden")
-        self.problem(self.call("PUT", "/orders", body={}), 405, "method-not-allowed")
+        self.problem(self.call("PUT", "/orders", body={}, check=False), 405, "method-not-allowed")
 
     def test_rate_limit_answers_429(self):
         self.env["ir.config_parameter"].set_param("microsoft_esd.api_rate_limit", "3")
@@ -340,7 +344,7 @@ class TestResellerApi(ApiCase):
         replay = self.call("POST", f"/webhooks/{hook['id']}/deliveries/{log[0]['id']}/replay")
         self.assertEqual(replay.json()["state"], "pending")
         self.env["esd.webhook.delivery"]._esd_send_pending()
-        ids = [h["Webhook-Id"] for h, _b, _p in self.receiver.accepted("order.invoiced")]
+        ids = [h["webhook-id"] for h, _b, _p in self.receiver.accepted("order.invoiced")]
         self.assertEqual(ids, [log[0]["message_id"]] * 2, "a replay keeps the message's id")
         self.problem(
             self.call("GET", f"/webhooks/{hook['id']}", key=self.other_key), 404, "not-found"
