@@ -56,8 +56,7 @@ class EsdApiRate(models.Model):
                         [api_key_id, start],
                     )
                     hits = cr.fetchone()[0]
-                    cr.commit()
-                    break
+                    break  # committed as the cursor closes
                 except psycopg2.errors.SerializationFailure:
                     cr.rollback()
         return hits <= limit, limit, max(0, limit - hits), reset

@@ -51,17 +51,26 @@ class EsdAsset(models.Model):
         )
 
     def _esd_event_values(self):
+        """A license in a webhook message: ids and states."""
         self.ensure_one()
-        order = self.sale_order_id
         return {
-            "id": self.id,
-            "name": self.name,
-            "state": self.lifecycle_state,
-            "token_status": self.token_status or None,
-            "order": order
-            and {"id": order.id, "name": order.name, "reference": order.client_order_ref or None},
+            **self._esd_api_state_values(),
             "customer": {"id": self.customer_id.id},
             "product": {"id": self.product_id.id, "sku": self.product_id.esd_sku or None},
+        }
+
+    def _esd_api_state_values(self):
+        """What the API and the webhooks say of every license: its ids, state and order."""
+        self.ensure_one()
+        asset = self.sudo()
+        order = asset.sale_order_id
+        return {
+            "id": asset.id,
+            "name": asset.name,
+            "state": asset.lifecycle_state,
+            "token_status": asset.token_status or None,
+            "order": order
+            and {"id": order.id, "name": order.name, "reference": order.client_order_ref or None},
         }
 
     # ------------------------------------------------------------------ the API
@@ -87,15 +96,10 @@ class EsdAsset(models.Model):
         self.ensure_one()
         asset = self.sudo()
         billed = self.env.user.partner_id.commercial_partner_id == asset.billing_partner_id
-        order, template = asset.sale_order_id, asset.product_id.product_tmpl_id
+        template = asset.product_id.product_tmpl_id
         credit = asset.credit_note_id if billed else None
         values = {
-            "id": asset.id,
-            "name": asset.name,
-            "state": asset.lifecycle_state,
-            "token_status": asset.token_status or None,
-            "order": order
-            and {"id": order.id, "name": order.name, "reference": order.client_order_ref or None},
+            **self._esd_api_state_values(),
             "customer": {"id": asset.customer_id.id, "name": asset.customer_id.name},
             "product": {
                 "id": asset.product_id.id,

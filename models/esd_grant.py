@@ -61,7 +61,7 @@ class EsdGrant(models.Model):
     granted_at = fields.Datetime("Given On", readonly=True, default=fields.Datetime.now)
     active = fields.Boolean(default=True, readonly=True)
     ended_at = fields.Datetime("Ended On", readonly=True)
-    ended_by_id = fields.Many2one("res.users", "Ended By", readonly=True)
+    ended_by_id = fields.Many2one("res.users", readonly=True)
     end_reason = fields.Char("Why It Ended", readonly=True)
 
     # ------------------------------------------------------------------ CRUD

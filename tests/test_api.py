@@ -369,13 +369,10 @@ class TestResellerApi(ApiCase):
         asset = self.env["esd.asset"].browse(order["licenses"][0]["id"])
         Delivery = self.env["esd.webhook.delivery"]
         before = Delivery.search_count([])
-        try:
-            with self.env.cr.savepoint():
-                asset.sudo()._esd_set_failed("CIS refused")
-                self.assertEqual(Delivery.search_count([]), before + 1)
-                raise RuntimeError("the change is undone")
-        except RuntimeError:
-            pass
+        with self.assertRaises(RuntimeError), self.env.cr.savepoint():
+            asset.sudo()._esd_set_failed("CIS refused")
+            self.assertEqual(Delivery.search_count([]), before + 1)
+            raise RuntimeError("the change is undone")
         self.assertEqual(Delivery.search_count([]), before, "no message without its change")
 
     def test_price_changed_webhook(self):

@@ -78,7 +78,7 @@ class TestWebhooksCron(CommittedSimulatorCase):
 
         self.committed(work)
 
-    def read(self, ids):
+    def states(self, ids):
         return self.committed(
             lambda env: [
                 (d.state, d.attempts, d.last_status_code)
@@ -91,7 +91,7 @@ class TestWebhooksCron(CommittedSimulatorCase):
         for _round in range(4):
             self.assertEqual(self.run_cron(CRON), 0)
             self.make_due()
-        self.assertEqual(self.read(ids), [("delivered", 4, 204), ("delivered", 1, 204)])
+        self.assertEqual(self.states(ids), [("delivered", 4, 204), ("delivered", 1, 204)])
         accepted = self.receiver.accepted()
         self.assertEqual(len(accepted), 2)
         self.assertEqual(len(self.receiver.messages), 5, "3 refused, then each message once")
@@ -127,7 +127,7 @@ class TestWebhooksCron(CommittedSimulatorCase):
         state, managers, admin_told = self.committed(outcome)
         self.assertEqual(state, "disabled")
         self.assertTrue(managers and admin_told, "the ESD managers have an activity")
-        self.assertEqual(self.read(ids)[0][0], "failed")
+        self.assertEqual(self.states(ids)[0][0], "failed")
         # A disabled endpoint gets nothing more.
         self.emit(1)
         sent = len(self.receiver.messages)

@@ -121,7 +121,7 @@ def test_public_addresses():
 
 
 def fake_resolver(*addresses):
-    def resolve(host, port, type=None):
+    def resolve(host, port, **_options):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
 
     return resolve
