@@ -96,8 +96,23 @@ class EsdWebhookDelivery(models.Model):
         if not vals_list:
             return self.browse()
         deliveries = self.sudo().create(vals_list)
-        esd_jobs.trigger(self.env, CRON)
+        self._esd_trigger_at_commit()
         return deliveries
+
+    @api.model
+    def _esd_trigger_at_commit(self):
+        """Wake the webhooks cron once the transaction that wrote messages commits (once per
+        transaction, however many messages it wrote)."""
+        precommit = self.env.cr.precommit
+        if not precommit.data.get("esd_webhooks_trigger"):
+            precommit.data["esd_webhooks_trigger"] = True
+            env = self.env
+
+            def trigger():
+                esd_jobs.trigger(env, CRON)
+                env.flush_all()  # the commit flushed before its precommit hooks ran
+
+            precommit.add(trigger)
 
     # ------------------------------------------------------------------ the cron
     @api.model
