@@ -1,8 +1,12 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import clean_context
 
 from ..microsoft_esd.api import iso
+from .esd_access import ESD_MANAGER, check_caller
 from .esd_api_access import api_grant
+
+API_KEY_DAYS = 365
 
 
 class ResPartner(models.Model):
@@ -37,6 +41,49 @@ class ResPartner(models.Model):
     def action_esd_deny_api(self):
         self.env["esd.grant"]._esd_manager_ends(self, "api")
         return True
+
+    def action_esd_make_api_key(self):
+        """An ESD manager makes an API key (valid a year) for this contact's portal login, an
+        API user of the manager's company; it is shown once, as Odoo shows a new key, and the
+        chatter records who made it, never the key."""
+        self.ensure_one()
+        check_caller(self, ESD_MANAGER, "read")
+        company = self.env.company
+        Grant = self.env["esd.grant"]
+        users = self.sudo().user_ids.filtered(
+            lambda u: any(g.company_id == company for g in Grant._esd_valid_grants(u, "api"))
+        )
+        if not users:
+            raise UserError(
+                self.env._(
+                    "%(contact)s is not a reseller API user of %(company)s: press Allow Reseller "
+                    "API first.",
+                    contact=self.display_name,
+                    company=company.name,
+                )
+            )
+        user = users[0]
+        expires = fields.Datetime.add(fields.Datetime.now(), days=API_KEY_DAYS)
+        name = self.env._("Made by %s", self.env.user.name)
+        key = self.env["res.users.apikeys"].with_user(user).sudo()._generate(None, name, expires)
+        self.sudo().message_post(
+            body=self.env._(
+                "%(manager)s made an API key for %(login)s, valid until %(date)s; it was shown "
+                "once.",
+                manager=self.env.user.name,
+                login=user.login,
+                date=fields.Date.to_string(expires.date()),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "res.users.apikeys.show",
+            "name": self.env._("API Key Ready"),
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {"default_key": key},
+        }
 
     # ------------------------------------------------------------------ end customers
     def _esd_end_customer_named(self, name):

@@ -146,6 +146,7 @@ EXPECTED = {
     "API: register a webhook": _row("403", visitor="401", **API_USERS),
     "Portal API page": _row("404", visitor="login", **API_USERS),
     "Allow reseller API": _row("denied", **MANAGERS),
+    "Make an API key for a reseller": _row("denied", **MANAGERS),
     "Replay a webhook message (backend)": _row("denied", **BACKEND),
     "Enable a webhook endpoint (backend)": _row("denied", **MANAGERS),
 }
@@ -661,6 +662,14 @@ def _allow_api(case, role, asset):
     return case.rpc("res.partner", "action_esd_allow_api", [partner.ids])[0]
 
 
+def _make_api_key(case, role, asset):
+    partner = case.users["customer"].partner_id
+    outcome, action = case.rpc("res.partner", "action_esd_make_api_key", [partner.ids])
+    if outcome == "ok":
+        case.assertEqual(len(action["context"]["default_key"]), 40)
+    return outcome
+
+
 def _replay(case, role, asset):
     return case.rpc("esd.webhook.delivery", "action_replay", [case.delivery.ids])[0]
 
@@ -728,6 +737,7 @@ OPERATIONS = {
     "API: register a webhook": Operation(_api_webhook, kind=None),
     "Portal API page": Operation(_portal_api_page, kind=None),
     "Allow reseller API": Operation(_allow_api, kind=None),
+    "Make an API key for a reseller": Operation(_make_api_key, kind=None),
     "Replay a webhook message (backend)": Operation(_replay, kind=None),
     "Enable a webhook endpoint (backend)": Operation(_enable, kind=None),
 }

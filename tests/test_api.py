@@ -303,6 +303,14 @@ class TestResellerApi(ApiCase):
         self.problem(self.call("GET", "/me"), 403, "forbidden")
         self.problem(self.call("PUT", "/orders", body={}, check=False), 405, "method-not-allowed")
 
+    def test_manager_makes_a_key_for_a_reseller(self):
+        action = self.api_user.partner_id.with_user(self.manager).action_esd_make_api_key()
+        key = action["context"]["default_key"]
+        self.assertEqual(self.call("GET", "/me", key=key).json()["user"]["id"], self.api_user.id)
+        note = self.api_user.partner_id.message_ids[0].body
+        self.assertIn("made an API key", note)
+        self.assertFalse(key in note, "the chatter never holds the key")
+
     def test_rate_limit_answers_429(self):
         self.env["ir.config_parameter"].set_param("microsoft_esd.api_rate_limit", "3")
         answers = [self.call("GET", "/me") for _call in range(4)]
