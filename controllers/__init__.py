@@ -1,1 +1,1 @@
-from . import api, portal, portal_api, website_sale
+from . import api, payment, portal, portal_api, website_sale

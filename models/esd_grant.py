@@ -134,6 +134,8 @@ class EsdGrant(models.Model):
                 "granted_by_id": self.env.user.id,
             }
         )
+        # Who sees which key was computed without this grant: forget it.
+        self.env["esd.asset"].invalidate_model(["token", "activation_link", "key_visible"])
         if not order:
             user.partner_id.sudo().message_post(
                 body=self.env._(

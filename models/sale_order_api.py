@@ -17,14 +17,9 @@ class SaleOrder(models.Model):
         readonly=True,
         copy=False,
         index="btree_not_null",
-        help="The reseller's API user who placed this order through the reseller API: it sees "
-        "the keys of its licenses, as a shop buyer does.",
+        help="The reseller's API user who placed this order through the reseller API; it is "
+        "the order's buyer too, and sees the keys of its licenses as a shop buyer does.",
     )
-
-    def _esd_buyer(self):
-        """An API order's buyer is the API user that placed it."""
-        self.ensure_one()
-        return self.esd_api_user_id or super()._esd_buyer()
 
     # ------------------------------------------------------------------ the API
     @api.model
@@ -67,6 +62,8 @@ class SaleOrder(models.Model):
                 "client_order_ref": reference or False,
                 "esd_end_customer_id": end_customer.id,
                 "esd_api_user_id": user.id,
+                # The buyer sees the order's keys (a keys grant for this order, at confirmation).
+                "esd_buyer_user_id": user.id,
                 "order_line": order_lines,
             }
         )

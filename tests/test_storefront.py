@@ -486,7 +486,7 @@ class TestStorefront(HttpCase):
         self.assertEqual(assets.billing_partner_id, self.fabrikam)
         self.assertEqual(assets.invoice_id.partner_id.commercial_partner_id, self.fabrikam)
         (mail,) = self.env["mail.mail"].search([("esd_asset_id", "=", assets[0].id)])
-        self.assertEqual(mail.recipient_ids, litware)
+        self.assertEqual(mail.email_to, litware.email_formatted)
         # It is one of Fabrikam's customers now, and its licenses are in Fabrikam's portal.
         self.assertIn(litware, self.fabrikam._esd_end_customers())
         page = self.url_open("/my/esd").text
@@ -668,3 +668,39 @@ class TestStorefront(HttpCase):
         self.assertEqual(
             sorted(assets.customer_id.mapped("name")), ["Litware Inc", "Northwind Traders"]
         )
+
+    # ------------------------------------------------------------------ issue 29: read risks
+    def test_paying_from_the_order_page_checks_what_the_shop_checks(self):
+        """Sale's portal payment route (/my/orders/<id>/transaction) took money for a cart the
+        shop's own payment would refuse (no "whom for", a stale split), and for a quotation a
+        backend confirmation refuses: it checks the same now, and no transaction is made."""
+        self.authenticate("fabrikam", "fabrikam")
+        self._add_to_cart(2)
+        cart = self._cart()
+        quotation = self.env["sale.order"].create(
+            {
+                "partner_id": self.fabrikam.id,
+                "esd_end_customer_id": self.northwind.id,
+                "order_line": [Command.create({"product_id": self.office.product_variant_id.id})],
+            }
+        )
+        self.office.sudo().esd_catalog_status = "discontinued"
+        self.addCleanup(setattr, self.office.sudo(), "esd_catalog_status", "active")
+        for order in (cart, quotation):
+            before = self.env["payment.transaction"].search_count([])
+            with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
+                self.make_jsonrpc_request(
+                    f"/my/orders/{order.id}/transaction",
+                    {
+                        "provider_id": self.provider.id,
+                        "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+                        "token_id": None,
+                        "amount": order.amount_total,
+                        "flow": "direct",
+                        "tokenization_requested": False,
+                        "landing_route": f"/my/orders/{order.id}",
+                        "is_validation": False,
+                        "access_token": order._portal_ensure_token(),
+                    },
+                )
+            self.assertEqual(self.env["payment.transaction"].search_count([]), before)
