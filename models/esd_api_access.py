@@ -13,10 +13,11 @@ from odoo.exceptions import AccessError
 def api_grant(env):
     """The grant that lets the requesting user call the reseller API now; AccessError if none.
 
-    The grant of the user's own company first, when it has grants in several companies.
+    The grant of the user's own company first, when it has grants in several companies. It is
+    returned as sudo, for Odoo's own code to read (a portal user does not read grants).
     """
     user = env.user
-    grants = env["esd.grant"]._esd_valid_grants(user, "api") if not env.su else None
+    grants = env["esd.grant"]._esd_valid_grants(user, "api").sudo() if not env.su else None
     if not grants:
         raise AccessError(
             env._("%s is not allowed to use the reseller API: ask us to allow it.", user.name)
