@@ -1,11 +1,13 @@
 """The benchmarks of docs/benchmarks.md and the soak test, on throw-away databases.
 
 ``make bench`` (``BENCH=`` picks some, comma-separated, among orders, catalog, provisioning,
-scaleout, refresh, lists, checkout, memory; memory = the catalog with 5,000 products and a
+scaleout, refresh, lists, checkout, api, memory; memory = the catalog with 5,000 products and a
 1,000-license order, each with its peak resident memory; checkout = the time to key of 20 shop
-checkouts against a prefork odoo-bin) and ``make soak`` (``SOAK_ARGS=`` are bench/soak.py's
-options). Run with .venv's Python; the set-up (Odoo, PostgreSQL, the addon, the simulator) is
-tools/devenv.py's. The benchmarks print figures beside their bounds; they assert nothing.
+checkouts against a prefork odoo-bin; api = 4 resellers' systems ordering 1,000 licenses through
+the reseller API, until their license.delivered webhooks) and ``make soak`` (``SOAK_ARGS=`` are
+bench/soak.py's options). Run with .venv's Python; the set-up (Odoo, PostgreSQL, the addon, the
+simulator) is tools/devenv.py's. The benchmarks print figures beside their bounds; they assert
+nothing.
 """
 
 # A benchmark runner: what it prints is its report, not a log.
@@ -31,6 +33,7 @@ BENCHES = (
     "refresh",
     "lists",
     "checkout",
+    "api",
     "memory",
 )
 BENCH = ROOT / "bench"
@@ -130,6 +133,25 @@ def report_checkout(report):
         say(f"  a customer failed: {error}")
 
 
+def report_api(report):
+    delay = report["webhook_after_order_s"]
+    say(
+        f"{report['licenses_ordered']} licenses in {report['orders_answered']} orders by "
+        f"{report['resellers']} resellers: license.delivered webhook after the order's answer "
+        f"p50 {delay.get('p50')} s, p95 {delay.get('p95')} s, max {delay.get('max')} s (bound "
+        f"p95 <= 10 s: {verdict(delay.get('p95', float('inf')), 10, ' s')}); first order to "
+        f"last webhook {report['first_order_to_last_webhook_s']} s"
+    )
+    say(
+        f"webhooks: {report['lost']} lost, {report['doubled']} doubled, {report['redelivered']} "
+        f"redelivered, {report['bad_signatures']} badly signed (bound: 0 lost, 0 doubled); "
+        f"machine busy {report['machine_busy_share']} of its {report['cpu_count']} cores (load "
+        f"average before {report['load_average_before']})"
+    )
+    for error in report["errors"]:
+        say(f"  a reseller failed: {error}")
+
+
 def bench(args):
     """The benchmarks chosen by --only (or BENCH=), each on a throw-away database."""
     only = set(filter(None, (args.only or "").split(",")))
@@ -180,6 +202,17 @@ def bench(args):
         run = report["measured"]
         if run["licenses_without_email"] or run["licenses_with_several_emails"]:
             raise HarnessError("a license email was lost or doubled (see above)")
+    if "api" in chosen:
+        say("reseller API: 4 resellers, 1,000 licenses in 20 orders, 100 ms per CIS call")
+        sim = devenv.start_simulator(Path(tempfile.mkdtemp(prefix="esd-bench-sim-")))
+        if process_bench(ctx, "bench_api.py", *args.api_args, ESD_SIM_CONFIG=sim):
+            raise HarnessError("the benchmark bench_api.py failed (see above)")
+        report = json.loads((LOGS / "api" / "report.json").read_text())
+        report_api(report)
+        if devenv.scan_logs(*sorted((LOGS / "api").glob("*.log"))):
+            raise HarnessError("a log of the API benchmark holds a secret (see above)")
+        if report["lost"] or report["doubled"]:
+            raise HarnessError("a license.delivered webhook was lost or doubled (see above)")
     if "scaleout" in chosen:
         say("scale-out: 2,000 licenses, 100 ms per order, 1, 2 and 4 Odoo servers, then limited")
         if process_bench(ctx, "bench_scaleout.py", *args.scaleout_args):
@@ -212,6 +245,12 @@ def main(argv):
         default="",
         type=str.split,
         help='bench/bench_checkout.py\'s options: --checkout-args="--customers 10 --warmup 0"',
+    )
+    parser.add_argument(
+        "--api-args",
+        default="",
+        type=str.split,
+        help='bench/bench_api.py\'s options: --api-args="--orders 2 --quantity 10"',
     )
     parser.add_argument("--soak", dest="soak_args", nargs=argparse.REMAINDER,
                         help="run bench/soak.py instead, with the options that follow")  # fmt: skip

@@ -1,1 +1,1 @@
-from . import payment, portal, website_sale
+from . import api, payment, portal, portal_api, website_sale

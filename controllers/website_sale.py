@@ -2,7 +2,7 @@ from urllib.parse import urlparse
 
 from odoo import http
 from odoo.http import request
-from odoo.tools import clean_context, email_normalize
+from odoo.tools import email_normalize
 
 from odoo.addons.website_sale.controllers.main import WebsiteSale
 
@@ -137,30 +137,26 @@ class EsdWebsiteSale(WebsiteSale):
             order._esd_set_end_customer(customer)
             return []
         if mode == "new":
-            values, errors = self._esd_new_customer_values(order, post)
+            values, errors = self._esd_new_customer_values(
+                reseller,
+                post,
+                lambda values: self._complete_address_values(values, "billing", False, order),
+            )
             if errors:
                 return errors
-            known = reseller._esd_end_customers().filtered(
-                lambda p: (p.name or "").strip().lower() == values["name"].lower()
-            )
+            known = reseller._esd_end_customer_named(values["name"])
             if known:
                 return [
                     request.env._(
                         "%s is already one of your customers: choose it in the list.",
-                        known[0].name,
+                        known.name,
                     )
                 ]
             probe = request.env["res.partner"].new(values)
             refusals = order._esd_country_refusals(probe)
             if refusals:
                 return refusals
-            customer = (
-                request.env["res.partner"]
-                .sudo()
-                .with_context(clean_context(request.env.context), tracking_disable=True)
-                .create(values)
-            )
-            order._esd_set_end_customer(customer)
+            order._esd_set_end_customer(reseller._esd_create_end_customer(values))
             return []
         return [request.env._("Tell us whom the licenses are for.")]
 
@@ -177,12 +173,14 @@ class EsdWebsiteSale(WebsiteSale):
         "country_id",
     )
 
-    def _esd_new_customer_values(self, order, post):
-        """The reseller's new end customer, or the errors: validated as Odoo validates a shop
-        customer's address (``_validate_address_values``), and as Sync Options validates an ESD
-        customer (a company, a valid Microsoft contact email, a country); completed as Odoo
-        completes a new shop customer (``_complete_address_values``: the website's language,
-        company and salesperson), yet a company of its own, not an address of the reseller."""
+    def _esd_new_customer_values(self, reseller, post, complete):
+        """The new end customer of ``reseller``, or the errors: validated as Odoo validates a
+        shop customer's address (``_validate_address_values``), and as Sync Options validates an
+        ESD customer (a company, a valid Microsoft contact email, a country); completed by
+        ``complete(values)`` (the shop: as Odoo completes a new shop customer, with
+        ``_complete_address_values``: the website's language, company and salesperson), yet a
+        company of its own, not an address of the reseller. The reseller API validates the
+        customers it creates here too."""
         form = {key: post.get(key) or "" for key in self._esd_new_customer_fields}
         values, _extra = self._parse_form_data(form)
         values = {key: value for key, value in values.items() if value}
@@ -223,7 +221,7 @@ class EsdWebsiteSale(WebsiteSale):
         errors = esd_errors + [error for error in errors if error not in esd_errors]
         if errors:
             return values, errors
-        self._complete_address_values(values, "billing", False, order)
+        complete(values)
         values.pop("parent_id", None)  # its own company, whose reseller is the order's customer
         values.update(
             {
@@ -232,7 +230,7 @@ class EsdWebsiteSale(WebsiteSale):
                 "email": email,
                 "esd_email": email,
                 "esd_role": "user",
-                "esd_reseller_id": order.partner_id.commercial_partner_id.id,
+                "esd_reseller_id": reseller.id,
             }
         )
         return values, []

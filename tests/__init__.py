@@ -2,6 +2,8 @@ from . import (
     test_access_matrix,
     test_adversary,
     test_adversary_round3,
+    test_api,
+    test_api_webhooks,
     test_concurrency,
     test_esd_instance,
     test_grants,

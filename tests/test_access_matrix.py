@@ -9,11 +9,14 @@ in docs/security.md is rendered from EXPECTED, so the documentation cannot drift
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from odoo import Command, http
 from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 
+from .api_common import OPENAPI, make_api_key
 from .common import (
     allow_keys,
     connected_instance,
@@ -47,6 +50,8 @@ BACKEND = {"esd_user": "ok", "esd_manager": "ok", "admin": "ok"}
 PORTAL_OWNERS = {"customer": "ok", "reseller": "ok", "end_customer": "ok"}
 MANAGERS = {"esd_manager": "ok", "admin": "ok"}
 BACKEND_NO_KEY = {"esd_user": "no key", "esd_manager": "no key", "admin": "no key"}
+# Portal users an ESD manager made API users (the reseller API).
+API_USERS = {"customer": "ok", "reseller": "ok", "other": "ok"}
 
 
 def _row(default, visitor="login", **cells):
@@ -147,6 +152,22 @@ EXPECTED = {
     ),
     "Write a grant (RPC)": _row("denied"),
     "Re-encrypt license keys": _row("denied", admin="ok"),
+    "API: read a license and its key": _row(
+        "403", visitor="401", customer="full", reseller="full", other="404"
+    ),
+    "API: list licenses": _row(
+        "403", visitor="401", customer="listed", reseller="listed", other="absent"
+    ),
+    "API: order licenses": _row("403", visitor="401", **API_USERS),
+    "API: return a license": _row("403", visitor="401", customer="ok", reseller="ok", other="404"),
+    "API: register a webhook": _row("403", visitor="401", **API_USERS),
+    "Portal API page": _row("404", visitor="login", **API_USERS),
+    "Allow reseller API": _row("denied", esd_manager_other_company="refused", **MANAGERS),
+    "Make an API key for a reseller": _row(
+        "denied", esd_manager_other_company="refused", **MANAGERS
+    ),
+    "Replay a webhook message (backend)": _row("denied", **BACKEND),
+    "Enable a webhook endpoint (backend)": _row("denied", **MANAGERS),
 }
 
 
@@ -257,6 +278,38 @@ class TestAccessMatrix(HttpCase):
         orders._force_lines_to_invoice_policy_order()
         orders._create_invoices(final=True).action_post()
         cls.template = cls.env.ref("microsoft_esd.mail_template_esd_welcome")
+        # The reseller API: its API users, everyone's API key, a webhook endpoint and message.
+        admin = cls.env.ref("base.user_admin")
+        for role in API_USERS:
+            cls.users[role].partner_id.with_user(admin).action_esd_allow_api()
+        cls.api_keys = {role: make_api_key(user) for role, user in cls.users.items()}
+        cls.env["ir.config_parameter"].set_param("microsoft_esd.webhook_allow_loopback", "1")
+        cls.endpoint = (
+            cls.env["esd.webhook.endpoint"]
+            .sudo()
+            .create(
+                {
+                    "url": "http://127.0.0.1:9/hooks",
+                    "events": "order.invoiced",
+                    "partner_id": cls.fabrikam.id,
+                    "company_id": cls.env.company.id,
+                    "state": "disabled",
+                }
+            )
+        )
+        cls.delivery = (
+            cls.env["esd.webhook.delivery"]
+            .sudo()
+            .create(
+                {
+                    "endpoint_id": cls.endpoint.id,
+                    "event_type": "order.invoiced",
+                    "message_id": "msg_matrix",
+                    "payload": "{}",
+                    "state": "failed",
+                }
+            )
+        )
 
     # ------------------------------------------------------------------ helpers
     def _license(self, role, kind):
@@ -344,7 +397,7 @@ class TestAccessMatrix(HttpCase):
                     outcome = operation.run(self, role, asset)
                     self.assertEqual(outcome, expected[role])
                     contacted = self.sim.stats()["cis_requests"] - calls
-                    if outcome in ("denied", "refused", "404", "login"):
+                    if outcome in ("denied", "refused", "404", "login", "401", "403"):
                         self.assertEqual(self._state(asset), before, "a refusal changed nothing")
                         self.assertEqual(contacted, 0, "a refused operation contacted CIS")
                     elif operation.cis:
@@ -622,6 +675,94 @@ def _banner(case, role, asset):
     return "shown" if "Email us your key" in response.text else "not shown"
 
 
+def api(case, role, method, path, body=None):
+    """One reseller API call with the role's API key (none for the visitor): (status, body)."""
+    headers = {} if role == "visitor" else {"Authorization": f"Bearer {case.api_keys[role]}"}
+    if method == "POST":
+        headers["Idempotency-Key"] = f"matrix-{role}-{path}"
+    case.env.flush_all()
+    response = requests.request(
+        method, f"{case.base_url()}/api/esd/v1{path}", json=body, headers=headers, timeout=60
+    )
+    OPENAPI.check(method, path.split("?")[0], response)
+    case.env.invalidate_all()
+    return response.status_code, response.json()
+
+
+def _api_status(status):
+    return {401: "401", 403: "403", 404: "404"}.get(status, f"status {status}")
+
+
+def _api_license(case, role, asset):
+    status, body = api(case, role, "GET", f"/licenses/{asset.id}")
+    if status != 200:
+        return _api_status(status)
+    token, link = secrets_of(asset)
+    if body["key"] is None:
+        return "no key"
+    return "full" if body["key"] == token and body["activation_link"] == link else "wrong key"
+
+
+def _api_list(case, role, asset):
+    cursor = ""
+    while True:
+        status, body = api(case, role, "GET", f"/licenses?limit=200{cursor}")
+        if status != 200:
+            return _api_status(status)
+        if asset.id in [item["id"] for item in body["items"]]:
+            return "listed"
+        if not body["next_cursor"]:
+            return "absent"
+        cursor = f"&cursor={body['next_cursor']}"
+
+
+def _api_order(case, role, asset):
+    lines = [{"sku": case.office.esd_sku, "quantity": 1}]
+    status, _body = api(case, role, "POST", "/orders", {"lines": lines})
+    return "ok" if status == 201 else _api_status(status)
+
+
+def _api_return(case, role, asset):
+    status, _body = api(case, role, "POST", f"/licenses/{asset.id}/return", {"comment": "m"})
+    return "ok" if status == 202 else _api_status(status)
+
+
+def _api_webhook(case, role, asset):
+    body = {"url": "http://127.0.0.1:9/matrix", "events": ["license.delivered"]}
+    status, _body = api(case, role, "POST", "/webhooks", body)
+    return "ok" if status == 201 else _api_status(status)
+
+
+def _portal_api_page(case, role, asset):
+    response = case.url_open("/my/esd/api", allow_redirects=False)
+    if "/web/login" in response.headers.get("Location", ""):
+        return "login"
+    return "ok" if response.status_code == 200 else str(response.status_code)
+
+
+def _allow_api(case, role, asset):
+    partner = case.users["portal_added"].partner_id
+    return case.rpc("res.partner", "action_esd_allow_api", [partner.ids])[0]
+
+
+def _make_api_key(case, role, asset):
+    partner = case.users["customer"].partner_id
+    outcome, action = case.rpc("res.partner", "action_esd_make_api_key", [partner.ids])
+    if outcome == "ok":
+        case.assertEqual(len(action["context"]["default_key"]), 40)
+    return outcome
+
+
+def _replay(case, role, asset):
+    return case.rpc("esd.webhook.delivery", "action_replay", [case.delivery.ids])[0]
+
+
+def _enable(case, role, asset):
+    outcome = case.rpc("esd.webhook.endpoint", "action_enable", [case.endpoint.ids])[0]
+    case.endpoint.sudo().state = "disabled"
+    return outcome
+
+
 OPERATIONS = {
     "List /my/esd": Operation(_list),
     "License page /my/esd/<id>": Operation(_page),
@@ -680,4 +821,14 @@ OPERATIONS = {
     "Allow license keys on a contact": Operation(_allow_keys, kind=None),
     "Write a grant (RPC)": Operation(_write_grant, kind=None),
     "Re-encrypt license keys": Operation(_reencrypt, kind=None),
+    "API: read a license and its key": Operation(_api_license),
+    "API: list licenses": Operation(_api_list),
+    "API: order licenses": Operation(_api_order, kind=None),
+    "API: return a license": Operation(_api_return, kind="fresh"),
+    "API: register a webhook": Operation(_api_webhook, kind=None),
+    "Portal API page": Operation(_portal_api_page, kind=None),
+    "Allow reseller API": Operation(_allow_api, kind=None),
+    "Make an API key for a reseller": Operation(_make_api_key, kind=None),
+    "Replay a webhook message (backend)": Operation(_replay, kind=None),
+    "Enable a webhook endpoint (backend)": Operation(_enable, kind=None),
 }

@@ -25,11 +25,12 @@ EXTRA_PACKAGES = (
     "python3-venv python3-msal python3-jwt python3-pytest python3-responses python3-jsonschema "
     "python3-yaml python3-websocket python3-click python3-packaging"
 ).split()
-# Not in Debian: from PyPI, without dependencies (click-odoo-initdb makes the test database).
+# Not in Debian: from PyPI, without dependencies (click-odoo-initdb makes the test database;
+# standardwebhooks, the reference verifier of the reseller webhooks' signatures, has none).
 # pytest-odoo is not used here: its releases for Odoo 18 need pytest 8, Debian 12 ships 7.2, and
 # the one for pytest 7 cannot serve Odoo 18's HTTP tests. Odoo's own runner runs every Odoo test,
 # Debian's pytest the pure tests.
-FROM_PYPI = ["click-odoo", "click-odoo-contrib", "manifestoo-core"]
+FROM_PYPI = ["click-odoo", "click-odoo-contrib", "manifestoo-core", "standardwebhooks"]
 
 
 def odoo_debian_depends(control):
