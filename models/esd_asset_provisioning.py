@@ -782,7 +782,8 @@ class EsdAsset(models.Model):
             body=self.env._(
                 "The license email to %(recipients)s could not be sent: %(reason)s. Odoo sends "
                 "it again by itself in %(minutes)s minutes, and as soon as an outgoing mail "
-                "server is added or changed (Settings > Technical > Outgoing Mail Servers).",
+                "server is added or changed (Settings > Technical > Outgoing Mail Servers, in "
+                "developer mode).",
                 recipients=addresses or self.env._("nobody"),
                 reason=reason,
                 minutes=delay,

@@ -517,6 +517,7 @@ class EsdInstance(models.Model):
                 "correlation_id": correlation_id,
                 "total_count": len(items),
                 "unchanged_count": plan.unchanged,
+                "skipped_count": plan.skipped,
                 "new_product_ids": [fields.Command.set(products["new"].ids)],
                 "updated_product_ids": [fields.Command.set(products["updated"].ids)],
                 "discontinued_product_ids": [fields.Command.set(products["discontinued"].ids)],

@@ -111,6 +111,9 @@ class TestEsdInstance(EsdSimulatorCase):
             ],
         )
         self.assertIn("13 new", self.instance.message_ids[0].body)
+        # The three products CIS lists as discontinued are counted, not created (issue 33).
+        self.assertEqual(result.skipped_count, 3)
+        self.assertIn("3 discontinued at Microsoft and not created", result.summary)
         # Backdate every product, then re-sync: a write of any product would move its write_date.
         self.env.flush_all()
         self.env.cr.execute(

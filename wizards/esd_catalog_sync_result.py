@@ -11,6 +11,11 @@ class EsdCatalogSyncResult(models.TransientModel):
     correlation_id = fields.Char(readonly=True)
     total_count = fields.Integer("Products in CIS", readonly=True)
     unchanged_count = fields.Integer("Unchanged", readonly=True)
+    skipped_count = fields.Integer(
+        "Discontinued at Microsoft, Not Created",
+        readonly=True,
+        help="Listed by CIS as discontinued and never sold here: no product is created for them.",
+    )
     new_product_ids = fields.Many2many(
         "product.template", "esd_sync_result_new_rel", string="New Products", readonly=True
     )
@@ -28,7 +33,9 @@ class EsdCatalogSyncResult(models.TransientModel):
     discontinued_count = fields.Integer(compute="_compute_counts")
     summary = fields.Char(compute="_compute_counts")
 
-    @api.depends("new_product_ids", "updated_product_ids", "discontinued_product_ids")
+    @api.depends(
+        "new_product_ids", "updated_product_ids", "discontinued_product_ids", "skipped_count"
+    )
     def _compute_counts(self):
         for result in self:
             result.new_count = len(result.new_product_ids)
@@ -36,12 +43,13 @@ class EsdCatalogSyncResult(models.TransientModel):
             result.discontinued_count = len(result.discontinued_product_ids)
             result.summary = self.env._(
                 "Catalog synchronised: %(new)s new, %(updated)s changed, %(discontinued)s "
-                "discontinued, %(unchanged)s unchanged (%(total)s in CIS; correlation id "
-                "%(correlation)s).",
+                "discontinued, %(unchanged)s unchanged, %(skipped)s discontinued at Microsoft and "
+                "not created (%(total)s in CIS; correlation id %(correlation)s).",
                 new=result.new_count,
                 updated=result.updated_count,
                 discontinued=result.discontinued_count,
                 unchanged=result.unchanged_count,
+                skipped=result.skipped_count,
                 total=result.total_count,
                 correlation=result.correlation_id,
             )

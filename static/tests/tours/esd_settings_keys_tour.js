@@ -50,6 +50,14 @@ tour("esd_settings_keys_weak_tour", [
         content: "A too-short secret: the reason and what a good one is",
         trigger: "#esd_keys .text-danger:contains(too weak):contains(at least 32 random characters)",
     },
+    {
+        content: "and that no license is ordered until it is fixed",
+        trigger: "#esd_keys .o_esd_keys_refused:contains(No license is ordered until this is fixed)",
+    },
+    {
+        content: "not the advice to set a secret already set",
+        trigger: "#esd_keys:not(:has(.o_esd_keys_clear:visible))",
+    },
 ]);
 
 tour("esd_settings_keys_rotation_tour", [
