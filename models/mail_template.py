@@ -10,7 +10,8 @@ class MailTemplate(models.Model):
         so a script an ESD manager put in the French body reached French customers' emails."""
         field = self._fields[field_name]
         # mail.template's body is translated whole: {lang: the body in that language}.
-        if self.model == "esd.asset" and field.type == "html" and field.translate is True:
+        esd_models = ("esd.asset", "esd.price.digest")
+        if self.model in esd_models and field.type == "html" and field.translate is True:
             translations = {
                 lang: field.convert_to_cache(value, self) if value else value
                 for lang, value in translations.items()

@@ -94,9 +94,9 @@ def test_the_plan_reports_microsofts_price_changes_among_the_updates():
     known["C"] = dataclasses.replace(known["C"], price=None, currency=None)  # never priced
     plan = cs.plan(known, [item("A", 159.99), item("B", title="Renamed"), item("C", 6.0)])
     assert [rid for rid, _item, _status in plan.update] == [1, 2, 3]
-    assert [(c.record_id, c.old_price, c.old_currency, c.item.price) for c in plan.price_changes] == [
-        (1, 149.99, "USD", 159.99)
-    ]
+    assert [
+        (c.record_id, c.old_price, c.old_currency, c.item.price) for c in plan.price_changes
+    ] == [(1, 149.99, "USD", 159.99)]
     # A currency change is a price change too.
     again = cs.plan(known, [item("A", 149.99, "EUR"), b, c])
     assert [c.record_id for c in again.price_changes] == [1]
