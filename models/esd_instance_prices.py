@@ -254,7 +254,11 @@ class EsdInstance(models.Model):
                     "cost_new": cost_new,
                     "list_price_old": list_old,
                     "list_price_new": list_new,
+                    # The Sales Price (buyers without a pricelist), then each tier.
                     "line_ids": [
+                        fields.Command.create({"price_old": list_old, "price_new": list_new})
+                    ]
+                    + [
                         fields.Command.create(
                             {
                                 "pricelist_id": tier.id,

@@ -98,6 +98,7 @@ class EsdPriceChange(models.Model):
                 money(line.price_new, line.currency_id),
             )
             for line in self.line_ids
+            if line.pricelist_id
         ]
         body = Markup("<p>%s</p><ul>%s</ul>") % (
             self.env._("Microsoft changed its price (catalog sync %s):", self.correlation_id),

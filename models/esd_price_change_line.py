@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class EsdPriceChangeLine(models.Model):
@@ -15,12 +15,21 @@ class EsdPriceChangeLine(models.Model):
         related="change_id.product_tmpl_id", store=True, index=True, string="Product"
     )
     company_id = fields.Many2one(related="change_id.company_id", store=True, string="Company")
-    pricelist_id = fields.Many2one(
-        "product.pricelist", "Pricelist", required=True, readonly=True, ondelete="cascade"
-    )
-    currency_id = fields.Many2one(related="pricelist_id.currency_id", store=True, string="Currency")
+    # Empty: the Sales Price, what a buyer without a pricelist pays.
+    pricelist_id = fields.Many2one("product.pricelist", readonly=True, ondelete="cascade")
+    currency_id = fields.Many2one("res.currency", compute="_compute_currency_id", store=True)
     price_old = fields.Monetary("Old Price", readonly=True)
     price_new = fields.Monetary("New Price", readonly=True)
+
+    @api.depends("pricelist_id.currency_id", "change_id.currency_id")
+    def _compute_currency_id(self):
+        for line in self:
+            line.currency_id = line.pricelist_id.currency_id or line.change_id.currency_id
+
+    @api.depends("pricelist_id")
+    def _compute_display_name(self):
+        for line in self:
+            line.display_name = line.pricelist_id.display_name or self.env._("Sales Price")
 
     def _esd_announcement(self):
         """What a reseller is told of these lines (its own prices): a list of dicts, one per

@@ -36,7 +36,7 @@ class EsdPriceDigest(models.Model):
     company_id = fields.Many2one(
         related="instance_id.company_id", store=True, index=True, string="Company"
     )
-    pricelist_id = fields.Many2one("product.pricelist", "Pricelist", readonly=True)
+    pricelist_id = fields.Many2one("product.pricelist", readonly=True)
     date = fields.Datetime("Synchronised On", required=True, readonly=True)
     correlation_id = fields.Char("Sync Correlation ID", readonly=True, index=True)
     line_ids = fields.Many2many(
