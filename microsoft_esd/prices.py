@@ -52,7 +52,8 @@ def rule_price(cost, markup, rounding="none"):
     """The sales price that a rule "cost + ``markup`` %, ``rounding``" gives ``cost``.
 
     Odoo's formula step by step: the markup is a negative discount, the rounding comes after
-    it and the surcharge last. None for a product without a cost: nothing to price from.
+    it and the surcharge last. None for a product without a cost (nothing to price from), and
+    when the rounding leaves no price (a cost of 3 rounded to 9.99 is -0.01).
     """
     if not cost or cost <= 0:
         return None
@@ -61,7 +62,8 @@ def rule_price(cost, markup, rounding="none"):
     price = (cost - (cost * (discount / 100))) or 0.0
     if price_round:
         price = float_round(price, price_round)
-    return price + surcharge
+    price += surcharge
+    return price if price > 0 else None
 
 
 def margin(revenue, cost):

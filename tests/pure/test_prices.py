@@ -44,6 +44,7 @@ def test_a_tie_rounds_up_even_when_the_float_is_a_hair_below_it():
 def test_no_cost_no_price_and_a_rule_never_sells_below_cost():
     assert prices.rule_price(0.0, 25, "0.99") is None
     assert prices.rule_price(None, 25) is None
+    assert prices.rule_price(3.0, 25, "9.99") is None, "rounded to nothing: no price"
     with pytest.raises(ValueError, match="0 % or more"):
         prices.rule_price(100.0, -5)
     with pytest.raises(ValueError, match="0 % or more"):
