@@ -284,7 +284,7 @@ class EsdInstance(models.Model):
         if pricing["price_changes"]:
             parts.append(
                 self.env._(
-                    "%s price changes from Microsoft (recorded on each product, announced to "
+                    "Price changes from Microsoft: %s (recorded on each product, announced to "
                     "the resellers who bought them).",
                     len(pricing["price_changes"]),
                 )
@@ -292,7 +292,7 @@ class EsdInstance(models.Model):
         if pricing["below_cost"]:
             parts.append(
                 self.env._(
-                    "%s products are now priced below cost (a Sales Price typed by hand).",
+                    "Priced below their new cost: %s (a Sales Price typed by hand).",
                     len(pricing["below_cost"]),
                 )
             )

@@ -213,7 +213,7 @@ class TestPrices(EsdSimulatorCase):
         self.assertEqual(visio.list_price, self._rule(349.99, 25, "0.99"), "the rule's")
         self.assertTrue(office.esd_below_cost)
         self.assertEqual(result.below_cost_product_ids, office)
-        self.assertIn("1 products are now priced below cost", result.summary)
+        self.assertIn("Priced below their new cost: 1", result.summary)
         self.assertIn(office, self.env["product.template"].search([("esd_below_cost", "=", True)]))
         note = office.message_ids[0].body
         self.assertIn("Sales Price (fixed by hand)", note)
@@ -244,7 +244,7 @@ class TestPrices(EsdSimulatorCase):
         result = self._sync()
         change = result.price_change_ids
         self.assertEqual(change.product_tmpl_id, office)
-        self.assertIn("1 price changes from Microsoft", result.summary)
+        self.assertIn("Price changes from Microsoft: 1", result.summary)
         self.assertRecordValues(
             change,
             [

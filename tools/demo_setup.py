@@ -44,8 +44,18 @@ def tier(name, markup, sequence):
 
 
 if not env.ref("microsoft_esd.demo_pricing_done", False):
-    # Pricelists on (Odoo makes the company's default one), the instance's rule, two tiers.
+    # Pricelists on; the shop's and every customer's default sells at the Sales Price (first by
+    # sequence: Odoo gives it to whoever has no pricelist of their own); the instance's rule; two
+    # tiers.
     env["res.config.settings"].create({"group_product_pricelist": True}).execute()
+    env["product.pricelist"].create(
+        {
+            "name": "Public prices",
+            "sequence": 1,
+            "website_id": env["website"].search([], limit=1).id,
+            "selectable": False,
+        }
+    )
     instance.write(
         {"esd_price_from_cost": True, "esd_price_markup": 25.0, "esd_price_rounding": "0.99"}
     )
