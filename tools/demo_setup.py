@@ -90,6 +90,12 @@ if not env.ref("microsoft_esd.demo_pricing_done", False):
 gold = env.ref("microsoft_esd.demo_pricelist_gold")
 silver = env.ref("microsoft_esd.demo_pricelist_silver")
 if instance.state == "connected" and not instance.catalog_last_sync:
+    # A new demo database starts from the simulator's seeded catalog (an earlier demo database
+    # may have left Microsoft's price change in it).
+    from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+    from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient
+
+    AdminClient(InstanceConfig.from_file(os.environ["ESD_DEMO_CONFIG"])).reset_catalog()
     instance._sync_catalog()
 if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done", False):
     products = env["product.template"].search(
