@@ -1,7 +1,7 @@
 {
     "name": "Microsoft ESD",
     "summary": "Sell perpetual Microsoft licenses (ESD tokens) through Microsoft's CIS API",
-    "version": "18.0.1.6.0",
+    "version": "18.0.1.7.0",
     "category": "Sales/Sales",
     "author": "microsoft_esd contributors",
     "license": "LGPL-3",
@@ -25,6 +25,7 @@
         "wizards/esd_partner_sync_wizard_views.xml",
         "wizards/esd_license_import_views.xml",
         "wizards/esd_reconciliation_views.xml",
+        "wizards/esd_resend_to_views.xml",
         "views/product_template_views.xml",
         "wizards/esd_uninstall_views.xml",
         "views/res_config_settings_views.xml",

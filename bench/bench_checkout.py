@@ -36,14 +36,11 @@ key): counts and times.
 
 import argparse
 import contextlib
-import email
-import email.policy
 import json
 import os
 import re
 import shutil
 import signal
-import socketserver
 import statistics
 import sys
 import threading
@@ -59,6 +56,8 @@ sys.path.insert(0, str(HERE))
 
 from bench_scaleout import cpu_seconds, machine_cpu, postgres_cpu, wait_up  # noqa: E402
 from cluster import Cluster, free_port  # noqa: E402
+
+from microsoft_esd.simulator import smtp_sink as simulator_smtp  # noqa: E402 - cluster's path
 
 SETUP = """
 import os
@@ -120,66 +119,10 @@ def gevent_metadata_shim(folder):
 
 
 # ---------------------------------------------------------------------- the SMTP sink
-class SmtpHandler(socketserver.StreamRequestHandler):
-    """Just enough of SMTP for Odoo's smtplib client: EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT."""
-
-    def reply(self, text):
-        self.wfile.write(text.encode() + b"\r\n")
-
-    def handle(self):
-        self.reply("220 esd-bench-sink ESMTP")
-        while line := self.rfile.readline():
-            verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
-                self.reply("250 esd-bench-sink")
-            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
-                self.reply("250 OK")
-            elif verb == b"DATA":
-                self.reply("354 end with <CRLF>.<CRLF>")
-                lines = []
-                while (data := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
-                    lines.append(data[1:] if data.startswith(b"..") else data)
-                self.server.received(time.time(), b"".join(lines))
-                self.reply("250 OK queued")
-            elif verb == b"QUIT":
-                self.reply("221 bye")
-                return
-            else:
-                self.reply("502 not implemented")
-
-
-class SmtpSink(socketserver.ThreadingTCPServer):
-    """Records when each email arrives, its subject and recipients; never its body."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), SmtpHandler)
-        self.lock = threading.Lock()
-        self.emails = []
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def port(self):
-        return self.server_address[1]
-
-    def received(self, arrival, data):
-        message = email.message_from_bytes(data, policy=email.policy.default)
-        subject = " ".join(str(message.get("Subject", "")).split())
-        match = WELCOME_SUBJECT.match(subject)
-        with self.lock:
-            self.emails.append(
-                {
-                    "arrival": arrival,
-                    "license": match and match.group(1),
-                    "to": str(message.get("To", "")),
-                }
-            )
-
-    def since(self, start):
-        with self.lock:
-            return [mail for mail in self.emails if mail["arrival"] >= start]
+def welcome_license(subject):
+    """The license a welcome email's subject names (None for any other email)."""
+    match = WELCOME_SUBJECT.match(subject)
+    return {"license": match and match.group(1)}
 
 
 # ---------------------------------------------------------------------- a customer's browser
@@ -653,7 +596,7 @@ def main():
         os.environ["PYTHONPATH"] = os.pathsep.join(
             filter(None, [str(shim.resolve()), os.environ.get("PYTHONPATH")])
         )
-    sink = SmtpSink()
+    sink = simulator_smtp.SmtpSink(describe=welcome_license)
     report = {
         "order_pdf": not args.no_order_pdf,
         "base_url_self": args.base_url_self,

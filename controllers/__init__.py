@@ -1,1 +1,1 @@
-from . import portal, website_sale
+from . import payment, portal, website_sale

@@ -47,7 +47,8 @@ def certificate_not_after(cert):
 
 
 def _password_bytes(password):
-    if password in (None, ""):
+    """The password as bytes; None when there is none (Odoo gives False for an empty field)."""
+    if not password:
         return None
     return password.encode() if isinstance(password, str) else password
 

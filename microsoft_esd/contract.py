@@ -271,6 +271,9 @@ class License:
     order_date: datetime.datetime = None
     customer_account_id: str = None
     reseller_account_id: str = None
+    # The reseller's own reference of the order (externalReference): how a license whose order's
+    # answer was lost is found again.
+    external_reference: str = None
 
     @classmethod
     def from_wire(cls, obj):
@@ -291,6 +294,7 @@ class License:
             order_date=parse_datetime(obj.get("orderDate"), "orderDate"),
             customer_account_id=obj.get("customerAccountId"),
             reseller_account_id=obj.get("resellerAccountId"),
+            external_reference=obj.get("externalReference"),
         )
 
     def to_wire(self):
@@ -307,6 +311,7 @@ class License:
             "orderDate": format_datetime(self.order_date),
             "customerAccountId": self.customer_account_id,
             "resellerAccountId": self.reseller_account_id,
+            "externalReference": self.external_reference,
         }
         # activationDate stays, null until redeemed, as CIS sends it; other absent fields go.
         return {k: v for k, v in wire.items() if v is not None or k == "activationDate"}

@@ -15,8 +15,12 @@ KNOWN = "known"  # Odoo has it already (sold through Odoo, or imported before)
 RETURNED = "returned"  # returned to Microsoft before the takeover: nothing left to manage
 NO_PRODUCT = "no_product"  # its product is not in the instance's catalog in Odoo
 NO_CUSTOMER = "no_customer"  # CIS does not say who it was sold to
+# Odoo ordered it (its externalReference is an Odoo license's), its answer was lost: the
+# license's own retry records it, with its sale and invoice; an import would make it a second,
+# unbilled record and make that retry fail.
+ORDERED_BY_ODOO = "ordered_by_odoo"
 
-SKIP_REASONS = (KNOWN, RETURNED, NO_PRODUCT, NO_CUSTOMER)
+SKIP_REASONS = (KNOWN, RETURNED, NO_PRODUCT, NO_CUSTOMER, ORDERED_BY_ODOO)
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,12 @@ class Plan:
         return counts
 
 
-def decide(lic, known_license_ids, product_ids):
+def decide(lic, known_license_ids, product_ids, odoo_references=frozenset()):
     """What to do with one license CIS reports."""
     if lic.license_id in known_license_ids:
         return KNOWN
+    if lic.external_reference and lic.external_reference in odoo_references:
+        return ORDERED_BY_ODOO
     if lic.token_status == RETURN_ACCEPTED or lic.return_status == "successful":
         return RETURNED
     if not lic.product_id or lic.product_id not in product_ids:
@@ -69,18 +75,21 @@ def decide(lic, known_license_ids, product_ids):
     return IMPORT
 
 
-def plan(remote, known_license_ids, product_ids):
+def plan(remote, known_license_ids, product_ids, odoo_references=()):
     """The plan for ``remote`` (contract.License, as CIS lists them).
 
     ``known_license_ids``: the CIS license ids Odoo holds already; ``product_ids``: the CIS
-    product ids the instance's catalog has in Odoo. A license listed twice is decided once.
+    product ids the instance's catalog has in Odoo; ``odoo_references``: the externalReference
+    of each Odoo license not recorded yet (ordered, answer pending). A license listed twice is
+    decided once.
     """
     known = set(known_license_ids)
     products = set(product_ids)
+    references = set(odoo_references)
     result, seen = Plan(), set()
     for lic in remote:
         if lic.license_id in seen:
             continue
         seen.add(lic.license_id)
-        result.decisions.append(Decision(lic, decide(lic, known, products)))
+        result.decisions.append(Decision(lic, decide(lic, known, products, references)))
     return result

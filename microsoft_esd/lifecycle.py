@@ -49,6 +49,24 @@ TRANSITIONS = {
 }
 
 
+# A license may be archived once nothing about it is open: never ordered and stopped, or returned
+# and credited. A license waiting, failed (it may still be retried, stopped or credited),
+# delivered, or being returned stays where every list and job sees it.
+ARCHIVABLE = {STOPPED, CREDITED}
+
+
+def archivable(current):
+    """Whether a license in state ``current`` may be archived."""
+    return current in ARCHIVABLE
+
+
+def deletable(current, cis_may_hold, has_cis_license):
+    """Whether a license may be deleted: only one that Microsoft cannot hold, stopped before it
+    was delivered and with no CIS answer left unknown. Everything else is proof of a sale or of
+    an order Microsoft may have."""
+    return current == STOPPED and not cis_may_hold and not has_cis_license
+
+
 def derive(state, sync_status, return_state, waiting=False):
     """The lifecycle state of a license from its stored fields.
 

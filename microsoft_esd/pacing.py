@@ -24,13 +24,15 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._next = None
 
-    def reserve(self, interval):
+    def reserve(self, interval, max_wait=None):
         """Take the next free slot and keep the following one ``interval`` later; the seconds
-        until the slot taken (0 when it is free now)."""
+        until that slot (0 when it is free now). A slot more than ``max_wait`` seconds away is
+        not taken (the seconds are still returned): a caller that gives up leaves it to others."""
         with self._lock:
             now = self._clock()
             slot = now if self._next is None else max(self._next, now)
-            self._next = slot + interval
+            if max_wait is None or slot - now <= max_wait:
+                self._next = slot + interval
             return slot - now
 
     def hold(self, seconds):
@@ -52,9 +54,9 @@ class Pacer:
         self._sleep = sleep
 
     def acquire(self, max_wait=None):
-        """Wait for this request's slot; False (and no wait) when the slot is more than
-        ``max_wait`` seconds away."""
-        wait = self.store.reserve(self.interval)
+        """Wait for this request's slot; False (no wait, and no slot taken) when the slot is
+        more than ``max_wait`` seconds away."""
+        wait = self.store.reserve(self.interval, max_wait)
         if max_wait is not None and wait > max_wait:
             return False
         if wait > 0:

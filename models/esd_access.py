@@ -24,3 +24,19 @@ def check_caller(records, group=ESD_USER, operation="write"):
             )
         )
     records.with_user(user).check_access(operation)
+
+
+def check_companies(env, companies, what):
+    """Raise AccessError unless every company of ``companies`` (the ESD companies of the records
+    acted on) is one the requesting user works in now: one company's ESD people act on that
+    company's ESD only, whatever record is shared between companies."""
+    foreign = companies.sudo() - env.companies
+    if foreign:
+        raise AccessError(
+            env._(
+                "%(what)s belongs to the Microsoft ESD of %(companies)s: switch to that company "
+                "(its ESD managers decide for it).",
+                what=what,
+                companies=", ".join(foreign.mapped("name")),
+            )
+        )

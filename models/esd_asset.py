@@ -173,6 +173,15 @@ class EsdAsset(models.Model):
         "unreachable). Transient errors are retried until microsoft_esd.retry_window_hours "
         "(24 by default) have passed since; then the license fails.",
     )
+    cis_may_hold = fields.Boolean(
+        "Microsoft May Hold It",
+        readonly=True,
+        copy=False,
+        groups=INTERNAL,
+        help="An order of this license may have reached Microsoft without Odoo knowing its "
+        "answer (a lost answer, a timeout): until CIS delivers it or refuses the same request, "
+        "it is never deleted and never credited without asking CIS.",
+    )
     welcome_pending = fields.Boolean(
         readonly=True,
         copy=False,
@@ -180,19 +189,65 @@ class EsdAsset(models.Model):
         groups=INTERNAL,
         help="The welcome email waits for its cron.",
     )
+    # Recorded when the license is sold: its email goes there whatever the contacts say later.
     welcome_partner_ids = fields.Many2many(
         "res.partner",
-        compute="_compute_welcome_partner_ids",
+        "esd_asset_mail_partner_rel",
+        "asset_id",
+        "partner_id",
         string="License Email Recipients",
-        help="The customer plus the instance's extra recipients.",
+        readonly=True,
+        copy=False,
+        help="Recorded at the sale: the customer and the instance's extra recipients.",
+    )
+    mail_to = fields.Char(
+        "License Email Addresses",
+        readonly=True,
+        copy=False,
+        groups=INTERNAL,
+        help="The exact addresses recorded at the sale (the customer's Microsoft contact email "
+        "and the instance's extra recipients): the license email goes there, whatever the "
+        "contacts say later. Only Resend to... changes them, recorded in the chatter.",
+    )
+    mail_state = fields.Selection(
+        [
+            ("none", "Not sent yet"),
+            ("queued", "Queued"),
+            ("sent", "Sent"),
+            ("failed", "Could not be sent"),
+        ],
+        "License Email",
+        default="none",
+        required=True,
+        readonly=True,
+        copy=False,
+        index=True,
+    )
+    mail_error = fields.Char("License Email Error", readonly=True, copy=False, groups=INTERNAL)
+    mail_attempts = fields.Integer(readonly=True, copy=False, groups=INTERNAL)
+    mail_failed_at = fields.Datetime(readonly=True, copy=False, groups=INTERNAL)
+    mail_failed_generation = fields.Integer(
+        readonly=True,
+        copy=False,
+        groups=INTERNAL,
+        help="The generation of outgoing mail servers its email failed with (a server added or "
+        "changed since then sends it again at once).",
+    )
+    mail_retry_at = fields.Datetime(
+        "License Email Retried At",
+        readonly=True,
+        copy=False,
+        groups=INTERNAL,
+        help="When Odoo sends the license email again by itself (also as soon as an outgoing "
+        "mail server is added or changed).",
     )
 
     esd_mail_key_html = fields.Html(
         "License Email Key Block",
         compute="_compute_esd_mail_key_html",
         sanitize=False,
-        help="The key, reference and activation button of the license email: placeholders that "
-        "the email gets its key in place of as it leaves; the masked key anywhere else.",
+        help="The masked key, reference and activation note (templates made before 18.0.1.7.0 "
+        "show it). The license email's key block is appended by its job, never by a template.",
     )
     esd_mail_from = fields.Char("License Email Sender", compute="_compute_esd_mail_from")
 
@@ -363,27 +418,36 @@ class EsdAsset(models.Model):
         return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
-    def _unlink_except_delivered(self):
-        delivered = self.filtered("token_tail")
-        if delivered:
+    def _unlink_except_sold(self):
+        """Only a license Microsoft cannot hold is deleted: stopped before it was delivered,
+        with no answer of CIS left unknown. Anything else is the proof of a sale or of an order
+        Microsoft may have."""
+        kept = self.filtered(
+            lambda a: (
+                not lifecycle.deletable(
+                    a.lifecycle_state, a.sudo().cis_may_hold, bool(a.sudo().esd_license_id)
+                )
+            )
+        )
+        if kept:
             raise UserError(
                 self.env._(
-                    "%s: a delivered license is proof of a sale and cannot be deleted. Archive "
-                    "it instead.",
-                    ", ".join(delivered.mapped("name")),
+                    "%s cannot be deleted: it was delivered, or its order may have reached "
+                    "Microsoft, or it is still to be ordered. Cancel its order to stop it; a "
+                    "settled license can be archived.",
+                    ", ".join(kept.mapped("name")),
                 )
             )
 
     def _esd_check_user_write(self, vals):
-        """Users archive licenses; everything else on a license is written by Odoo's own code."""
+        """Everything on a license is written by the addon's own methods (its state machine):
+        users archive through Archive, which checks the license's state."""
         if self.env.su:
             return
         refused = [
             self._fields[name].string
             for name in vals
-            if name in self._fields
-            and self._fields[name]._module == "microsoft_esd"
-            and name != "active"
+            if name in self._fields and self._fields[name]._module == "microsoft_esd"
         ]
         if refused:
             raise AccessError(
@@ -393,6 +457,27 @@ class EsdAsset(models.Model):
                     fields=", ".join(refused),
                 )
             )
+
+    def action_archive(self):
+        """Archive settled licenses only (stopped, or returned and credited): a license that
+        waits, failed, is delivered or is being returned stays where every list and job sees
+        it."""
+        check_caller(self)
+        open_ones = self.filtered(lambda a: not lifecycle.archivable(a.lifecycle_state))
+        if open_ones:
+            raise UserError(
+                self.env._(
+                    "%s cannot be archived: it is not settled (it waits, failed, is delivered "
+                    "or is being returned). Only stopped or returned-and-credited licenses are "
+                    "archived.",
+                    ", ".join(open_ones.mapped("name")),
+                )
+            )
+        return super(EsdAsset, self.sudo()).action_archive()
+
+    def action_unarchive(self):
+        check_caller(self)
+        return super(EsdAsset, self.sudo()).action_unarchive()
 
     @api.model
     def _esd_portal_domain(self, partner):
@@ -442,26 +527,32 @@ class EsdAsset(models.Model):
     def _esd_owned(self):
         """The licenses of ``self`` whose key the requesting user sees (never superuser mode).
 
-        Owners are portal users only: the one who bought the license in the shop, and the key
-        holders an ESD manager chose among the users of its customer or billed company
-        (res.users.esd_key_holder). Internal users never own a key (they Reveal it, audited),
-        and editing contacts (a parent company, a new login under a customer) makes no one an
-        owner.
+        Owners are portal logins holding a keys grant (models/esd_grant.py) of the license's
+        company: the login that bought its order in the shop (a grant for that order), and the
+        key holders an ESD manager chose for its customer or billed company. A grant holds while
+        its login still belongs to the company it was given for; moving contacts or companies,
+        changing a login's email, re-inviting or merging ends it. Internal users never own a key
+        (they Reveal it, audited).
         """
         user = self.env.user
         if not self or not user.share or user._is_public():
             return self.browse()
-        company = user.partner_id.commercial_partner_id
-        holder = user.sudo().esd_key_holder
-        return self.filtered(
-            lambda asset: (
-                asset.sudo().ordered_by_user_id == user
-                or (
-                    holder
-                    and company in (asset.sudo().customer_id | asset.sudo().billing_partner_id)
-                )
-            )
-        )
+        grants = self.env["esd.grant"]._esd_valid_grants(user, "keys").sudo()
+        if not grants:
+            return self.browse()
+
+        def owned(asset):
+            for grant in grants:
+                if grant.company_id != asset.company_id:
+                    continue
+                if grant.sale_order_id:
+                    if grant.sale_order_id == asset.sale_order_id:
+                        return True
+                elif grant.partner_id in (asset.customer_id | asset.billing_partner_id):
+                    return True
+            return False
+
+        return self.filtered(lambda asset: owned(asset.sudo()))
 
     def _esd_secrets(self, strict=True):
         """{id: (key, activation link)} in clear, for Odoo's own code (private: not over RPC)."""

@@ -1,3 +1,4 @@
+import datetime
 import logging
 import uuid
 
@@ -68,6 +69,19 @@ class EsdAsset(models.Model):
             self.env._("Activation email sent"),
             self.env._("%s license email(s) queued.", len(delivered)),
         )
+
+    def action_esd_resend_to(self):
+        """Resend to...: the license email to a new address of the customer (a wizard)."""
+        self.ensure_one()
+        check_caller(self)
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Resend to..."),
+            "res_model": "esd.resend.to",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_asset_id": self.id},
+        }
 
     def action_cancel_license(self):
         """Return the licenses to Microsoft, then credit their invoice line in full."""
@@ -432,6 +446,9 @@ class EsdAsset(models.Model):
         """Stop a failed, invoiced license and reverse its invoice line. Returns None when done,
         else why not."""
         self.ensure_one()
+        held = self._esd_microsoft_holds()
+        if held:
+            return held
         line = self.sudo().invoice_line_id
         if line.move_id.state != "posted" or self.sudo().credit_note_line_id:
             return self.env._(
@@ -454,6 +471,39 @@ class EsdAsset(models.Model):
         self._esd_close_activities(
             "microsoft_esd.mail_activity_esd_delivery", self.env._("Credited.")
         )
+        return None
+
+    def _esd_microsoft_holds(self):
+        """For a license whose order may have reached Microsoft (an answer was lost): CIS is
+        asked now whether it holds a license ordered under this license's reference. Returns
+        why it cannot be credited, or None (and Odoo then knows Microsoft does not hold it)."""
+        self.ensure_one()
+        asset = self.sudo()
+        if not asset.cis_may_hold:
+            return None
+        reference = asset._esd_job().external_reference
+        since = datetime.datetime.combine(asset.purchase_date, datetime.time.min)
+        try:
+            changes = asset.instance_id._esd_client().iter_license_changes(
+                since - datetime.timedelta(days=1)
+            )
+            held = [lic for lic in changes if lic.external_reference == reference]
+        except (EsdError, UserError) as exc:
+            return self.env._(
+                "%(license)s: its order may have reached Microsoft, and Microsoft could not be "
+                "asked now (%(error)s). Try again later.",
+                license=self.name,
+                error=exc,
+            )
+        if held:
+            return self.env._(
+                "%(license)s: Microsoft holds it (ordered under its reference %(reference)s, "
+                "its answer was lost). Press Retry provisioning to record its key: it is not "
+                "credited.",
+                license=self.name,
+                reference=reference,
+            )
+        asset.cis_may_hold = False
         return None
 
     def _esd_credit_later(self, problem):

@@ -9,6 +9,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
+from odoo.tools.mail import email_split_and_format
 
 from ..microsoft_esd import licenses, lifecycle, provisioning
 from ..microsoft_esd.errors import redact
@@ -18,15 +19,14 @@ from .mail_message import sanitize_once
 
 _logger = logging.getLogger(__name__)
 
-# What the welcome email holds instead of the key and the activation link, until mail.mail puts
-# them in as the email leaves (models/mail_mail.py): no stored message ever holds a key.
-MAIL_KEY_PLACEHOLDER = "ESD-LICENSE-KEY-PLACEHOLDER"
-MAIL_LINK_PLACEHOLDER = "https://esd-activation-link.invalid/"
-# The license emails being queued in this thread, {license id: its recipients' partner ids}: set
-# by _esd_send_welcome around Odoo's rendering only (a request's context cannot set it), it lets
-# mail.mail link each new email to its license as it is created (models/mail_mail.py).
+# The license emails being queued in this thread, {license id: {"email_to", "markers",
+# "key_block"}}: set by _esd_send_welcome around Odoo's rendering only (a request's context
+# cannot set it). The template's rendering appends the key block (models/mail_template.py),
+# mail.mail addresses each new email to the recorded addresses and records its grant
+# (models/mail_mail.py); the key goes in as the email leaves, in place of the random markers.
 WELCOME_QUEUE = contextvars.ContextVar("esd_welcome_queue", default=None)
-# The template placeholders an ESD manager (not a template editor) may use.
+# The template placeholders an ESD manager (not a template editor) may use. The key is none of
+# them: the license email job appends it by code.
 MAIL_EXPRESSIONS = (
     "object.name",
     "object.customer_id.name",
@@ -43,6 +43,9 @@ PROVISION_CRONS = tuple(
     f"microsoft_esd.ir_cron_esd_provision{suffix}" for suffix in ("", "_2", "_3", "_4")
 )
 WELCOME_BATCH = 50
+# A license email that could not leave is queued again after these many minutes (then the last,
+# again and again), and at once when an outgoing mail server is added or changed.
+MAIL_RETRY_MINUTES = (5, 15, 60, 240, 720)
 # A welcome run that found every pending license locked by others runs again this soon.
 WELCOME_LOCKED_RETRY_SECONDS = 5
 
@@ -59,33 +62,42 @@ class EsdAsset(models.Model):
     _inherit = "esd.asset"
 
     @api.depends("token_tail", "name")
-    @api.depends_context("lang", "esd_mail_placeholders")
+    @api.depends_context("lang")
     def _compute_esd_mail_key_html(self):
-        sending = self.env.context.get("esd_mail_placeholders")
+        """The masked key block: what a template that still shows it (before 18.0.1.7.0) shows.
+        The license email's own key block is appended by its job (_esd_mail_key_block)."""
         for asset in self:
-            key = MAIL_KEY_PLACEHOLDER if sending else licenses.mask(asset.token_tail) or ""
-            link = (
-                Markup(
-                    '<p style="margin: 16px 0;"><a href="%s" style="background-color: #875A7B; '
-                    "padding: 8px 16px; color: #fff; border-radius: 5px; "
-                    'text-decoration: none;">%s</a></p>'
-                )
-                % (MAIL_LINK_PLACEHOLDER, self.env._("Activate your license"))
-                if sending
-                else Markup("<p>%s</p>") % self.env._("The activation link is in the email.")
+            asset.esd_mail_key_html = asset._esd_mail_key_block(
+                licenses.mask(asset.token_tail) or "", None
             )
-            asset.esd_mail_key_html = (
-                Markup(
-                    '<table style="border-collapse: collapse; margin: 16px 0;">'
-                    '<tr><td style="padding: 4px 12px 4px 0;">%s</td>'
-                    '<td style="padding: 4px 0; font-family: monospace; font-size: 16px;">'
-                    "<strong>%s</strong></td></tr>"
-                    '<tr><td style="padding: 4px 12px 4px 0;">%s</td>'
-                    '<td style="padding: 4px 0;">%s</td></tr></table>'
-                )
-                % (self.env._("License key"), key, self.env._("Reference"), asset.name or "")
-                + link
+
+    def _esd_mail_key_block(self, key, link):
+        """The key, reference and activation button of a license email, in the customer's
+        language: ``key`` and ``link`` are the job's markers (or the masked key, no link)."""
+        self.ensure_one()
+        env = self.with_context(lang=self.customer_id.lang or self.env.lang).env
+        button = (
+            Markup(
+                '<p style="margin: 16px 0;"><a href="%s" style="background-color: #875A7B; '
+                "padding: 8px 16px; color: #fff; border-radius: 5px; "
+                'text-decoration: none;">%s</a></p>'
             )
+            % (link, env._("Activate your license"))
+            if link
+            else Markup("<p>%s</p>") % env._("The activation link is in the email.")
+        )
+        return (
+            Markup(
+                '<table style="border-collapse: collapse; margin: 16px 0;">'
+                '<tr><td style="padding: 4px 12px 4px 0;">%s</td>'
+                '<td style="padding: 4px 0; font-family: monospace; font-size: 16px;">'
+                "<strong>%s</strong></td></tr>"
+                '<tr><td style="padding: 4px 12px 4px 0;">%s</td>'
+                '<td style="padding: 4px 0;">%s</td></tr></table>'
+            )
+            % (env._("License key"), key, env._("Reference"), self.name or "")
+            + button
+        )
 
     @api.depends("sale_order_id.user_id", "company_id")
     def _compute_esd_mail_from(self):
@@ -100,11 +112,6 @@ class EsdAsset(models.Model):
     def mail_allowed_qweb_expressions(self):
         """The placeholders ESD managers, who are not template editors, may use."""
         return tuple(super().mail_allowed_qweb_expressions()) + MAIL_EXPRESSIONS
-
-    @api.depends("customer_id", "instance_id.extra_recipient_ids")
-    def _compute_welcome_partner_ids(self):
-        for asset in self:
-            asset.welcome_partner_ids = asset.customer_id | asset.instance_id.extra_recipient_ids
 
     # ------------------------------------------------------------------ actions
     def action_retry_provisioning(self):
@@ -156,6 +163,7 @@ class EsdAsset(models.Model):
                 "sync_error": False,
                 "next_attempt_at": False,
                 "first_transient_error_at": False,
+                "cis_may_hold": False,
                 "esd_order_id": outcome.order.order_id,
                 "esd_license_id": lic.license_id,
                 "token_status": lic.token_status,
@@ -169,9 +177,15 @@ class EsdAsset(models.Model):
         return delivered
 
     def _esd_stoppable(self):
-        """Whether this license can still be stopped: never sent to Microsoft, or refused."""
+        """Whether this license can still be stopped: never sent to Microsoft, or refused (not
+        one whose order may have reached Microsoft with its answer lost)."""
         self.ensure_one()
-        return not self.esd_license_id and lifecycle.allowed("stopped", self.lifecycle_state)
+        asset = self.sudo()
+        return (
+            not asset.esd_license_id
+            and not asset.cis_may_hold
+            and lifecycle.allowed("stopped", self.lifecycle_state)
+        )
 
     def _esd_set_stopped(self):
         """Its order was cancelled before Microsoft delivered it: it is never ordered."""
@@ -232,9 +246,15 @@ class EsdAsset(models.Model):
         failed._esd_plan_credit_of_paid_failures()
         return failed
 
-    def _esd_fail(self, message, transient):
+    def _esd_fail(self, message, transient, ordered=False):
         """A transient error is retried (capped, jittered backoff) for the retry window, 24
-        hours by default, so a CIS outage heals by itself; anything else fails at once."""
+        hours by default, so a CIS outage heals by itself; anything else fails at once.
+
+        ``ordered``: the error answered the order itself. Microsoft may hold the license after
+        a transient one (the order may have gone through, its answer lost); a refusal of the
+        same request means it does not."""
+        if ordered:
+            self.sudo().write({"cis_may_hold": transient})
         window = self._esd_retry_window_hours()
         now = fields.Datetime.now()
         for asset in self:
@@ -492,7 +512,7 @@ class EsdAsset(models.Model):
 
     def _esd_record_one(self, outcome):
         if outcome.error:
-            self._esd_fail(str(outcome.error), transient=outcome.error.transient)
+            self._esd_fail(str(outcome.error), transient=outcome.error.transient, ordered=True)
         else:
             self._esd_set_delivered(outcome)
 
@@ -561,28 +581,51 @@ class EsdAsset(models.Model):
         )
 
     # ------------------------------------------------------------------ license emails
+    # The license email job is the one writer of a license's email state: Odoo's mail queue
+    # sends the emails and only wakes this job, which records each outcome on its license,
+    # queues again what could not leave, and removes what was sent.
     @api.model
     def _cron_send_welcome(self):
-        """Send the welcome emails of one batch of delivered licenses (kept on the record until
-        sent), report the progress, commit. Returns how many."""
+        """One batch of license emails to queue, of outcomes to record and of failed emails to
+        queue again; report the progress, commit. Returns how many licenses were handled."""
         assets = self._esd_lock("welcome_pending", WELCOME_BATCH, fresh=True)
         assets._esd_send_welcome_batch()
-        remaining = self.search_count([("welcome_pending", "=", True)])
+        done = len(assets)
+        outcomes = self._esd_lock(
+            "mail_state = 'queued' AND id IN (SELECT esd_asset_id FROM mail_mail WHERE "
+            "esd_asset_id IS NOT NULL AND state IN ('sent', 'exception', 'cancel')) OR "
+            "mail_state = 'queued' AND id NOT IN (SELECT esd_asset_id FROM mail_mail WHERE "
+            "esd_asset_id IS NOT NULL)",
+            WELCOME_BATCH,
+        )
+        outcomes._esd_record_mail_outcomes()
+        done += len(outcomes)
+        due = self._esd_lock(
+            "mail_state = 'failed' AND (mail_retry_at <= (now() AT TIME ZONE 'UTC') OR "
+            "COALESCE(mail_failed_generation, 0) < %s)",
+            WELCOME_BATCH,
+            params=[self._esd_mail_servers_generation()],
+        )
+        due._esd_queue_mail_again()
+        done += len(due)
+        remaining = self.search_count(
+            ["|", ("welcome_pending", "=", True), ("mail_state", "=", "queued")]
+        )
         if remaining and not assets:
             # Every pending license is locked by another transaction (a provisioning batch
-            # invoicing it, a page writing it): Odoo's runner takes "none done" for finished,
-            # so come back shortly instead of at the next interval.
+            # invoicing it, a page writing it), or its email still waits in the mail queue:
+            # come back shortly instead of at the next interval.
             esd_jobs.trigger(
                 self.env,
                 "microsoft_esd.ir_cron_esd_welcome",
                 fields.Datetime.now() + datetime.timedelta(seconds=WELCOME_LOCKED_RETRY_SECONDS),
             )
-        esd_jobs.finish(self.env, len(assets), remaining)
-        return len(assets)
+        esd_jobs.finish(self.env, done, remaining)
+        return done
 
     @api.model
     def _esd_send_pending_welcome(self):
-        """Send every pending welcome email, batch after batch (for Odoo shells and tests)."""
+        """Queue every pending license email, batch after batch (for Odoo shells and tests)."""
         done = 0
         while assets := self._esd_lock("welcome_pending", WELCOME_BATCH):
             assets._esd_send_welcome_batch()
@@ -601,54 +644,71 @@ class EsdAsset(models.Model):
                 asset._esd_send_welcome_alone()
         self.sudo().write({"welcome_pending": False})
 
-    def _esd_send_welcome(self):
-        """Email each license to its recipients; the chatter records it without the key.
+    def _esd_license_template(self):
+        """The license email template of this license's company, else the shared one."""
+        self.ensure_one()
+        return self.env["mail.template"].sudo().search(
+            [("model", "=", "esd.asset"), ("esd_company_id", "=", self.company_id.id)], limit=1
+        ) or self.env.ref("microsoft_esd.mail_template_esd_welcome")
 
-        The key travels only in the email as it leaves: the queued email holds placeholders
-        (rendered so only with this method's context), and mail.mail puts the key in when it
-        sends it (models/mail_mail.py), so no stored message, queued or failed email holds the
-        key, and no one who sent or resent it can read it back. The recipients are decided
-        here, not by the template. The emails are queued mail.mail, not linked to the licenses
-        (Odoo's chatter shows linked emails), deleted once sent. The template is rendered for
-        the whole recordset at once (per language), as Odoo's mass mailing does; each email is
-        created already linked to its license and addressed (WELCOME_QUEUE), and each body
-        sanitized once (sanitize_once).
+    def _esd_send_welcome(self):
+        """Queue one email per license, to the addresses it recorded at the sale, with its key.
+
+        The template gives the wording; the key block is appended by code after it, with two
+        random markers per email (models/mail_template.py). Each email is created already
+        addressed and linked to its license, with a grant recording exactly what was made
+        (models/mail_mail.py, models/esd_mail_grant.py); as the email leaves, mail.mail puts
+        the key and activation link in place of the markers only if the email is unchanged. So
+        no stored message, queued or failed email holds the key, no one who sent or resent it
+        can read it back, and an email made any other way carries no key. The emails are not in
+        the licenses' chatters; the outcome is (_esd_record_mail_outcomes). An earlier email of
+        the same license that has not left is replaced.
         """
         if not self:
             return
-        template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
-        queue = WELCOME_QUEUE.set({asset.id: asset.welcome_partner_ids.ids for asset in self})
+        Grant = self.env["esd.mail.grant"]
+        unaddressed = self.filtered(lambda a: not a.sudo().mail_to)
+        for asset in unaddressed:
+            asset._esd_mail_failed(
+                "",
+                self.env._(
+                    "No valid email address was recorded for its customer at the sale. Press "
+                    "Resend to... and give the customer's address."
+                ),
+            )
+        assets = self - unaddressed
+        if not assets:
+            return
+        self.env["mail.mail"].sudo().search(
+            [("esd_asset_id", "in", assets.ids), ("state", "in", ("outgoing", "exception"))]
+        ).unlink()
+        planned = {}
+        for asset in assets:
+            markers = Grant._esd_new_markers()
+            planned[asset.id] = {
+                "email_to": asset.sudo().mail_to,
+                "markers": markers,
+                "key_block": asset._esd_mail_key_block(*markers),
+            }
+        mails = self.env["mail.mail"]
+        queue = WELCOME_QUEUE.set(planned)
         try:
             with sanitize_once():
-                mails = template.with_context(esd_mail_placeholders=True).send_mail_batch(
-                    self.ids,
-                    force_send=False,
-                    email_layout_xmlid="mail.mail_notification_light",
-                    email_values={"recipient_ids": [], "email_to": False, "email_cc": False},
-                )
-                self._esd_log_welcome()
+                for template, batch in assets.grouped(lambda a: a._esd_license_template()).items():
+                    mails |= template.send_mail_batch(
+                        batch.ids,
+                        force_send=False,
+                        email_layout_xmlid="mail.mail_notification_light",
+                        email_values={"recipient_ids": [], "email_cc": False, "auto_delete": False},
+                    )
         finally:
             WELCOME_QUEUE.reset(queue)
-        if len(mails) != len(self) or set(mails.esd_asset_id.ids) != set(self.ids):
+        if len(mails) != len(assets) or set(mails.esd_asset_id.ids) != set(assets.ids):
             raise RuntimeError("the license emails were not made one per license")
+        assets.sudo().write({"mail_state": "queued", "mail_error": False, "mail_retry_at": False})
         # The key waits in Odoo's mail queue: send it at the queue's next wake-up, not at its
         # hourly run.
         esd_jobs.trigger(self.env, "mail.ir_cron_mail_scheduler_action")
-
-    def _esd_log_welcome(self):
-        """The chatter's record of each license email: its recipients, never the key."""
-        self._message_log_batch(
-            {
-                asset.id: self.env._(
-                    "License email sent to %(recipients)s.",
-                    recipients=", ".join(
-                        f"{p.name} <{p.email}>" if p.email else p.name
-                        for p in asset.welcome_partner_ids
-                    ),
-                )
-                for asset in self
-            }
-        )
 
     def _esd_send_welcome_alone(self):
         """Email one license; a failure is recorded on it (chatter and activity) and not raised."""
@@ -661,10 +721,100 @@ class EsdAsset(models.Model):
         except Exception as exc:  # one email never blocks the others
             _logger.exception("ESD license %s: its email could not be prepared", self.id)
             with self.env.cr.savepoint():
-                self.message_post(
-                    body=self.env._("The license email could not be sent: %s", redact(str(exc)))
+                self._esd_mail_failed("", redact(str(exc)))
+
+    # ------------------------------------------------------------------ email outcomes
+    def _esd_record_mail_outcomes(self):
+        """What Odoo's mail queue did with the license emails of these licenses (claimed by
+        this transaction): sent ones are recorded and removed, failed ones recorded and planned
+        again, deleted ones made again."""
+        mails = self.env["mail.mail"].sudo().search([("esd_asset_id", "in", self.ids)], order="id")
+        for asset in self:
+            mine = mails.filtered(lambda m, a=asset: m.esd_asset_id == a)
+            sent = mine.filtered(lambda m: m.state == "sent")
+            failed = mine.filtered(lambda m: m.state in ("exception", "cancel"))
+            if sent:
+                asset._esd_mail_sent(", ".join(email_split_and_format(sent[-1].email_to or "")))
+            elif failed:
+                asset._esd_mail_failed(
+                    ", ".join(email_split_and_format(failed[-1].email_to or "")),
+                    failed[-1].failure_reason or self.env._("the mail server refused it"),
                 )
-                self._esd_schedule_activity(
-                    "microsoft_esd.mail_activity_esd_email",
-                    self.env._("Fix the cause, then press Resend Activation Email."),
+            elif not mine:
+                asset.message_post(
+                    body=self.env._("Its queued license email was deleted: it is made again.")
                 )
+                asset.sudo().write({"welcome_pending": True, "mail_state": "none"})
+                esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_welcome")
+        (mails.filtered(lambda m: m.state == "sent")).unlink()
+
+    def _esd_mail_sent(self, addresses):
+        self.ensure_one()
+        self.sudo().write(
+            {"mail_state": "sent", "mail_error": False, "mail_retry_at": False, "mail_attempts": 0}
+        )
+        self._message_log(
+            body=self.env._("License email sent to %(recipients)s.", recipients=addresses)
+        )
+        self._esd_close_activities(
+            "microsoft_esd.mail_activity_esd_email", self.env._("The license email was sent.")
+        )
+
+    def _esd_mail_failed(self, addresses, reason):
+        """The license email could not leave: said on the license (chatter, its email state, an
+        activity), and planned again after a backoff, or as soon as a mail server changes."""
+        self.ensure_one()
+        attempts = self.sudo().mail_attempts + 1
+        delay = MAIL_RETRY_MINUTES[min(attempts, len(MAIL_RETRY_MINUTES)) - 1]
+        now = fields.Datetime.now()
+        retry_at = fields.Datetime.add(now, minutes=delay)
+        self.sudo().write(
+            {
+                "mail_state": "failed",
+                "mail_error": reason,
+                "mail_attempts": attempts,
+                "mail_failed_at": now,
+                "mail_failed_generation": self._esd_mail_servers_generation(),
+                "mail_retry_at": retry_at,
+            }
+        )
+        self.message_post(
+            body=self.env._(
+                "The license email to %(recipients)s could not be sent: %(reason)s. Odoo sends "
+                "it again by itself in %(minutes)s minutes, and as soon as an outgoing mail "
+                "server is added or changed (Settings > Technical > Outgoing Mail Servers).",
+                recipients=addresses or self.env._("nobody"),
+                reason=reason,
+                minutes=delay,
+            )
+        )
+        self._esd_schedule_activity(
+            "microsoft_esd.mail_activity_esd_email",
+            self.env._(
+                "The license email could not be sent (%s). Odoo sends it again by itself; "
+                "check the outgoing mail server, or press Resend to... for another address.",
+                reason,
+            ),
+        )
+        esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_welcome", retry_at)
+
+    def _esd_queue_mail_again(self):
+        """Put the failed license emails of these licenses back in Odoo's mail queue."""
+        mails = (
+            self.env["mail.mail"]
+            .sudo()
+            .search([("esd_asset_id", "in", self.ids), ("state", "in", ("exception", "cancel"))])
+        )
+        again = mails.esd_asset_id
+        mails.write({"state": "outgoing", "failure_reason": False, "failure_type": False})
+        again.sudo().write({"mail_state": "queued", "mail_retry_at": False})
+        # A failed license whose email is gone (replaced, deleted) is made again.
+        (self - again).sudo().write({"welcome_pending": True, "mail_state": "none"})
+        if mails:
+            esd_jobs.trigger(self.env, "mail.ir_cron_mail_scheduler_action")
+
+    @api.model
+    def _esd_mail_servers_generation(self):
+        """How many times an outgoing mail server was added or changed: a license email that
+        failed with an older generation is sent again at once."""
+        return self._esd_number_param("microsoft_esd.mail_servers_generation", 0, int, 0)

@@ -7,6 +7,7 @@ import uuid
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import email_normalize, formataddr
 
 from ..microsoft_esd import catalog_sync, pacing
 from ..microsoft_esd.certificate import load_certificate
@@ -14,7 +15,7 @@ from ..microsoft_esd.client import CisClient
 from ..microsoft_esd.config import DEFAULT_AUTHORITY, InstanceConfig
 from ..microsoft_esd.errors import EsdError
 from . import esd_jobs
-from .esd_access import ESD_MANAGER, check_caller
+from .esd_access import ESD_MANAGER, check_caller, check_companies
 from .notification import CLOSE, notification
 
 _logger = logging.getLogger(__name__)
@@ -124,6 +125,9 @@ class EsdInstance(models.Model):
     product_count = fields.Integer(compute="_compute_product_count")
     can_edit_routing = fields.Boolean(
         compute="_compute_can_edit_routing",
+        # A new record's form computes no field that depends on nothing it fills in: the
+        # default gives it the same answer.
+        default=lambda self: self._esd_user_can_edit_routing(),
         help="The requesting user may change where the certificate's tokens are sent.",
     )
 
@@ -182,7 +186,11 @@ class EsdInstance(models.Model):
 
     @api.depends_context("uid")
     def _compute_can_edit_routing(self):
-        self.can_edit_routing = self.env.user.has_group("base.group_system")
+        self.can_edit_routing = self._esd_user_can_edit_routing()
+
+    @api.model
+    def _esd_user_can_edit_routing(self):
+        return self.env.user.has_group("base.group_system")
 
     @api.depends("certificate_expiry")
     def _compute_certificate_expiring(self):
@@ -299,6 +307,20 @@ class EsdInstance(models.Model):
                     fields=", ".join(self._fields[name].string for name in routed),
                 )
             )
+
+    def _esd_license_recipients(self, customer):
+        """Who receives the email of a license sold to ``customer`` through this instance, as
+        recorded at the sale: (partners, their exact addresses). The customer's Microsoft
+        contact email and each extra recipient's email, one valid address each."""
+        partners, addresses = self.env["res.partner"], []
+        for partner, email in [(customer, customer.esd_email or customer.email)] + [
+            (extra, extra.email) for extra in self.sudo().extra_recipient_ids
+        ]:
+            normalized = email_normalize(email or "")
+            if normalized and normalized not in [a for _n, a in addresses]:
+                partners |= partner
+                addresses.append((partner.name or "", normalized))
+        return partners, ", ".join(formataddr(address) for address in addresses)
 
     # ------------------------------------------------------------------ client
     def _esd_config(self):
@@ -419,6 +441,35 @@ class EsdInstance(models.Model):
         # Products are written by the sync itself, not with the manager's own product rights.
         result = self.sudo()._sync_catalog()
         return result.with_env(self.env).action_open()
+
+    def action_esd_edit_license_template(self):
+        """The license email of this instance's company, for its ESD managers."""
+        self.ensure_one()
+        check_caller(self, ESD_MANAGER, "read")
+        return self._esd_edit_license_template(self.company_id)
+
+    @api.model
+    def _esd_edit_license_template(self, company):
+        """The license email template of ``company`` (made from the shared one the first time),
+        for an ESD manager working in it."""
+        check_caller(self, ESD_MANAGER, "read")
+        check_companies(self.env, company, self.env._("The license email"))
+        Template = self.env["mail.template"].sudo()
+        template = Template.search(
+            [("model", "=", "esd.asset"), ("esd_company_id", "=", company.id)], limit=1
+        )
+        if not template:
+            shared = self.env.ref("microsoft_esd.mail_template_esd_welcome").sudo()
+            template = shared.copy(
+                {"name": f"{shared.name} ({company.name})", "esd_company_id": company.id}
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mail.template",
+            "res_id": template.id,
+            "view_mode": "form",
+            "target": "current",
+        }
 
     def action_view_products(self):
         self.ensure_one()

@@ -2,16 +2,17 @@ from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
 
 from odoo import fields, models
 
-# Takes the next free slot of an instance and keeps the following one an interval later, on the
-# database's clock (shared by every server); the seconds until the slot taken.
-RESERVE = """
-    INSERT INTO esd_instance_pace AS pace (instance_id, next_at)
-         VALUES (%(instance)s, extract(epoch FROM clock_timestamp()) + %(interval)s)
-    ON CONFLICT (instance_id) DO UPDATE
-            SET next_at = GREATEST(pace.next_at, extract(epoch FROM clock_timestamp()))
-                          + %(interval)s
-      RETURNING next_at - %(interval)s - extract(epoch FROM clock_timestamp())
+# The next free slot of an instance, locked until the caller's short transaction ends, and the
+# database's clock (shared by every server). The caller takes the slot, or leaves it to others.
+NEXT_SLOT = """
+    SELECT next_at, extract(epoch FROM clock_timestamp())
+      FROM esd_instance_pace WHERE instance_id = %(instance)s FOR UPDATE
 """
+CREATE = """
+    INSERT INTO esd_instance_pace (instance_id, next_at) VALUES (%(instance)s, 0)
+    ON CONFLICT (instance_id) DO NOTHING
+"""
+TAKE = "UPDATE esd_instance_pace SET next_at = %(next_at)s WHERE instance_id = %(instance)s"
 # No slot before ``seconds`` from now; slots already given are kept.
 HOLD = """
     INSERT INTO esd_instance_pace AS pace (instance_id, next_at)
@@ -54,15 +55,29 @@ class PostgresPaceStore:
         self._registry = registry
         self._instance_id = instance_id
 
-    def _run(self, query, **params):
-        with self._registry.cursor() as cr:
-            if not self._registry.in_test_mode():  # a test's cursor is one transaction
-                cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
-            cr.execute(query, dict(params, instance=self._instance_id))
-            return cr.fetchone()[0]
+    def _cursor(self):
+        cr = self._registry.cursor()
+        if not self._registry.in_test_mode():  # a test's cursor is one transaction
+            cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
+        return cr
 
-    def reserve(self, interval):
-        return self._run(RESERVE, interval=interval)
+    def reserve(self, interval, max_wait=None):
+        """Take the next free slot (see ``pacing.MemoryStore.reserve``), in a transaction of
+        its own: the seconds until it; a slot beyond ``max_wait`` is not taken."""
+        params = {"instance": self._instance_id}
+        with self._cursor() as cr:
+            cr.execute(NEXT_SLOT, params)
+            row = cr.fetchone()
+            if row is None:
+                cr.execute(CREATE, params)
+                cr.execute(NEXT_SLOT, params)
+                row = cr.fetchone()
+            next_at, now = row
+            slot = max(next_at, now)
+            if max_wait is None or slot - now <= max_wait:
+                cr.execute(TAKE, dict(params, next_at=slot + interval))
+            return slot - now
 
     def hold(self, seconds):
-        self._run(HOLD, seconds=seconds)
+        with self._cursor() as cr:
+            cr.execute(HOLD, {"instance": self._instance_id, "seconds": seconds})

@@ -6,6 +6,7 @@ from odoo.tools import format_amount
 
 from ..microsoft_esd import prices
 from . import esd_jobs
+from .esd_access import ESD_MANAGER, check_caller, check_companies
 
 _logger = logging.getLogger(__name__)
 
@@ -87,6 +88,31 @@ class EsdInstance(models.Model):
             for instance in self.filtered("esd_price_from_cost"):
                 instance._esd_reprice_products()
         return result
+
+    def action_esd_edit_price_digest_template(self):
+        """The price-change email of this instance's company, for its ESD managers."""
+        self.ensure_one()
+        check_caller(self, ESD_MANAGER, "read")
+        return self._esd_edit_price_digest_template(self.company_id)
+
+    @api.model
+    def _esd_edit_price_digest_template(self, company):
+        """The price-change email template of ``company`` (made from the shared one the first
+        time), for an ESD manager working in it."""
+        check_caller(self, ESD_MANAGER, "read")
+        check_companies(self.env, company, self.env._("The price-change email"))
+        template = self.env["esd.price.digest"]._esd_template(company)
+        if not template.esd_company_id:
+            template = template.copy(
+                {"name": f"{template.name} ({company.name})", "esd_company_id": company.id}
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mail.template",
+            "res_id": template.id,
+            "view_mode": "form",
+            "target": "current",
+        }
 
     # ------------------------------------------------------------------ the rule
     def _esd_rule_price(self, cost):

@@ -20,7 +20,8 @@ DIGEST_MAIL_EXPRESSIONS = (
 
 class EsdPriceDigest(models.Model):
     """One reseller's email after one catalog sync: its own new prices of the products it
-    bought in the last 12 months whose Microsoft price changed."""
+    bought in the last 12 months whose Microsoft price changed, worded by the template of the
+    instance's company (else the shared one)."""
 
     _name = "esd.price.digest"
     _description = "Microsoft ESD Price-Change Email"
@@ -121,6 +122,16 @@ class EsdPriceDigest(models.Model):
 
     # ------------------------------------------------------------------ sending
     @api.model
+    def _esd_template(self, company):
+        """The price-change email template of ``company``, else the shared one."""
+        return (
+            self.env["mail.template"]
+            .sudo()
+            .search([("model", "=", self._name), ("esd_company_id", "=", company.id)], limit=1)
+            or self.env.ref("microsoft_esd.mail_template_esd_price_digest").sudo()
+        )
+
+    @api.model
     def _esd_claim(self, limit):
         self.flush_model(["state"])
         self.env.cr.execute(
@@ -135,11 +146,10 @@ class EsdPriceDigest(models.Model):
         """Queue the emails of up to ``limit`` digests (Odoo's mail queue sends them): each to
         its reseller only, whatever the template says. Returns the digests."""
         digests = self.sudo()._esd_claim(limit)
-        template = self.env.ref("microsoft_esd.mail_template_esd_price_digest")
         for digest in digests:
             try:
                 with self.env.cr.savepoint():
-                    digest._esd_send(template)
+                    digest._esd_send(self._esd_template(digest.company_id))
             except Exception:  # one reseller's email never blocks the others
                 _logger.exception("price-change email %s could not be queued", digest.id)
                 digest.state = "failed"

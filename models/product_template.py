@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..microsoft_esd import catalog_sync, prices
-from .esd_access import ESD_MANAGER, check_caller
+from .esd_access import ESD_MANAGER, check_caller, check_companies
 from .notification import CLOSE, notification
 
 
@@ -246,9 +246,11 @@ class ProductTemplate(models.Model):
         return {"new": created, "updated": updated, "discontinued": discontinued}
 
     def action_esd_activate_for_sale(self):
-        """Make reviewed ESD products sellable (bulk action on the catalog list)."""
+        """Make reviewed ESD products sellable (bulk action on the catalog list): those that can
+        be sold are activated, the others are listed with what they lack."""
         check_caller(self, ESD_MANAGER, "read")
         products = self.sudo().filtered("is_esd")
+        check_companies(self.env, products.esd_instance_id.company_id, self.env._("A product"))
         discontinued = products.filtered(lambda p: p.esd_catalog_status == "discontinued")
         unpriced = (products - discontinued).filtered(lambda p: p.list_price <= 0)
         problems = []
@@ -260,26 +262,35 @@ class ProductTemplate(models.Model):
             )
         if unpriced:
             problems.append(
-                self.env._("No sales price yet: %s", ", ".join(unpriced.mapped("display_name")))
+                self.env._(
+                    "No sales price yet (set one, then activate them): %s",
+                    ", ".join(unpriced.mapped("display_name")),
+                )
             )
-        if problems:
+        activated = products - discontinued - unpriced
+        if not activated:
             raise UserError(
                 self.env._(
                     "Nothing was activated. Fix these products first:\n%s", "\n".join(problems)
                 )
             )
-        products.write({"sale_ok": True, "esd_catalog_status": "active"})
-        return notification(
-            self.env._("Activated for sale"),
-            self.env._("%s products can now be sold.", len(products)),
-            next_action=CLOSE,
-        )
+        activated.write({"sale_ok": True, "esd_catalog_status": "active"})
+        message = self.env._("%s products can now be sold.", len(activated))
+        if problems:
+            return notification(
+                self.env._("Activated for sale, some left out"),
+                message + " " + self.env._("Not activated:") + " " + " ".join(problems),
+                "warning",
+                next_action=CLOSE,
+            )
+        return notification(self.env._("Activated for sale"), message, next_action=CLOSE)
 
     def action_esd_price_from_rule(self):
         """Hand the Sales Price of these ESD products back to their instance's rule (bulk
         action on the catalog list): no longer fixed, priced from their cost at once."""
         check_caller(self, ESD_MANAGER, "read")
         products = self.sudo().filtered("is_esd").with_context(active_test=False)
+        check_companies(self.env, products.esd_instance_id.company_id, self.env._("A product"))
         no_rule = products.filtered(lambda p: not p.esd_instance_id.esd_price_from_cost)
         no_cost = (products - no_rule).filtered(
             lambda p: not p.with_company(p.esd_instance_id.company_id).standard_price
@@ -316,6 +327,7 @@ class ProductTemplate(models.Model):
         """Publish activated ESD products in the shop (bulk action on the catalog list)."""
         check_caller(self, ESD_MANAGER, "read")
         products = self.sudo().filtered("is_esd")
+        check_companies(self.env, products.esd_instance_id.company_id, self.env._("A product"))
         not_for_sale = products.filtered(
             lambda p: not p.sale_ok or p.esd_catalog_status == "discontinued"
         )

@@ -1,7 +1,6 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
-from .esd_access import ESD_MANAGER, check_caller
 from .notification import notification
 
 
@@ -32,6 +31,8 @@ class ResConfigSettings(models.TransientModel):
                 [*company, ("state", "=", "connected")]
             )
 
+    # company_id has a default: the settings form's first onchange computes these with it.
+    @api.depends("company_id")
     def _compute_esd_keys(self):
         Asset = self.env["esd.asset"]
         try:
@@ -53,9 +54,21 @@ class ResConfigSettings(models.TransientModel):
     def action_open_esd_instances(self):
         return self.env["ir.actions.act_window"]._for_xml_id("microsoft_esd.action_esd_instance")
 
+    def action_esd_edit_license_template(self):
+        """The license email of the current company."""
+        return self.env["esd.instance"]._esd_edit_license_template(self.env.company)
+
     def action_esd_reencrypt_keys(self):
-        """Re-seal and re-hash every license key with the current esd_token_key."""
-        check_caller(self.env["esd.asset"], ESD_MANAGER)
+        """Re-seal and re-hash every license key, of every company, with the current
+        esd_token_key: for system administrators, who set that secret in Odoo's configuration
+        file."""
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(
+                self.env._(
+                    "Only system administrators re-encrypt license keys: it rewrites the keys of "
+                    "every company, with the secret of Odoo's configuration file."
+                )
+            )
         count = self.env["esd.asset"]._esd_reencrypt_all()
         return notification(
             self.env._("License keys re-encrypted"),

@@ -3,7 +3,6 @@ from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 
 from .const import ACCOUNT_SYNC_STATUSES, ESD_ROLES
-from .esd_access import ESD_MANAGER, check_caller
 
 
 class ResPartner(models.Model):
@@ -35,64 +34,81 @@ class ResPartner(models.Model):
         "it there, with the customers it ordered for before.",
     )
 
+    esd_grant_ids = fields.One2many(
+        "esd.grant",
+        compute="_compute_esd_grants",
+        string="Access Grants",
+        help="What the logins of this contact were given (license keys, the reseller API), for "
+        "which company, by whom and when, and why each grant ended.",
+    )
     esd_key_holder = fields.Boolean(
         "License Key Holder",
-        compute="_compute_esd_key_holder",
-        help="Its portal users see in full the license keys of its company. Decided by an ESD "
-        "manager (Allow License Keys), recorded in the chatter; a login given to this contact "
-        "later, or a contact moved under another company, does not inherit it.",
+        compute="_compute_esd_grants",
+        help="Its portal logins see in full the license keys of its company, in the current "
+        "company: an ESD manager gave them (Allow License Keys). Moving the contact or a company "
+        "above it, changing its email or login, inviting it again, merging or archiving it ends "
+        "the grant.",
     )
 
-    @api.depends("user_ids.esd_key_holder")
-    def _compute_esd_key_holder(self):
+    @api.depends_context("company", "uid")
+    def _compute_esd_grants(self):
+        Grant = self.env["esd.grant"].sudo().with_context(active_test=False)
+        grants = Grant.search([("user_id.partner_id", "in", self.ids)]) if self.ids else Grant
         for partner in self:
-            users = partner.sudo().user_ids.filtered("share")
-            partner.esd_key_holder = bool(users) and all(users.mapped("esd_key_holder"))
+            mine = grants.filtered(lambda g, p=partner: g.user_id.partner_id == p)
+            partner.esd_grant_ids = mine.filtered(lambda g: not g.sale_order_id)
+            users = partner.sudo().user_ids.filtered(lambda u: u.share and u.active)
+            holding = mine.filtered(
+                lambda g: (
+                    g.scope == "keys"
+                    and not g.sale_order_id
+                    and g.company_id == self.env.company
+                    and g._esd_holds()
+                )
+            )
+            partner.esd_key_holder = bool(users) and set(users.ids) <= set(holding.user_id.ids)
 
     def action_esd_allow_keys(self):
-        """An ESD manager lets this contact's portal users see its company's license keys."""
-        return self._esd_set_key_holder(True)
-
-    def action_esd_deny_keys(self):
-        return self._esd_set_key_holder(False)
-
-    def _esd_set_key_holder(self, allowed):
-        check_caller(self, ESD_MANAGER, "read")
-        for partner in self:
-            users = partner.sudo().user_ids.filtered("share")
-            if allowed and not users:
-                raise UserError(
-                    self.env._(
-                        "%s has no portal access: grant it first (Action > Grant portal access), "
-                        "then allow it to see license keys.",
-                        partner.display_name,
-                    )
-                )
-            users.write({"esd_key_holder": allowed})
-            wording = (
-                self.env._("%(user)s allowed %(partner)s to see the license keys of %(company)s.")
-                if allowed
-                else self.env._(
-                    "%(user)s stopped %(partner)s from seeing the license keys of %(company)s."
-                )
-            )
-            partner.sudo().message_post(
-                body=wording
-                % {
-                    "user": self.env.user.name,
-                    "partner": partner.display_name,
-                    "company": partner.commercial_partner_id.display_name,
-                },
-                subtype_xmlid="mail.mt_note",
-            )
+        """An ESD manager lets this contact's portal logins see its company's license keys (of
+        the company the manager works in now)."""
+        self.env["esd.grant"]._esd_manager_gives(self, "keys")
         return True
 
+    def action_esd_deny_keys(self):
+        self.env["esd.grant"]._esd_manager_ends(self, "keys")
+        return True
+
+    # What ends the grants of a contact's logins when it changes on the contact or above it.
+    _ESD_STRUCTURE_FIELDS = ("parent_id", "is_company", "active")
+
     def write(self, vals):
-        # A contact moved to another company no longer sees keys: the new company never chose it.
-        if "parent_id" in vals:
-            moved = self.filtered(lambda p: p.parent_id.id != vals["parent_id"])
-            moved.sudo().user_ids.filtered("esd_key_holder").write({"esd_key_holder": False})
-        return super().write(vals)
+        moved = self.browse()
+        if any(name in vals for name in self._ESD_STRUCTURE_FIELDS):
+            moved = self.filtered(lambda p: p._esd_structure_changes(vals))
+            if moved:
+                # The contacts under a company that moves move with it.
+                moved = self.with_context(active_test=False).search([("id", "child_of", moved.ids)])
+        emailed = self.browse()
+        if "email" in vals:
+            emailed = self.filtered(lambda p: (p.email or False) != (vals["email"] or False))
+        result = super().write(vals)
+        Grant = self.env["esd.grant"]
+        if moved:
+            Grant._esd_end_for_partners(
+                moved, self.env._("the contact or a company above it was moved or changed")
+            )
+        if emailed:
+            Grant._esd_end_for_partners(emailed, self.env._("its email changed"))
+        return result
+
+    def _esd_structure_changes(self, vals):
+        """Whether ``vals`` changes where this contact stands: its parent, company or archive."""
+        self.ensure_one()
+        return (
+            ("parent_id" in vals and self.parent_id.id != (vals["parent_id"] or False))
+            or ("is_company" in vals and self.is_company != bool(vals["is_company"]))
+            or ("active" in vals and self.active != bool(vals["active"]))
+        )
 
     def _compute_esd_asset_count(self):
         Asset = self.env["esd.asset"]

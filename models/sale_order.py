@@ -10,6 +10,7 @@ from odoo.tools import clean_context, format_amount, mute_logger
 
 from ..microsoft_esd.errors import redact
 from .esd_access import ESD_MANAGER, check_caller
+from .payment_transaction import PAID_CONFIRMATION
 
 _logger = logging.getLogger(__name__)
 
@@ -49,6 +50,15 @@ class SaleOrder(models.Model):
         compute="_compute_esd_below_cost",
         help="Licenses of this order sell below cost, at prices an ESD manager allowed.",
     )
+    esd_buyer_user_id = fields.Many2one(
+        "res.users",
+        "Bought Online By",
+        readonly=True,
+        copy=False,
+        groups="base.group_user",
+        help="The portal login that paid this order in the shop, recorded from its own "
+        "request: it sees the order's license keys while it belongs to the same company.",
+    )
     esd_invoice_error = fields.Text(
         "License Invoicing Error",
         readonly=True,
@@ -87,6 +97,25 @@ class SaleOrder(models.Model):
                     )
                 )
 
+    # ------------------------------------------------------------------ CRUD
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any("esd_buyer_user_id" in vals for vals in vals_list):
+            self._esd_check_buyer_write()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "esd_buyer_user_id" in vals:
+            self._esd_check_buyer_write()
+        return super().write(vals)
+
+    def _esd_check_buyer_write(self):
+        """The buyer comes from the shop's own payment request, never from a caller's values."""
+        if not self.env.su:
+            raise AccessError(
+                self.env._("The online buyer of an order is recorded by the shop, not by hand.")
+            )
+
     # ------------------------------------------------------------------ confirmation
     def action_confirm(self):
         """Split ESD lines, check what CIS will check, confirm, create the licenses.
@@ -102,11 +131,12 @@ class SaleOrder(models.Model):
                 raise UserError(
                     self.env._("%(order)s: %(error)s", order=order.name, error=exc)
                 ) from None
-        # A web order was paid or validated in the shop: it confirms whatever happens, and a
-        # license that cannot be ordered fails with the reason, in the job.
-        backend = esd_orders.filtered(lambda o: not o.website_id)
-        backend._esd_check_sellable()
-        backend._esd_check_parties()
+        # A paid order confirms whatever happens (money was taken), and a license that cannot
+        # be ordered fails with the reason, in the job. Every other confirmation, a shop order's
+        # included, is checked here.
+        if not PAID_CONFIRMATION.get():
+            esd_orders._esd_check_sellable()
+            esd_orders._esd_check_parties()
         below_cost = {order: order.order_line.filtered("esd_below_cost") for order in esd_orders}
         result = super().action_confirm()
         for order, lines in below_cost.items():
@@ -120,6 +150,10 @@ class SaleOrder(models.Model):
         result = super()._action_confirm()
         esd_orders = self.filtered(lambda o: any(o.order_line.mapped("is_esd")))
         assets = esd_orders.with_context(clean_context(self.env.context))._esd_create_assets()
+        for order in esd_orders.filtered("esd_buyer_user_id"):
+            self.env["esd.grant"]._esd_give(
+                order.esd_buyer_user_id, "keys", order.company_id, order=order
+            )
         if assets:
             assets._esd_accounts()  # created here, synchronized by the job
             assets._esd_trigger_provisioning()
@@ -139,9 +173,10 @@ class SaleOrder(models.Model):
         if unstoppable:
             raise UserError(
                 self.env._(
-                    "%(orders)s cannot be cancelled: Microsoft delivered (or is delivering) "
-                    "%(licenses)s. Return them first with Cancel License (within the return "
-                    "window), or keep the order.",
+                    "%(orders)s cannot be cancelled: Microsoft delivered, is delivering or may "
+                    "hold %(licenses)s. Return delivered licenses first with Cancel License "
+                    "(within the return window); for a failed one whose answer was lost, press "
+                    "Retry provisioning to record what Microsoft holds. Or keep the order.",
                     orders=", ".join(unstoppable.sale_order_id.mapped("name")),
                     licenses=", ".join(unstoppable.mapped("name")),
                 )
@@ -285,11 +320,23 @@ class SaleOrder(models.Model):
         return Asset.create(vals_list)
 
     def _esd_buyer(self):
-        """The portal user who bought this order in the shop (it sees the keys), if any."""
+        """The portal login that paid this order in the shop (it sees the keys), if any."""
         self.ensure_one()
-        if not self.website_id:
-            return self.env["res.users"]
-        return self.partner_id.user_ids.filtered("share")[:1]
+        return self.sudo().esd_buyer_user_id
+
+    def _esd_record_buyer(self, user):
+        """The shop's payment request of ``user`` (the visitor itself): a portal login of the
+        order's customer becomes its buyer. Called by the checkout controller only."""
+        self.ensure_one()
+        user = user.sudo()
+        buyer = (
+            user.share
+            and not user._is_public()
+            and self.website_id
+            and self.state in ("draft", "sent")
+            and user.partner_id.commercial_partner_id == self.partner_id.commercial_partner_id
+        )
+        self.sudo().esd_buyer_user_id = user if buyer else False
 
     # ------------------------------------------------------------------ the shop
     def _esd_is_reseller_cart(self):
@@ -383,6 +430,16 @@ class SaleOrder(models.Model):
                 for line in self._esd_below_cost_lines()
             )
         )
+
+    def _esd_check_before_payment(self):
+        """What must hold before money is taken for this order from its portal page: a shop
+        cart as the shop's payment checks it; a quotation as a backend confirmation does."""
+        self.ensure_one()
+        if self.website_id:
+            self._check_cart_is_ready_to_be_paid()
+        else:
+            self._esd_check_sellable()
+            self._esd_check_parties()
 
     def _esd_licenses_pending(self):
         """True while some license of this order is still to be delivered (or to be created)."""

@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.tools import format_amount
 
 from ..microsoft_esd import prices
@@ -107,6 +107,8 @@ class SaleOrderLine(models.Model):
         self.ensure_one()
         order = self.order_id
         customer, billed = order._esd_parties()
+        instance = self.product_id.product_tmpl_id.esd_instance_id
+        recipients, addresses = instance._esd_license_recipients(customer)
         return {
             "customer_id": customer.id,
             "billing_partner_id": billed.id,
@@ -119,6 +121,8 @@ class SaleOrderLine(models.Model):
             "cost_unit": self.esd_cost_unit,
             "currency_id": order.currency_id.id,
             "purchase_date": fields.Date.context_today(order),
+            "welcome_partner_ids": [Command.set(recipients.ids)],
+            "mail_to": addresses,
         }
 
     def _esd_split(self):

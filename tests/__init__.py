@@ -1,10 +1,13 @@
 from . import (
     test_access_matrix,
     test_adversary,
+    test_adversary_round3,
     test_concurrency,
     test_esd_instance,
+    test_grants,
     test_i18n,
     test_install,
+    test_integrator,
     test_license_emails,
     test_license_import,
     test_lifecycle,

@@ -5,6 +5,7 @@ from odoo.tests import TransactionCase
 
 from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
+from odoo.addons.microsoft_esd.microsoft_esd.simulator.smtp_sink import SmtpSink
 
 
 def start_simulator(cls, **options):
@@ -125,3 +126,65 @@ def finish_returns(env, assets):
     in the past: SQL's now() is the test transaction's start)."""
     assets.sudo().next_attempt_at = fields.Datetime.subtract(fields.Datetime.now(), days=1)
     env["esd.asset"]._cron_finish_returns()
+
+
+_SINK = []
+
+
+def use_smtp_sink(env):
+    """Odoo's outgoing mail pointed at the simulator's SMTP sink (started once per process):
+    emails really leave under pytest-odoo, where no test mode fakes the sending."""
+    if not _SINK:
+        _SINK.append(SmtpSink())
+    sink = _SINK[0]
+    server = env["ir.mail_server"].sudo().search([("smtp_port", "=", sink.port)], limit=1)
+    if not server:
+        env["ir.mail_server"].sudo().create(
+            {"name": "ESD test sink", "smtp_host": "127.0.0.1", "smtp_port": sink.port}
+        )
+    return sink
+
+
+def send_license_emails(env):
+    """What Odoo's mail queue then the license email job do: the queued license emails leave,
+    their outcome is recorded on their licenses."""
+    use_smtp_sink(env)
+    env["mail.mail"].sudo().search(
+        [("esd_asset_id", "!=", False), ("state", "=", "outgoing")]
+    ).send()
+    env["esd.asset"]._cron_send_welcome()
+
+
+def paid_order(case, partner, product, count=1):
+    """An order of ``count`` licenses paid with the demo provider and invoiced at payment, as
+    sale.automatic_invoice does in the shop (skips the test without payment_demo)."""
+    env = case.env
+    if "payment_demo" not in env["ir.module.module"]._installed():
+        case.skipTest("paid with payment_demo (ESD_EXTRA_MODULES)")
+    env["ir.config_parameter"].set_param("sale.automatic_invoice", True)
+    order = env["sale.order"].create(
+        {
+            "partner_id": partner.id,
+            "order_line": [
+                Command.create(
+                    {"product_id": product.product_variant_id.id, "product_uom_qty": count}
+                )
+            ],
+        }
+    )
+    provider = env.ref("payment.payment_provider_demo")
+    provider.state = "test"
+    transaction = env["payment.transaction"].create(
+        {
+            "provider_id": provider.id,
+            "payment_method_id": env.ref("payment_demo.payment_method_demo").id,
+            "amount": order.amount_total,
+            "currency_id": order.currency_id.id,
+            "partner_id": partner.id,
+            "reference": f"{order.name}-paid",
+            "sale_order_ids": [Command.set(order.ids)],
+        }
+    )
+    transaction._set_done()
+    transaction._post_process()
+    return order

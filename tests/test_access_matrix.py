@@ -35,6 +35,7 @@ ROLES = {
     "sales_all": "Salesperson (all documents)",
     "employee_joined": "Employee who made itself the customer's contact",
     "esd_other_company": "ESD user, other company",
+    "esd_manager_other_company": "ESD manager, other company",
     "esd_user": "ESD user",
     "esd_manager": "ESD manager",
     "admin": "Administrator",
@@ -42,7 +43,8 @@ ROLES = {
 }
 
 # Outcomes: full = the key in clear; masked = the page or value without the key; listed / absent
-# (from /my/esd); ok = done; denied = AccessError; 404 = not found; login = asked to log in.
+# (from /my/esd); ok = done; denied = AccessError; refused = a UserError saying why (nothing
+# done); 404 = not found; login = asked to log in.
 BACKEND = {"esd_user": "ok", "esd_manager": "ok", "admin": "ok"}
 PORTAL_OWNERS = {"customer": "ok", "reseller": "ok", "end_customer": "ok"}
 MANAGERS = {"esd_manager": "ok", "admin": "ok"}
@@ -84,6 +86,7 @@ EXPECTED = {
         other="404",
         sales_own="404",
         esd_other_company="404",
+        esd_manager_other_company="404",
     ),
     "Read key and link (RPC)": _row(
         "masked",
@@ -93,6 +96,7 @@ EXPECTED = {
         other="denied",
         sales_own="denied",
         esd_other_company="denied",
+        esd_manager_other_company="denied",
     ),
     "Read internal fields (RPC)": _row("denied", **STAFF_READERS),
     "Read the price paid (RPC)": _row("denied", **STAFF_READERS),
@@ -106,6 +110,7 @@ EXPECTED = {
         other="404",
         sales_own="404",
         esd_other_company="404",
+        esd_manager_other_company="404",
     ),
     "Read back a resent email's key": _row("denied", **BACKEND_NO_KEY),
     "Forge a reconciliation finding": _row("denied"),
@@ -135,6 +140,18 @@ EXPECTED = {
     "Reconciliation": _row("denied", **BACKEND),
     "Import licenses from CIS": _row("denied", **MANAGERS),
     "Edit the license email": _row("denied", **MANAGERS),
+    "Edit the shared license email": _row("denied", admin="ok"),
+    "Resend to a new address": _row("denied", **BACKEND),
+    "Archive a delivered license": _row(
+        "denied", esd_user="refused", esd_manager="refused", admin="refused"
+    ),
+    "Delete a delivered license": _row("denied", esd_manager="refused", admin="refused"),
+    "Link an email to a license (RPC)": _row("denied"),
+    "Allow license keys on a contact": _row(
+        "denied", esd_manager_other_company="refused", **MANAGERS
+    ),
+    "Write a grant (RPC)": _row("denied"),
+    "Re-encrypt license keys": _row("denied", admin="ok"),
     "Change the sales price rule": _row("denied", **MANAGERS),
     "Price products from the rule": _row("denied", **MANAGERS),
     "Allow selling below cost": _row("denied", **MANAGERS),
@@ -142,6 +159,7 @@ EXPECTED = {
     "Read price changes (RPC)": _row("denied", **BACKEND),
     "Read price-change emails (RPC)": _row("denied", **BACKEND),
     "Edit the price-change email": _row("denied", **MANAGERS),
+    "Edit the shared price-change email": _row("denied", admin="ok"),
     "Put code in the price-change email": _row("denied", admin="ok"),
     "Opt a reseller out of price emails": _row("denied", **PARTNER_EDITORS),
 }
@@ -216,6 +234,13 @@ class TestAccessMatrix(HttpCase):
                 company_id=branch.id,
                 company_ids=[Command.set(branch.ids)],
             ),
+            "esd_manager_other_company": new_test_user(
+                cls.env,
+                "esd_manager_other_company",
+                groups="microsoft_esd.group_esd_manager",
+                company_id=branch.id,
+                company_ids=[Command.set(branch.ids)],
+            ),
             "esd_user": new_test_user(cls.env, "esd_user", groups="microsoft_esd.group_esd_user"),
             "esd_manager": new_test_user(
                 cls.env, "esd_manager", groups="microsoft_esd.group_esd_manager"
@@ -230,7 +255,9 @@ class TestAccessMatrix(HttpCase):
         # A pool of delivered licenses per owner: cells that change a license take a fresh one.
         changing = sum(op.kind == "fresh" for op in OPERATIONS.values())
         cls.pool = {
-            "customer": list(sell_licenses(cls.env, cls.office, cls.contoso, 11 * changing + 1)),
+            "customer": list(
+                sell_licenses(cls.env, cls.office, cls.contoso, (len(ROLES) - 2) * changing + 1)
+            ),
             "reseller": list(
                 sell_licenses(cls.env, cls.office, cls.fabrikam, 2 * changing + 1, cls.northwind)
             ),
@@ -306,6 +333,8 @@ class TestAccessMatrix(HttpCase):
                 return "login", None
             if "AccessError" in name or "MissingError" in name:
                 return "denied", None
+            if "UserError" in name:
+                return "refused", None
             return f"error {name}", None
 
     def post(self, url, **data):
@@ -367,7 +396,7 @@ class TestAccessMatrix(HttpCase):
                     outcome = operation.run(self, role, asset)
                     self.assertEqual(outcome, expected[role])
                     contacted = self.sim.stats()["cis_requests"] - calls
-                    if outcome in ("denied", "404", "login"):
+                    if outcome in ("denied", "refused", "404", "login"):
                         self.assertEqual(self._state(asset), before, "a refusal changed nothing")
                         self.assertEqual(contacted, 0, "a refused operation contacted CIS")
                     elif operation.cis:
@@ -519,10 +548,63 @@ def _import_licenses(case, role, asset):
 
 
 def _edit_template(case, role, asset):
+    """The company's own license email, as its ESD managers reach it from an instance."""
+    outcome, action = case.rpc(
+        "esd.instance", "action_esd_edit_license_template", [case.instance.ids]
+    )
+    if outcome != "ok":
+        return outcome
+    template = case.env["mail.template"].browse(action["res_id"])
+    outcome = case.rpc("mail.template", "write", [template.ids, {"email_cc": "x@example.com"}])[0]
+    if outcome == "ok":
+        template.sudo().email_cc = False
+    return outcome
+
+
+def _edit_shared_template(case, role, asset):
+    """The shared license email, which companies without their own use."""
     template = case.template
     outcome = case.rpc("mail.template", "write", [template.ids, {"email_cc": "x@example.com"}])[0]
     if outcome == "ok":
         template.sudo().email_cc = False
+    return outcome
+
+
+def _resend_to(case, role, asset):
+    vals = {"asset_id": asset.id, "email": "new-address@contoso.example"}
+    outcome, wizard_id = case.rpc("esd.resend.to", "create", [vals])
+    if outcome == "ok":
+        outcome = case.rpc("esd.resend.to", "action_send", [[wizard_id]])[0]
+    return outcome
+
+
+def _link_email(case, role, asset):
+    vals = {"esd_asset_id": asset.id, "email_to": "thief@evil.example", "body_html": "x"}
+    return case.rpc("mail.mail", "create", [vals])[0]
+
+
+def _allow_keys(case, role, asset):
+    """A new portal login under Contoso, given keys by the role."""
+    login = f"keys_{role}"
+    user = new_test_user(case.env, login, groups="base.group_portal")
+    user.partner_id.parent_id = case.contoso
+    return case.rpc("res.partner", "action_esd_allow_keys", [user.partner_id.ids])[0]
+
+
+def _write_grant(case, role, asset):
+    vals = {
+        "user_id": case.users["portal_added"].id,
+        "partner_id": case.contoso.id,
+        "company_id": case.env.company.id,
+        "scope": "keys",
+    }
+    return case.rpc("esd.grant", "create", [vals])[0]
+
+
+def _reencrypt(case, role, asset):
+    outcome, settings_id = case.rpc("res.config.settings", "create", [{}])
+    if outcome == "ok":
+        outcome = case.rpc("res.config.settings", "action_esd_reencrypt_keys", [[settings_id]])[0]
     return outcome
 
 
@@ -636,6 +718,22 @@ def _read_record(record_attr, *fields):
 
 
 def _edit_digest_template(case, role, asset):
+    """The price-change email of the instance's company, from the instance's button."""
+    outcome, action = case.rpc(
+        "esd.instance", "action_esd_edit_price_digest_template", [case.instance.ids]
+    )
+    if outcome != "ok":
+        return outcome
+    template = case.env["mail.template"].browse(action["res_id"])
+    case.assertEqual(template.esd_company_id, case.instance.company_id)
+    outcome = case.rpc("mail.template", "write", [template.ids, {"email_cc": "x@example.com"}])[0]
+    if outcome == "ok":
+        template.sudo().email_cc = False
+    return outcome
+
+
+def _edit_shared_digest_template(case, role, asset):
+    """The shared price-change email (no company): system administrators only."""
     template = case.digest_template
     outcome = case.rpc("mail.template", "write", [template.ids, {"email_cc": "x@example.com"}])[0]
     if outcome == "ok":
@@ -713,6 +811,14 @@ OPERATIONS = {
     "Reconciliation": Operation(_reconcile, kind=None, cis=True),
     "Import licenses from CIS": Operation(_import_licenses, kind=None, cis=True),
     "Edit the license email": Operation(_edit_template, kind=None),
+    "Edit the shared license email": Operation(_edit_shared_template, kind=None),
+    "Resend to a new address": Operation(_resend_to, kind="fresh"),
+    "Archive a delivered license": Operation(_backend("action_archive"), kind="fresh"),
+    "Delete a delivered license": Operation(_backend("unlink"), kind="fresh"),
+    "Link an email to a license (RPC)": Operation(_link_email),
+    "Allow license keys on a contact": Operation(_allow_keys, kind=None),
+    "Write a grant (RPC)": Operation(_write_grant, kind=None),
+    "Re-encrypt license keys": Operation(_reencrypt, kind=None),
     "Change the sales price rule": Operation(_price_rule, kind=None),
     "Price products from the rule": Operation(_price_from_rule, kind=None),
     "Allow selling below cost": Operation(_allow_below_cost, kind=None),
@@ -724,6 +830,7 @@ OPERATIONS = {
         _read_record("digest", "partner_id", "esd_price_table_html"), kind=None
     ),
     "Edit the price-change email": Operation(_edit_digest_template, kind=None),
+    "Edit the shared price-change email": Operation(_edit_shared_digest_template, kind=None),
     "Put code in the price-change email": Operation(_digest_template_code, kind=None),
     "Opt a reseller out of price emails": Operation(_price_optout, kind=None),
 }

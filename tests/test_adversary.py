@@ -177,13 +177,25 @@ class TestAdversary(EsdSimulatorCase):
         token, link = secrets_of(asset)
         old = asset.sudo().message_post(body=f"Your key {token}, activate at {link}")
         (mail,) = self.env["mail.mail"].search([("esd_asset_id", "=", asset.id)])
-        mail.body_html = mail.body_html.replace("ESD-LICENSE-KEY-PLACEHOLDER", token)
+        # As the first versions queued it: the key in clear, no grant.
+        marker = mail._esd_grant().key_marker
+        self.env.cr.execute(
+            "UPDATE mail_mail SET body_html = %s WHERE id = %s",
+            [mail.body_html.replace(marker, token), mail.id],
+        )
+        self.env.cr.execute("DELETE FROM esd_mail_grant WHERE mail_id = %s", [mail.id])
+        self.env.invalidate_all()
         self.env.flush_all()
-        path = get_module_path("microsoft_esd") + "/migrations/18.0.1.4.0/post-migrate.py"
-        spec = importlib.util.spec_from_file_location("esd_migration_1_4", path)
-        migration = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(migration)
-        migration.migrate(self.env.cr, "18.0.1.3.0")
+        for version, name in (
+            ("18.0.1.3.0", "18.0.1.4.0/post-migrate.py"),
+            ("18.0.1.6.0", "18.0.1.7.0/post-grants-and-emails.py"),
+        ):
+            path = get_module_path("microsoft_esd") + "/migrations/" + name
+            spec = importlib.util.spec_from_file_location("esd_migration", path)
+            migration = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(migration)
+            self.env.flush_all()
+            migration.migrate(self.env.cr, version)
         self.env.invalidate_all()
         leaked = (token, link, str(escape(link)))
         self.assertFalse(
@@ -195,7 +207,8 @@ class TestAdversary(EsdSimulatorCase):
 
     # ------------------------------------------------------------------ template editors
     def test_esd_managers_edit_wording_not_code(self):
-        template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
+        action = self.instance.with_user(self.manager).action_esd_edit_license_template()
+        template = self.env["mail.template"].browse(action["res_id"])
         self.assertFalse(self.manager.has_group("mail.group_mail_template_editor"))
         body = str(template.body_html)
         template.with_user(self.manager).write(
@@ -226,7 +239,7 @@ class TestAdversary(EsdSimulatorCase):
         portal.partner_id.parent_id = self.customer  # and back: still not chosen
         self.assertFalse(asset.with_user(portal).key_visible)
         self.assertTrue(
-            any("allowed" in (body or "") for body in portal.partner_id.message_ids.mapped("body"))
+            any("gave" in (body or "") for body in portal.partner_id.message_ids.mapped("body"))
         )
 
     def test_only_esd_managers_choose_key_holders(self):
@@ -238,9 +251,16 @@ class TestAdversary(EsdSimulatorCase):
         with self.assertRaises(AccessError):
             portal.partner_id.with_user(clerk).action_esd_allow_keys()
         with self.assertRaises(AccessError):
-            portal.with_user(clerk).write({"esd_key_holder": True})
+            self.env["esd.grant"].with_user(clerk).create(
+                {
+                    "user_id": portal.id,
+                    "partner_id": self.customer.id,
+                    "company_id": self.env.company.id,
+                    "scope": "keys",
+                }
+            )
         portal.partner_id.with_user(self.manager).action_esd_allow_keys()
-        self.assertTrue(portal.esd_key_holder)
+        self.assertTrue(portal.partner_id.esd_key_holder)
 
     # ------------------------------------------------------------------ money
     def test_invoicing_retries_are_for_invoicing_users_and_license_lines(self):

@@ -210,6 +210,14 @@ class TestEsdInstance(EsdSimulatorCase):
         with self.assertRaisesRegex(UserError, "No sales price yet"):
             products.action_esd_activate_for_sale()
         self.assertFalse(any(products.mapped("sale_ok")))
+        # One priced product among unpriced ones: it is activated, the others are named.
+        priced, unpriced = products[:1], products[1:]
+        priced.list_price = 100
+        action = products.action_esd_activate_for_sale()
+        self.assertEqual(action["params"]["type"], "warning")
+        self.assertIn(unpriced[0].display_name, action["params"]["message"])
+        self.assertTrue(priced.sale_ok)
+        self.assertFalse(any(unpriced.mapped("sale_ok")))
         products.write({"list_price": 100})
         products.action_esd_activate_for_sale()
         self.assertEqual(set(products.mapped("esd_catalog_status")), {"active"})

@@ -13,7 +13,14 @@ from odoo.tests import new_test_user, tagged
 
 from odoo.addons.microsoft_esd.models.mail_message import sanitize_once
 
-from .common import EsdSimulatorCase, customer_company, office_for_sale, outgoing_body, secrets_of
+from .common import (
+    EsdSimulatorCase,
+    customer_company,
+    office_for_sale,
+    outgoing_body,
+    secrets_of,
+    send_license_emails,
+)
 
 KEEP = "Keep this key private: anyone who has it can activate the product."
 KEEP_FR = "Gardez cette clé pour vous : elle active le produit."
@@ -35,7 +42,9 @@ class TestLicenseEmails(EsdSimulatorCase):
         cls.manager = new_test_user(
             cls.env, "mail_mgr", groups="base.group_user,microsoft_esd.group_esd_manager"
         )
-        cls.template = cls.env.ref("microsoft_esd.mail_template_esd_welcome")
+        # The company's own license email, made from the shared one by its ESD manager.
+        action = cls.instance.with_user(cls.manager).action_esd_edit_license_template()
+        cls.template = cls.env["mail.template"].browse(action["res_id"])
         cls.body = str(cls.template.body_html)
         # The French translation, as an ESD manager gives it in the translation dialog.
         cls._as_manager().update_field_translations(
@@ -85,13 +94,13 @@ class TestLicenseEmails(EsdSimulatorCase):
             self.assertTrue(mail.subject.startswith("Votre licence Microsoft : "), mail.subject)
             self.assertIn(KEEP_FR, mail.body_html)
             self.assertNotIn(KEEP, mail.body_html)
-            self.assertEqual(mail.recipient_ids, self.french)
+            self.assertEqual(mail.email_to, self.french.email_formatted)
         for asset in english:
             mail = self._mail(asset)
             self.assertTrue(mail.subject.startswith("Your Microsoft license: "), mail.subject)
             self.assertIn(KEEP, mail.body_html)
             self.assertNotIn(KEEP_FR, mail.body_html)
-            self.assertEqual(mail.recipient_ids, self.english)
+            self.assertEqual(mail.email_to, self.english.email_formatted)
 
     def test_a_managers_edit_shows_in_the_next_email(self):
         ((before,),) = self._deliver((self.english, 1))
@@ -147,9 +156,13 @@ class TestLicenseEmails(EsdSimulatorCase):
             self.assertFalse(any(key in sent for key in others), "another license's key")
             self.assertFalse(any(key in mail.body_html for key in keys.values()), "a stored key")
             self.assertFalse(mail.model or mail.res_id, "the email is not in the chatter")
+        # Once they left, each license's chatter says to whom, never the key.
+        send_license_emails(self.env)
+        for asset in assets:
             (note,) = asset.message_ids.filtered(lambda m: "License email sent to" in m.body)
             self.assertIn("it@contoso.example", note.body)
             self.assertFalse(any(key in note.body for key in keys.values()), "a key in chatter")
+            self.assertEqual(asset.mail_state, "sent")
 
     def test_stored_bodies_are_what_odoos_sanitizer_returns(self):
         """Sanitized once per distinct HTML in a batch, each body is exactly what Odoo's
@@ -172,6 +185,6 @@ class TestLicenseEmails(EsdSimulatorCase):
     def test_an_email_rendered_outside_the_license_emails_gets_no_key(self):
         """Only the license emails' own code links an email to its license (and its key)."""
         ((asset,),) = self._deliver((self.english, 1))
-        mail = self.template.with_context(esd_mail_placeholders=True).send_mail_batch(asset.ids)
+        mail = self.template.send_mail_batch(asset.ids)
         self.assertFalse(mail.esd_asset_id)
         self.assertFalse(secrets_of(asset)[0] in outgoing_body(mail), "a key in another email")

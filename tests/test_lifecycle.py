@@ -150,20 +150,29 @@ class TestLifecycle(EsdSimulatorCase):
         self.assertEqual(len(again - mails), 1)
 
     # ------------------------------------------------------------------ delete guard
-    def test_a_delivered_license_cannot_be_deleted(self):
+    def test_a_delivered_license_is_neither_deleted_nor_archived(self):
+        """A delivered license is the proof of a sale and still open (issue 29): archiving it
+        would hide it from invoicing and reconciliation."""
         asset = self._licenses()
-        with self.assertRaisesRegex(UserError, "proof of a sale"):
+        with self.assertRaisesRegex(UserError, "cannot be deleted"):
             asset.unlink()
-        asset.action_archive()
-        self.assertFalse(asset.active)
+        with self.assertRaisesRegex(UserError, "cannot be archived"):
+            asset.action_archive()
+        self.assertTrue(asset.active)
 
-    def test_failed_licenses_can_be_deleted_by_managers_only(self):
+    def test_only_a_stopped_license_is_deleted_by_managers(self):
+        """A license CIS refused is stopped by cancelling its order; then an ESD manager may
+        delete it (an ESD user may not). Before that, it is still open."""
         self.admin.faults(fail=5, fail_status=422, paths="orders")
         asset = self._licenses()
         self.assertEqual(asset.sync_status, "failed")
         user = new_test_user(self.env, "esd_plain", groups="microsoft_esd.group_esd_user")
         with self.assertRaisesRegex(AccessError, "Microsoft ESD/Manager"):
             asset.with_user(user).unlink()
+        with self.assertRaisesRegex(UserError, "cannot be deleted"):
+            asset.unlink()
+        asset.sale_order_id._action_cancel()
+        self.assertEqual(asset.lifecycle_state, "stopped")
         asset.unlink()
         self.assertFalse(asset.exists())
 

@@ -329,6 +329,47 @@ class TestPrices(EsdSimulatorCase):
         self.env["esd.price.change"]._esd_announce_pending()
         self.assertEqual(self.env["esd.price.digest"].search_count([]), 2)
 
+    def test_each_company_words_its_own_price_change_email(self):
+        action = self.instance.with_user(self.manager).action_esd_edit_price_digest_template()
+        template = self.env["mail.template"].browse(action["res_id"])
+        shared = self.env.ref("microsoft_esd.mail_template_esd_price_digest")
+        self.assertEqual(
+            (template.esd_company_id, template.model), (self.env.company, shared.model)
+        )
+        template.with_user(self.manager).write(
+            {"subject": "Our new prices, {{ object.partner_id.name }}"}
+        )
+        with self.assertRaises(AccessError):  # wording, never code
+            template.with_user(self.manager).write({"subject": "{{ object.env.cr.dbname }}"})
+        with self.assertRaises(AccessError):  # the shared one is the administrators'
+            shared.with_user(self.manager).write({"subject": "Mine"})
+        branch = self.env["res.company"].create({"name": "ESD Branch"})
+        with self.assertRaises(AccessError):  # nor may a copy move to another company
+            template.with_user(self.manager).write({"esd_company_id": branch.id})
+        other = new_test_user(
+            self.env,
+            "prices_branch_manager",
+            groups="microsoft_esd.group_esd_manager",
+            company_id=branch.id,
+            company_ids=[Command.set(branch.ids)],
+        )
+        with self.assertRaises(AccessError):
+            template.with_user(other).write({"subject": "Theirs"})
+        with self.assertRaises(AccessError):
+            self.instance.with_user(other).action_esd_edit_price_digest_template()
+        # The company's wording is what its resellers receive.
+        self._sync()
+        (office,) = self._for_sale(OFFICE)
+        sell_licenses(self.env, office, self.fabrikam, 1, self.northwind)
+        self.admin.catalog("reprice", OFFICE, amount=159.99)
+        self._sync()
+        self.env["esd.price.change"]._esd_announce_pending()
+        digest = self.env["esd.price.digest"].search([("partner_id", "=", self.fabrikam.id)])
+        mail = self.env["mail.mail"].search(
+            [("model", "=", "esd.price.digest"), ("res_id", "=", digest.id)]
+        )
+        self.assertEqual(mail.subject, "Our new prices, Fabrikam Reseller")
+
     def test_an_unchanged_price_is_no_change_and_announces_nothing(self):
         self._sync()
         self.admin.catalog("rename", OFFICE, title="Office Home 2024 (renamed)")

@@ -85,11 +85,17 @@ class TestSecurity(EsdSimulatorCase):
         self.assertTrue([secrets_of(asset)[0] for asset in assets] == keys)
         self.assertEqual(self.env["esd.asset"].search([("token", "=", keys[0])]), assets[0])
 
-    def test_reencryption_is_for_esd_managers(self):
-        user = new_test_user(self.env, "esd_plain", groups="microsoft_esd.group_esd_user")
-        settings = self.env["res.config.settings"].with_user(user).sudo().create({})
-        with self.assertRaises(AccessError):
-            settings.with_user(user).action_esd_reencrypt_keys()
+    def test_reencryption_is_for_system_administrators(self):
+        """It rewrites every company's keys with the secret of odoo.conf: an ESD manager of one
+        company does not (issue 29)."""
+        for login, groups in (
+            ("esd_plain", "microsoft_esd.group_esd_user"),
+            ("esd_mgr_reenc", "microsoft_esd.group_esd_manager"),
+        ):
+            user = new_test_user(self.env, login, groups=groups)
+            settings = self.env["res.config.settings"].with_user(user).sudo().create({})
+            with self.assertRaises(AccessError):
+                settings.with_user(user).action_esd_reencrypt_keys()
 
     # ------------------------------------------------------------------ the license email
     def test_an_edited_template_neither_adds_recipients_nor_shows_keys_elsewhere(self):
@@ -97,24 +103,48 @@ class TestSecurity(EsdSimulatorCase):
         template.write({"email_cc": "thief@example.com", "email_to": "thief@example.com"})
         asset = self._licenses()
         (mail,) = self.env["mail.mail"].search([("esd_asset_id", "=", asset.id)])
-        self.assertEqual(mail.recipient_ids, self.customer)
-        self.assertFalse(mail.email_to or mail.email_cc)
-        # Rendered by anyone else (a preview, a composer), the key is masked.
+        self.assertFalse(mail.recipient_ids or mail.email_cc)
+        self.assertEqual(mail.email_to, '"Contoso Ltd" <it@contoso.example>')
+        # Rendered by anyone else (a preview, a composer), the template holds no key at all: the
+        # job appends it.
         rendered = template._render_field("body_html", asset.ids)[asset.id]
-        self.assertIn(asset.token_tail, rendered)
         self.assertFalse(secrets_of(asset)[0] in rendered, "a preview shows the key")
+        self.assertNotIn("ESD-KEY-", rendered)
 
-    def test_only_esd_managers_edit_license_templates(self):
+    def test_each_companys_esd_managers_edit_their_license_email(self):
+        """The shared template is the administrators'; each company's ESD managers edit their
+        company's copy, no other (issue 29)."""
         editor = new_test_user(
             self.env, "tpl_editor", groups="base.group_user,mail.group_mail_template_editor"
         )
-        template = self.env.ref("microsoft_esd.mail_template_esd_welcome")
+        shared = self.env.ref("microsoft_esd.mail_template_esd_welcome")
         with self.assertRaises(AccessError):
-            template.with_user(editor).write({"subject": "Give me the keys"})
+            shared.with_user(editor).write({"subject": "Give me the keys"})
         other = self.env.ref("sale.email_template_edi_sale")
         other.with_user(editor).write({"subject": "Still allowed elsewhere"})
         manager = new_test_user(self.env, "esd_mgr2", groups="microsoft_esd.group_esd_manager")
-        template.with_user(manager).write({"subject": "Your license {{ object.name }}"})
+        with self.assertRaises(AccessError):
+            shared.with_user(manager).write({"subject": "Your license {{ object.name }}"})
+        action = self.instance.with_user(manager).action_esd_edit_license_template()
+        mine = self.env["mail.template"].browse(action["res_id"])
+        self.assertEqual(mine.esd_company_id, self.env.company)
+        mine.with_user(manager).write({"subject": "Your license {{ object.name }}"})
+        # Another company's ESD manager cannot touch it.
+        branch = self.env["res.company"].create({"name": "ESD Branch B"})
+        manager_b = new_test_user(
+            self.env,
+            "esd_mgr_b_tpl",
+            groups="microsoft_esd.group_esd_manager",
+            company_id=branch.id,
+            company_ids=[Command.set(branch.ids)],
+        )
+        with self.assertRaises(AccessError):
+            mine.with_user(manager_b).write({"subject": "Reply to attacker"})
+        # The company's licenses go out with its own wording.
+        asset = self._licenses()
+        (mail,) = self.env["mail.mail"].search([("esd_asset_id", "=", asset.id)])
+        self.assertIn(asset.name, mail.subject)
+        self.assertTrue(mail.subject.startswith("Your license"))
 
     # ------------------------------------------------------------------ staging copies
     def test_neutralization_leaves_no_usable_secret(self):

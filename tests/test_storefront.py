@@ -363,10 +363,13 @@ class TestStorefront(HttpCase):
         self.assertEqual(order.state, "sale")
         self.assertEqual(order.esd_asset_ids.mapped("cost_unit"), [60.0])
 
-    def _transaction(self, order):
+    def _transaction(
+        self, order, route="/shop/payment/transaction/{id}", landing="/shop/payment/validate"
+    ):
+        """The payment form's request for a transaction of ``order`` (the demo provider)."""
         order.invalidate_recordset()
         return self.make_jsonrpc_request(
-            f"/shop/payment/transaction/{order.id}",
+            route.format(id=order.id),
             {
                 "provider_id": self.provider.id,
                 "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
@@ -374,7 +377,7 @@ class TestStorefront(HttpCase):
                 "amount": order.amount_total,
                 "flow": "direct",
                 "tokenization_requested": False,
-                "landing_route": "/shop/payment/validate",
+                "landing_route": landing,
                 "is_validation": False,
                 "access_token": order._portal_ensure_token(),
             },
@@ -525,7 +528,7 @@ class TestStorefront(HttpCase):
         self.assertEqual(assets.billing_partner_id, self.fabrikam)
         self.assertEqual(assets.invoice_id.partner_id.commercial_partner_id, self.fabrikam)
         (mail,) = self.env["mail.mail"].search([("esd_asset_id", "=", assets[0].id)])
-        self.assertEqual(mail.recipient_ids, litware)
+        self.assertEqual(mail.email_to, litware.email_formatted)
         # It is one of Fabrikam's customers now, and its licenses are in Fabrikam's portal.
         self.assertIn(litware, self.fabrikam._esd_end_customers())
         page = self.url_open("/my/esd").text
@@ -707,3 +710,26 @@ class TestStorefront(HttpCase):
         self.assertEqual(
             sorted(assets.customer_id.mapped("name")), ["Litware Inc", "Northwind Traders"]
         )
+
+    # ------------------------------------------------------------------ issue 29: read risks
+    def test_paying_from_the_order_page_checks_what_the_shop_checks(self):
+        """Sale's portal payment route (/my/orders/<id>/transaction) took money for a cart the
+        shop's own payment would refuse (no "whom for", a stale split), and for a quotation a
+        backend confirmation refuses: it checks the same now, and no transaction is made."""
+        self.authenticate("fabrikam", "fabrikam")
+        self._add_to_cart(2)
+        cart = self._cart()
+        quotation = self.env["sale.order"].create(
+            {
+                "partner_id": self.fabrikam.id,
+                "esd_end_customer_id": self.northwind.id,
+                "order_line": [Command.create({"product_id": self.office.product_variant_id.id})],
+            }
+        )
+        self.office.sudo().esd_catalog_status = "discontinued"
+        self.addCleanup(setattr, self.office.sudo(), "esd_catalog_status", "active")
+        for order in (cart, quotation):
+            before = self.env["payment.transaction"].search_count([])
+            with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
+                self._transaction(order, "/my/orders/{id}/transaction", f"/my/orders/{order.id}")
+            self.assertEqual(self.env["payment.transaction"].search_count([]), before)

@@ -56,6 +56,11 @@ class EsdLicenseImport(models.TransientModel):
     returned_count = fields.Integer("Returned before the import", readonly=True)
     no_product_count = fields.Integer("Product not in the catalog", readonly=True)
     no_customer_count = fields.Integer("No customer at CIS", readonly=True)
+    ordered_by_odoo_count = fields.Integer(
+        "Ordered by Odoo, answer pending",
+        readonly=True,
+        help="Licenses Odoo ordered whose answer was lost: their own retry records them.",
+    )
     skipped_details = fields.Text("Skipped", readonly=True)
     imported_count = fields.Integer(compute="_compute_summary")
     matched_count = fields.Integer(compute="_compute_summary")
@@ -77,6 +82,7 @@ class EsdLicenseImport(models.TransientModel):
         "returned_count",
         "no_product_count",
         "no_customer_count",
+        "ordered_by_odoo_count",
     )
     def _compute_summary(self):
         for wizard in self:
@@ -88,6 +94,7 @@ class EsdLicenseImport(models.TransientModel):
                 + wizard.returned_count
                 + wizard.no_product_count
                 + wizard.no_customer_count
+                + wizard.ordered_by_odoo_count
             )
             wizard.summary = self.env._(
                 "Licenses imported: %(imported)s. Partners matched: %(matched)s, created: "
@@ -129,7 +136,7 @@ class EsdLicenseImport(models.TransientModel):
         ids = [lic.license_id for lic in remote]
         known = Asset.search([("esd_license_id", "in", ids)]).mapped("esd_license_id")
         products = self._products(instance, {lic.product_id for lic in remote if lic.product_id})
-        plan = license_import.plan(remote, known, products)
+        plan = license_import.plan(remote, known, products, self._odoo_references(instance))
         # Every account is read before anything is written: an error changes nothing.
         partners, matched, new_accounts = self._match_accounts(instance, plan.account_ids())
         try:
@@ -156,6 +163,7 @@ class EsdLicenseImport(models.TransientModel):
                 "returned_count": counts[license_import.RETURNED],
                 "no_product_count": counts[license_import.NO_PRODUCT],
                 "no_customer_count": counts[license_import.NO_CUSTOMER],
+                "ordered_by_odoo_count": counts[license_import.ORDERED_BY_ODOO],
                 "skipped_details": self._skipped_details(plan) or False,
             }
         )
@@ -168,6 +176,21 @@ class EsdLicenseImport(models.TransientModel):
             len(created),
         )
         return self._reopen()
+
+    @api.model
+    def _odoo_references(self, instance):
+        """The externalReference of each license of ``instance`` Odoo ordered or will order,
+        not recorded yet (what provisioning sends: order/license)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            """
+            SELECT o.name || '/' || a.name FROM esd_asset a
+              JOIN sale_order o ON o.id = a.sale_order_id
+             WHERE a.instance_id = %s AND a.esd_license_id IS NULL
+            """,
+            [instance.id],
+        )
+        return {row[0] for row in self.env.cr.fetchall()}
 
     def _lock_instance(self, instance):
         """One import of an instance at a time: a second one at once is refused."""
@@ -302,6 +325,10 @@ class EsdLicenseImport(models.TransientModel):
                 "its product is not in the instance's catalog (Get Services Definition first)"
             ),
             license_import.NO_CUSTOMER: self.env._("CIS does not say who it was sold to"),
+            license_import.ORDERED_BY_ODOO: self.env._(
+                "Odoo ordered it and its answer was lost: Retry provisioning on that license "
+                "records it"
+            ),
         }
         lines = []
         for reason, label in reasons.items():

@@ -369,6 +369,7 @@ class State:
                 "orderId",
                 "customerAccountId",
                 "resellerAccountId",
+                "externalReference",
             )
         }
         wire["orderDate"] = lic.get("orderDate") or lic["lastModified"]

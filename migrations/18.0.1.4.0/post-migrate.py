@@ -18,10 +18,10 @@ from odoo import SUPERUSER_ID, api
 from odoo.tools import convert_file
 
 from odoo.addons.microsoft_esd.microsoft_esd import licenses
-from odoo.addons.microsoft_esd.models.esd_asset_provisioning import (
-    MAIL_KEY_PLACEHOLDER,
-    MAIL_LINK_PLACEHOLDER,
-)
+
+# The placeholders the license email held from 18.0.1.4.0 to 18.0.1.6.0 (random markers since).
+MAIL_KEY_PLACEHOLDER = "ESD-LICENSE-KEY-PLACEHOLDER"
+MAIL_LINK_PLACEHOLDER = "https://esd-activation-link.invalid/"
 
 _logger = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ def migrate(cr, version):
            AND u.partner_id = o.partner_id AND u.share AND u.active
         """
     )
+    # From 18.0.1.7.0 on the flag is gone (grants replaced it): kept as a column for the 18.0.1.7.0
+    # migration, which makes grants of it.
+    cr.execute("ALTER TABLE res_users ADD COLUMN IF NOT EXISTS esd_key_holder boolean")
     cr.execute(
         """
         UPDATE res_users u

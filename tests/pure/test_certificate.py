@@ -77,3 +77,17 @@ def test_garbage_and_empty_files():
     with pytest.raises(CertificateError, match="no private key"):
         cert, _ = pki.make_self_signed_client()
         load_certificate(pki.cert_pem(cert))
+
+
+@pytest.mark.parametrize("empty", [None, "", False])
+def test_an_empty_password_as_odoo_gives_it(pair, empty):
+    """Odoo's form gives False for an empty password field: a PFX uploaded before its password
+    is typed is explained, an unencrypted PEM key needs none (issue 33)."""
+    cert, key = pair
+    unencrypted_pem = pki.cert_pem(cert) + pki.key_pem(key)
+    thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()
+    assert load_certificate(unencrypted_pem, empty).thumbprint == thumbprint
+    with pytest.raises(CertificateError, match="password is wrong"):
+        load_certificate(pki.pfx_bytes(cert, key, "s3cret"), empty)
+    with pytest.raises(CertificateError, match="enter its password"):
+        load_certificate(pki.cert_pem(cert) + pki.key_pem(key, "pw"), empty)

@@ -43,9 +43,21 @@ def test_each_license_is_imported_or_skipped_with_its_reason():
         li.RETURNED: 1,
         li.NO_PRODUCT: 1,
         li.NO_CUSTOMER: 1,
+        li.ORDERED_BY_ODOO: 0,
     }
     assert [lic.license_id for lic in plan.skipped(li.NO_PRODUCT)] == ["L5"]
     assert len(plan.skipped()) == 4
+
+
+def test_a_license_odoo_ordered_whose_answer_was_lost_is_left_to_its_retry():
+    """Its externalReference is an Odoo license's: importing it would make a second, unbilled
+    record and make the license's own retry fail (issue 29)."""
+    remote = [sold("L1", external_reference="S00042/ESD/0007"), sold("L2")]
+    plan = li.plan(
+        remote, known_license_ids=set(), product_ids={OFFICE}, odoo_references={"S00042/ESD/0007"}
+    )
+    assert [lic.license_id for lic in plan.to_import] == ["L2"]
+    assert [lic.license_id for lic in plan.skipped(li.ORDERED_BY_ODOO)] == ["L1"]
 
 
 def test_the_accounts_to_match_are_those_of_the_licenses_to_import_each_once():

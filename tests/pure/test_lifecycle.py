@@ -59,3 +59,18 @@ def test_the_picture_in_the_architecture_document_is_the_code():
     assert "```mermaid\n" + lifecycle.mermaid() + "```" in docs, (
         "docs/architecture.md: paste the output of `python -m microsoft_esd.lifecycle`"
     )
+
+
+def test_only_settled_licenses_are_archived_or_deleted():
+    """Archiving hides a license from every list and job: only once nothing is open (issue 29).
+    Deleting removes the proof of a sale: only a license Microsoft cannot hold."""
+    assert {state for state, _label in lifecycle.STATES if lifecycle.archivable(state)} == {
+        lifecycle.STOPPED,
+        lifecycle.CREDITED,
+    }
+    assert lifecycle.deletable(lifecycle.STOPPED, cis_may_hold=False, has_cis_license=False)
+    assert not lifecycle.deletable(lifecycle.STOPPED, cis_may_hold=True, has_cis_license=False)
+    assert not lifecycle.deletable(lifecycle.STOPPED, cis_may_hold=False, has_cis_license=True)
+    for state, _label in lifecycle.STATES:
+        if state != lifecycle.STOPPED:
+            assert not lifecycle.deletable(state, cis_may_hold=False, has_cis_license=False)

@@ -71,6 +71,14 @@ def test_a_slot_beyond_the_wait_allowed_is_refused_without_waiting():
     assert pacer.acquire(max_wait=0.5)
     assert not pacer.acquire(max_wait=0.5)  # the next slot is 1 s away
     assert clock.now == 1000.0
+    # Refused slots are not taken (issue 29): a burst of callers that give up does not push the
+    # pace into the future; the slot 1 s away is still the next one.
+    for _ in range(5):
+        assert not pacer.acquire(max_wait=0.5)
+    clock.now += 1
+    start = clock.now
+    assert pacer.acquire(max_wait=0.5)
+    assert clock.now == start
 
 
 def test_threads_share_one_pace():
