@@ -43,7 +43,8 @@ class EsdWebsiteSale(WebsiteSale):
 
     def _get_shop_payment_errors(self, order):
         """Odoo's, and what blocks the licenses: a reseller's answer missing, an end customer in
-        a country the product's instance does not sell to (the payment refuses them too)."""
+        a country the product's instance does not sell to, a license priced below its cost (the
+        payment refuses them too)."""
         errors = super()._get_shop_payment_errors(order)
         if not order or order.state != "draft":
             return errors
@@ -68,6 +69,10 @@ class EsdWebsiteSale(WebsiteSale):
                 (request.env._("These licenses cannot be sold to %s.", customer.name), refusal)
                 for refusal in order._esd_country_refusals(customer)
             )
+        errors.extend(
+            (request.env._("This price is below our cost."), refusal)
+            for refusal in order._esd_below_cost_refusals()
+        )
         return errors
 
     # ------------------------------------------------------------------ whom for

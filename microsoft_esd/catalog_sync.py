@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from .errors import ProtocolError
+from .prices import price_changed
 
 NEW, ACTIVE, UPDATED, DISCONTINUED = "new", "active", "updated", "discontinued"
 
@@ -21,6 +22,19 @@ class Known:
     record_id: int
     fingerprint: str
     status: str  # new | active | updated | discontinued
+    price: float = None  # Microsoft's price when it was last applied (None: unknown)
+    currency: str = None
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    """Microsoft's price of a known product moved: from ``old_price`` ``old_currency`` to the
+    item's."""
+
+    record_id: int
+    item: object  # the CatalogItem with the new price
+    old_price: float
+    old_currency: str
 
 
 @dataclass
@@ -30,6 +44,7 @@ class Plan:
     discontinue: list = field(default_factory=list)  # (record_id, CatalogItem or None if missing)
     unchanged: int = 0
     skipped: int = 0  # discontinued in CIS and never sold here: nothing to create
+    price_changes: list = field(default_factory=list)  # PriceChange, among the updates
 
     @property
     def changes(self):
@@ -78,6 +93,10 @@ def plan(known, items):
             continue
         # Changed, or listed again after being discontinued: an operator reviews it first.
         result.update.append((have.record_id, item, NEW if have.status == NEW else UPDATED))
+        if price_changed(have.price, have.currency, item.price, item.currency):
+            result.price_changes.append(
+                PriceChange(have.record_id, item, have.price, have.currency)
+            )
     for product_id, have in known.items():
         if product_id not in seen and have.status != DISCONTINUED:
             result.discontinue.append((have.record_id, None))

@@ -489,11 +489,21 @@ class EsdInstance(models.Model):
             Product = self.env["product.template"].with_context(active_test=False)
             existing = Product.search_read(
                 [("esd_instance_id", "=", self.id)],
-                ["esd_product_id", "esd_fingerprint", "esd_catalog_status"],
+                [
+                    "esd_product_id",
+                    "esd_fingerprint",
+                    "esd_catalog_status",
+                    "esd_cis_price",
+                    "esd_cis_currency",
+                ],
             )
             known = {
                 row["esd_product_id"]: catalog_sync.Known(
-                    row["id"], row["esd_fingerprint"] or "", row["esd_catalog_status"] or "active"
+                    row["id"],
+                    row["esd_fingerprint"] or "",
+                    row["esd_catalog_status"] or "active",
+                    row["esd_cis_price"] if row["esd_cis_currency"] else None,
+                    row["esd_cis_currency"] or None,
                 )
                 for row in existing
             }
@@ -509,7 +519,7 @@ class EsdInstance(models.Model):
                     "connection."
                 )
             ) from None
-        products = Product._esd_apply_catalog_plan(self, plan)
+        products, pricing = self._esd_apply_catalog(plan, correlation_id)
         self.catalog_last_sync = fields.Datetime.now()
         result = self.env["esd.catalog.sync.result"].create(
             {
@@ -521,6 +531,9 @@ class EsdInstance(models.Model):
                 "new_product_ids": [fields.Command.set(products["new"].ids)],
                 "updated_product_ids": [fields.Command.set(products["updated"].ids)],
                 "discontinued_product_ids": [fields.Command.set(products["discontinued"].ids)],
+                "price_change_ids": [fields.Command.set(pricing["price_changes"].ids)],
+                "below_cost_product_ids": [fields.Command.set(pricing["below_cost"].ids)],
+                "price_warnings": "\n".join(pricing["warnings"]) or False,
             }
         )
         self.message_post(body=result.summary, subtype_xmlid="mail.mt_note")

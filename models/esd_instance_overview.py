@@ -2,7 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
 
-from .esd_access import check_caller
+from ..microsoft_esd import prices
+from .esd_access import ESD_USER, check_caller
 
 # The overview's numbers: the licenses each one counts (the list it opens shows the same).
 # Counted with the reader's own rights (record rules), as the list it opens shows them.
@@ -47,6 +48,15 @@ class EsdInstance(models.Model):
     overview_sold_month_amount = fields.Monetary(
         "Sales this month", compute="_compute_overview", currency_field="overview_currency_id"
     )
+    overview_margin_month_amount = fields.Monetary(
+        "Margin this month", compute="_compute_overview", currency_field="overview_currency_id"
+    )
+    overview_margin_month_percent = fields.Float(
+        "Margin this month (%)", compute="_compute_overview", digits=(16, 1)
+    )
+    overview_price_changes_count = fields.Integer(
+        "Price changes this month", compute="_compute_overview"
+    )
     overview_currency_id = fields.Many2one(related="company_id.currency_id")
     overview_certificate_days = fields.Integer(
         "Certificate expires in (days)", compute="_compute_overview"
@@ -70,14 +80,24 @@ class EsdInstance(models.Model):
                 ["__count"],
             )
             counts[key] = {instance.id: count for instance, count in groups}
-        amounts = {}
+        amounts, margins = {}, {}
         if self.env.user.has_group("base.group_user"):
             groups = Asset._read_group(
                 [("instance_id", "in", self.ids), *self._overview_domain("sold_month")],
                 ["instance_id"],
-                ["net_revenue:sum"],
+                ["net_revenue:sum", "margin:sum"],
             )
-            amounts = {instance.id: amount for instance, amount in groups}
+            amounts = {instance.id: amount for instance, amount, _margin in groups}
+            margins = {instance.id: margin for instance, _amount, margin in groups}
+        changes = {}
+        if self.env.user.has_group(ESD_USER):
+            changes = dict(
+                self.env["esd.price.change"]._read_group(
+                    [("instance_id", "in", self.ids), *self._overview_price_changes_domain()],
+                    ["instance_id"],
+                    ["__count"],
+                )
+            )
         now = fields.Datetime.now()
         for instance in self:
             get = {key: counts[key].get(instance.id, 0) for key in OVERVIEW}
@@ -89,8 +109,27 @@ class EsdInstance(models.Model):
             instance.overview_findings_count = sum(get[key] for key in FINDINGS)
             instance.overview_sold_month_count = get["sold_month"]
             instance.overview_sold_month_amount = amounts.get(instance.id, 0.0)
+            instance.overview_margin_month_amount = margins.get(instance.id, 0.0)
+            instance.overview_margin_month_percent = prices.margin(
+                amounts.get(instance.id, 0.0),
+                amounts.get(instance.id, 0.0) - margins.get(instance.id, 0.0),
+            )[1]
+            instance.overview_price_changes_count = changes.get(instance, 0)
             expiry = instance.certificate_expiry
             instance.overview_certificate_days = (expiry - now).days if expiry else 0
+
+    def _overview_price_changes_domain(self):
+        today = fields.Date.context_today(self)
+        return [("date", ">=", fields.Datetime.to_datetime(today.replace(day=1)))]
+
+    def action_esd_overview_price_changes(self):
+        """This month's price changes of this instance."""
+        self.ensure_one()
+        check_caller(self, operation="read")
+        changes = self.env["esd.price.change"].search(
+            [("instance_id", "=", self.id), *self._overview_price_changes_domain()]
+        )
+        return changes._esd_open(self.env._("Price changes this month: %s", self.name))
 
     def _overview_titles(self):
         return {

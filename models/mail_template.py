@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.exceptions import AccessError
 
 from .esd_asset_provisioning import WELCOME_QUEUE
 
@@ -14,6 +15,14 @@ class MailTemplate(models.Model):
         help="A license email template of this company only: its ESD managers edit it. The "
         "shared one (no company) is edited by system administrators.",
     )
+
+    def write(self, vals):
+        """Which company an ESD email template belongs to is set by Odoo's code when it makes
+        the company's copy: an ESD manager may not move its copy into another company (where
+        it would become that company's email)."""
+        if "esd_company_id" in vals and not self.env.su:
+            raise AccessError(self.env._("Only Odoo sets the company of an ESD email template."))
+        return super().write(vals)
 
     def _generate_template(self, res_ids, render_fields, find_or_create_partners=False):
         """The license email job's rendering: the key block is appended by code after the
@@ -35,7 +44,8 @@ class MailTemplate(models.Model):
         so a script an ESD manager put in the French body reached French customers' emails."""
         field = self._fields[field_name]
         # mail.template's body is translated whole: {lang: the body in that language}.
-        if self.model == "esd.asset" and field.type == "html" and field.translate is True:
+        esd_models = ("esd.asset", "esd.price.digest")
+        if self.model in esd_models and field.type == "html" and field.translate is True:
             translations = {
                 lang: field.convert_to_cache(value, self) if value else value
                 for lang, value in translations.items()

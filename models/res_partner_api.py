@@ -135,8 +135,8 @@ class ResPartner(models.Model):
     # ------------------------------------------------------------------ price changes
     def _esd_webhook_price_changed(self, changes):
         """The ``price.changed`` webhook messages of this reseller: ``changes`` is a list of
-        {"product_id", "sku", "price", "currency"} (the new prices of its pricelist). For the
-        price-change announcement to call, per reseller."""
+        {"product_id", "sku", "name", "old_price", "price", "currency"} (its pricelist's prices).
+        Called by ``_esd_price_changes_announced``, once per reseller and catalog sync."""
         self.ensure_one()
         reseller = self.commercial_partner_id
         companies = (

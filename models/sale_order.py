@@ -2,12 +2,14 @@ import logging
 from collections import defaultdict
 
 import psycopg2.errors
+from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import clean_context, mute_logger
+from odoo.tools import clean_context, format_amount, mute_logger
 
 from ..microsoft_esd.errors import redact
+from .esd_access import ESD_MANAGER, check_caller
 from .payment_transaction import PAID_CONFIRMATION
 
 _logger = logging.getLogger(__name__)
@@ -35,6 +37,19 @@ class SaleOrder(models.Model):
         help="What a reseller answered in the shop's checkout: its own licenses, or an end "
         "customer's.",
     )
+    # {product id: lowest unit price an ESD manager allowed below cost}; written by
+    # action_esd_allow_below_cost only (through sudo), read by no user.
+    esd_below_cost_allowance = fields.Json(copy=False, groups=fields.NO_ACCESS)
+    esd_below_cost_warning = fields.Text(
+        "Below Cost",
+        compute="_compute_esd_below_cost",
+        help="The licenses this order sells below their cost, not allowed by an ESD manager.",
+    )
+    esd_below_cost_allowed = fields.Boolean(
+        "Below Cost Allowed",
+        compute="_compute_esd_below_cost",
+        help="Licenses of this order sell below cost, at prices an ESD manager allowed.",
+    )
     esd_buyer_user_id = fields.Many2one(
         "res.users",
         "Bought Online By",
@@ -57,6 +72,18 @@ class SaleOrder(models.Model):
         for order in self:
             order.esd_asset_count = len(order.esd_asset_ids)
             order.has_esd_lines = any(order.order_line.mapped("is_esd"))
+
+    @api.depends(
+        "order_line.esd_below_cost", "order_line.price_reduce_taxexcl", "order_line.product_id"
+    )
+    def _compute_esd_below_cost(self):
+        for order in self:
+            below = order.order_line.filtered("esd_below_cost")
+            refused = order._esd_below_cost_lines()
+            order.esd_below_cost_warning = "\n".join(
+                line._esd_below_cost_text() for line in refused
+            )
+            order.esd_below_cost_allowed = bool(below) and not refused
 
     @api.constrains("esd_end_customer_id", "partner_id")
     def _check_end_customer(self):
@@ -110,7 +137,12 @@ class SaleOrder(models.Model):
         if not PAID_CONFIRMATION.get():
             esd_orders._esd_check_sellable()
             esd_orders._esd_check_parties()
-        return super().action_confirm()
+        below_cost = {order: order.order_line.filtered("esd_below_cost") for order in esd_orders}
+        result = super().action_confirm()
+        for order, lines in below_cost.items():
+            if lines:
+                order._esd_note_below_cost(lines)
+        return result
 
     def _action_confirm(self):
         """Sale's confirmation hook: the licenses of the confirmed orders, created under a clean
@@ -151,6 +183,81 @@ class SaleOrder(models.Model):
             )
         assets._esd_set_stopped()
         return super()._action_cancel()
+
+    # ------------------------------------------------------------------ below cost
+    def _esd_below_cost_lines(self):
+        """The lines of this order that sell a license below cost at a price no ESD manager
+        allowed."""
+        self.ensure_one()
+        allowance = self.sudo().esd_below_cost_allowance or {}
+        currency = self.currency_id
+        return self.order_line.filtered(
+            lambda line: (
+                line.esd_below_cost
+                and (
+                    str(line.product_id.id) not in allowance
+                    or currency.compare_amounts(
+                        line.price_reduce_taxexcl, allowance[str(line.product_id.id)]
+                    )
+                    < 0
+                )
+            )
+        )
+
+    def _esd_note_below_cost(self, lines):
+        """The order's chatter records a confirmation below cost: who, which licenses, at what
+        price and cost, and whether an ESD manager allowed it."""
+        self.ensure_one()
+        refused = self._esd_below_cost_lines()
+        body = Markup("<p>%s</p><ul>%s</ul>") % (
+            self.env._("Confirmed by %s with licenses below cost:", self.env.user.name)
+            if refused
+            else self.env._(
+                "Confirmed by %s with licenses below cost, as an ESD manager allowed:",
+                self.env.user.name,
+            ),
+            Markup("").join(
+                Markup("<li>%s</li>") % text
+                for text in dict.fromkeys(line._esd_below_cost_text() for line in lines)
+            ),
+        )
+        self.message_post(body=body, subtype_xmlid="mail.mt_note")
+
+    def action_esd_allow_below_cost(self):
+        """Allow this quotation's licenses below cost at their current prices (ESD managers);
+        the chatter records who allowed what. A lower price later needs a new allowance."""
+        check_caller(self, ESD_MANAGER, "read")
+        for order in self:
+            if order.state not in ("draft", "sent"):
+                raise UserError(
+                    self.env._(
+                        "%s is no longer a quotation: selling below cost is allowed before "
+                        "confirmation.",
+                        order.name,
+                    )
+                )
+            lines = order._esd_below_cost_lines()
+            if not lines:
+                raise UserError(
+                    self.env._("%s sells no license below cost: nothing to allow.", order.name)
+                )
+            allowance = dict(order.sudo().esd_below_cost_allowance or {})
+            for line in lines:
+                key, price = str(line.product_id.id), line.price_reduce_taxexcl
+                allowance[key] = min(allowance.get(key, price), price)
+            order.sudo().esd_below_cost_allowance = allowance
+            order.message_post(
+                body=Markup("<p>%s</p><ul>%s</ul>")
+                % (
+                    self.env._("%s allowed selling these licenses below cost:", self.env.user.name),
+                    Markup("").join(
+                        Markup("<li>%s</li>") % text
+                        for text in dict.fromkeys(line._esd_below_cost_text() for line in lines)
+                    ),
+                ),
+                subtype_xmlid="mail.mt_note",
+            )
+        return True
 
     def _esd_parties(self):
         """(customer, billed partner) of the licenses: commercial entities, as CIS knows them."""
@@ -304,7 +411,25 @@ class SaleOrder(models.Model):
         customer = self.esd_end_customer_id.commercial_partner_id
         if customer and self._esd_country_refusals(customer):
             raise ValidationError(" ".join(self._esd_country_refusals(customer)))
+        if self._esd_below_cost_refusals():
+            raise ValidationError(" ".join(self._esd_below_cost_refusals()))
         return super()._check_cart_is_ready_to_be_paid()
+
+    def _esd_below_cost_refusals(self):
+        """Why the shop refuses this cart: one sentence per license product sold below its cost
+        (a pricelist, a discount or a price typed by hand), unless an ESD manager allowed it."""
+        self.ensure_one()
+        return list(
+            dict.fromkeys(
+                self.env._(
+                    "%(product)s cannot be sold below its cost: price %(price)s, cost %(cost)s.",
+                    product=line.product_id.display_name,
+                    price=format_amount(self.env, line.price_reduce_taxexcl, self.currency_id),
+                    cost=format_amount(self.env, line.esd_cost_unit, self.currency_id),
+                )
+                for line in self._esd_below_cost_lines()
+            )
+        )
 
     def _esd_check_before_payment(self):
         """What must hold before money is taken for this order from its portal page: a shop

@@ -1,5 +1,7 @@
 from odoo import Command, api, fields, models
+from odoo.tools import format_amount
 
+from ..microsoft_esd import prices
 from ..microsoft_esd.provisioning import license_count
 
 
@@ -9,6 +11,17 @@ class SaleOrderLine(models.Model):
     is_esd = fields.Boolean(related="product_id.product_tmpl_id.is_esd")
     esd_asset_ids = fields.One2many("esd.asset", "sale_line_id", string="Licenses")
     qty_delivered_method = fields.Selection(selection_add=[("esd", "Microsoft ESD licenses")])
+    esd_cost_unit = fields.Monetary(
+        "License Cost",
+        compute="_compute_esd_cost",
+        help="What Microsoft charges for one license: the product's cost (Microsoft's price), in "
+        "the order's currency at the order's date.",
+    )
+    esd_below_cost = fields.Boolean(
+        "Below Cost",
+        compute="_compute_esd_cost",
+        help="One license sells for less than it costs (taxes excluded, after discount).",
+    )
 
     @api.depends("is_esd")
     def _compute_qty_delivered_method(self):
@@ -31,9 +44,66 @@ class SaleOrderLine(models.Model):
             )
         return res
 
+    @api.depends(
+        "product_id",
+        "price_reduce_taxexcl",
+        "order_id.currency_id",
+        "order_id.date_order",
+        "order_id.company_id",
+    )
+    def _compute_esd_cost(self):
+        for line in self:
+            order = line.order_id
+            if not line.is_esd or not line.product_id or not order.currency_id:
+                line.esd_cost_unit, line.esd_below_cost = 0.0, False
+                continue
+            company = order.company_id or self.env.company
+            cost = line.product_id.with_company(company).sudo().standard_price
+            cost = company.currency_id._convert(
+                cost, order.currency_id, company, order.date_order or fields.Date.today()
+            )
+            line.esd_cost_unit = cost
+            line.esd_below_cost = bool(
+                line.product_uom_qty
+                and not line.display_type
+                and prices.below_cost(
+                    line.price_reduce_taxexcl, cost, order.currency_id.decimal_places
+                )
+            )
+
+    @api.onchange("product_id", "price_unit", "discount", "product_uom_qty", "tax_id")
+    def _onchange_esd_below_cost(self):
+        """Warn the salesperson as soon as a license sells below cost (confirming stays
+        possible, and the order's chatter records it)."""
+        if self.esd_below_cost:
+            return {
+                "warning": {
+                    "title": self.env._("Below cost"),
+                    "message": self._esd_below_cost_text()
+                    + " "
+                    + self.env._(
+                        "The order can still be confirmed; its chatter will record it. An ESD "
+                        "manager may allow it beforehand (Allow Below Cost)."
+                    ),
+                }
+            }
+        return None
+
+    def _esd_below_cost_text(self):
+        """The sentence that names the product, its price and its cost."""
+        self.ensure_one()
+        currency = self.order_id.currency_id
+        return self.env._(
+            "%(product)s sells below cost: price %(price)s, cost %(cost)s.",
+            product=self.product_id.display_name,
+            price=currency and format_amount(self.env, self.price_reduce_taxexcl, currency),
+            cost=currency and format_amount(self.env, self.esd_cost_unit, currency),
+        )
+
     def _esd_prepare_asset_values(self):
-        """The values of one license of this line: its parties, product, instance and the price
-        paid for it, taxes excluded (after discount, as the order computed it)."""
+        """The values of one license of this line: its parties, product, instance, the price
+        paid for it, taxes excluded (after discount, as the order computed it), and its cost
+        then (Microsoft's price, the product's cost)."""
         self.ensure_one()
         order = self.order_id
         customer, billed = order._esd_parties()
@@ -48,6 +118,7 @@ class SaleOrderLine(models.Model):
             "product_id": self.product_id.id,
             "instance_id": self.product_id.product_tmpl_id.esd_instance_id.id,
             "price_unit": self.price_reduce_taxexcl,
+            "cost_unit": self.esd_cost_unit,
             "currency_id": order.currency_id.id,
             "purchase_date": fields.Date.context_today(order),
             "welcome_partner_ids": [Command.set(recipients.ids)],

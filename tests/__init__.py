@@ -16,6 +16,7 @@ from . import (
     test_money_paths,
     test_overview,
     test_portal,
+    test_prices,
     test_provisioning,
     test_security,
     test_storefront,

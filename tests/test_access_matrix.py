@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from odoo import Command, http
+from odoo import Command, fields, http
 from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tests.common import JsonRpcException
@@ -25,6 +25,8 @@ from .common import (
     sell_licenses,
     start_simulator,
 )
+
+VISIO = "D86-05998:en-US"
 
 ROLES = {
     "customer": "Portal customer",
@@ -61,6 +63,9 @@ def _row(default, visitor="login", **cells):
     return row
 
 
+# Users who edit contacts (Contact Creation, which Odoo gives every new internal user; the
+# matrix's other test users have only the groups they are named after).
+PARTNER_EDITORS = {"employee_joined": "ok", "admin": "ok"}
 STAFF_READERS = {
     "sales_all": "ok",
     "employee_joined": "ok",
@@ -168,6 +173,16 @@ EXPECTED = {
     ),
     "Replay a webhook message (backend)": _row("denied", **BACKEND),
     "Enable a webhook endpoint (backend)": _row("denied", **MANAGERS),
+    "Change the sales price rule": _row("denied", **MANAGERS),
+    "Price products from the rule": _row("denied", **MANAGERS),
+    "Allow selling below cost": _row("denied", **MANAGERS),
+    "Read a license's cost and margin (RPC)": _row("denied", **STAFF_READERS),
+    "Read price changes (RPC)": _row("denied", **BACKEND),
+    "Read price-change emails (RPC)": _row("denied", **BACKEND),
+    "Edit the price-change email": _row("denied", **MANAGERS),
+    "Edit the shared price-change email": _row("denied", admin="ok"),
+    "Put code in the price-change email": _row("denied", admin="ok"),
+    "Opt a reseller out of price emails": _row("denied", **PARTNER_EDITORS),
 }
 
 
@@ -310,6 +325,41 @@ class TestAccessMatrix(HttpCase):
                 }
             )
         )
+        cls.digest_template = cls.env.ref("microsoft_esd.mail_template_esd_price_digest")
+        # A price change and its digest, as a sync and the digest job record them.
+        cls.visio = cls.env["product.template"].search([("esd_product_id", "=", VISIO)])
+        cls.instance.write({"esd_price_from_cost": True, "esd_price_markup": 25.0})
+        cls.visio.list_price = 500.0  # typed by hand: Fixed Sales Price
+        tier = cls.env["product.pricelist"].create({"name": "Matrix tier", "sequence": 50})
+        cls.price_change = cls.env["esd.price.change"].create(
+            {
+                "product_tmpl_id": cls.visio.id,
+                "instance_id": cls.instance.id,
+                "date": fields.Datetime.now(),
+                "cis_price_old": 339.99,
+                "cis_price_new": 349.99,
+                "cis_currency": "USD",
+                "cis_currency_old": "USD",
+                "cost_old": 339.99,
+                "cost_new": 349.99,
+                "announced": True,
+                "line_ids": [
+                    Command.create(
+                        {"pricelist_id": tier.id, "price_old": 370.0, "price_new": 380.0}
+                    )
+                ],
+            }
+        )
+        cls.digest = cls.env["esd.price.digest"].create(
+            {
+                "partner_id": cls.fabrikam.id,
+                "instance_id": cls.instance.id,
+                "pricelist_id": tier.id,
+                "date": fields.Datetime.now(),
+                "line_ids": [Command.set(cls.price_change.line_ids.ids)],
+                "state": "sent",
+            }
+        )
 
     # ------------------------------------------------------------------ helpers
     def _license(self, role, kind):
@@ -366,6 +416,8 @@ class TestAccessMatrix(HttpCase):
         values = [
             (self.instance.sudo().service_url, self.instance.sudo().state),
             self.template.sudo().email_cc,
+            (self.instance.sudo().esd_price_markup, self.digest_template.sudo().email_cc),
+            (self.visio.sudo().esd_price_fixed, self.fabrikam.sudo().esd_price_digest_optout),
         ]
         if asset:
             asset = asset.sudo()
@@ -763,6 +815,93 @@ def _enable(case, role, asset):
     return outcome
 
 
+def _price_rule(case, role, asset):
+    outcome = case.rpc("esd.instance", "write", [case.instance.ids, {"esd_price_markup": 30.0}])[0]
+    if outcome == "ok":
+        case.instance.sudo().esd_price_markup = 25.0
+    return outcome
+
+
+def _price_from_rule(case, role, asset):
+    """A product priced by hand handed back to the instance's rule: ESD managers only."""
+    outcome = case.rpc("product.template", "action_esd_price_from_rule", [case.visio.ids])[0]
+    if outcome == "ok":
+        case.assertEqual(case.visio.sudo().list_price, 424.99, "cost 339.99 + 25 %, .99")
+        case.visio.sudo().list_price = 500.0
+    return outcome
+
+
+def _allow_below_cost(case, role, asset):
+    """A quotation selling Office below its cost (149.99), no salesperson's own."""
+    order = case.env["sale.order"].create(
+        {
+            "partner_id": case.contoso.id,
+            "user_id": False,
+            "order_line": [
+                Command.create(
+                    {"product_id": case.office.product_variant_id.id, "price_unit": 90.0}
+                )
+            ],
+        }
+    )
+    outcome = case.rpc("sale.order", "action_esd_allow_below_cost", [order.ids])[0]
+    allowed = bool(order.sudo().esd_below_cost_allowance)
+    case.assertEqual(allowed, outcome == "ok", "allowed exactly when the call was")
+    return outcome
+
+
+def _read_record(record_attr, *fields):
+    def run(case, role, asset):
+        record = getattr(case, record_attr)
+        return case.rpc(record._name, "read", [record.ids, list(fields)])[0]
+
+    return run
+
+
+def _edit_digest_template(case, role, asset):
+    """The price-change email of the instance's company, from the instance's button."""
+    outcome, action = case.rpc(
+        "esd.instance", "action_esd_edit_price_digest_template", [case.instance.ids]
+    )
+    if outcome != "ok":
+        return outcome
+    template = case.env["mail.template"].browse(action["res_id"])
+    case.assertEqual(template.esd_company_id, case.instance.company_id)
+    outcome = case.rpc("mail.template", "write", [template.ids, {"email_cc": "x@example.com"}])[0]
+    if outcome == "ok":
+        template.sudo().email_cc = False
+    return outcome
+
+
+def _edit_shared_digest_template(case, role, asset):
+    """The shared price-change email (no company): system administrators only."""
+    template = case.digest_template
+    outcome = case.rpc("mail.template", "write", [template.ids, {"email_cc": "x@example.com"}])[0]
+    if outcome == "ok":
+        template.sudo().email_cc = False
+    return outcome
+
+
+def _digest_template_code(case, role, asset):
+    """Code in the price-change email, rendered by its cron as superuser."""
+    template = case.digest_template
+    body = str(template.sudo().body_html)
+    code = "<t t-out=\"object.env['esd.instance'].sudo().search([]).certificate_password\"/>"
+    outcome = case.rpc("mail.template", "write", [template.ids, {"body_html": body + code}])[0]
+    if outcome == "ok":
+        template.sudo().body_html = body
+    return outcome
+
+
+def _price_optout(case, role, asset):
+    partner = case.fabrikam
+    vals = {"esd_price_digest_optout": True}
+    outcome = case.rpc("res.partner", "write", [partner.ids, vals])[0]
+    if outcome == "ok":
+        partner.sudo().esd_price_digest_optout = False
+    return outcome
+
+
 OPERATIONS = {
     "List /my/esd": Operation(_list),
     "License page /my/esd/<id>": Operation(_page),
@@ -831,4 +970,18 @@ OPERATIONS = {
     "Make an API key for a reseller": Operation(_make_api_key, kind=None),
     "Replay a webhook message (backend)": Operation(_replay, kind=None),
     "Enable a webhook endpoint (backend)": Operation(_enable, kind=None),
+    "Change the sales price rule": Operation(_price_rule, kind=None),
+    "Price products from the rule": Operation(_price_from_rule, kind=None),
+    "Allow selling below cost": Operation(_allow_below_cost, kind=None),
+    "Read a license's cost and margin (RPC)": Operation(_read("cost_unit", "margin")),
+    "Read price changes (RPC)": Operation(
+        _read_record("price_change", "cost_old", "cost_new"), kind=None
+    ),
+    "Read price-change emails (RPC)": Operation(
+        _read_record("digest", "partner_id", "esd_price_table_html"), kind=None
+    ),
+    "Edit the price-change email": Operation(_edit_digest_template, kind=None),
+    "Edit the shared price-change email": Operation(_edit_shared_digest_template, kind=None),
+    "Put code in the price-change email": Operation(_digest_template_code, kind=None),
+    "Opt a reseller out of price emails": Operation(_price_optout, kind=None),
 }

@@ -384,17 +384,35 @@ class TestResellerApi(ApiCase):
         self.assertEqual(Delivery.search_count([]), before, "no message without its change")
 
     def test_price_changed_webhook(self):
+        """A reseller's price change, as the price-change job announces it, reaches its
+        endpoint as ``price.changed`` with its own prices, never the cost."""
         self.call("POST", "/webhooks", body={"url": self.receiver.url, "events": ["price.changed"]})
-        change = {
+        self.reseller._esd_price_changes_announced(
+            [
+                {
+                    "product_tmpl_id": self.office.id,
+                    "esd_product_id": self.office.esd_product_id,
+                    "name": self.office.name,
+                    "instance_id": self.office.esd_instance_id.id,
+                    "pricelist_id": False,
+                    "currency": "USD",
+                    "old_price": 80.0,
+                    "new_price": 90.0,
+                    "changed_at": "2026-12-01 10:00:00",
+                }
+            ]
+        )
+        self.env["esd.webhook.delivery"]._esd_send_pending()
+        ((_h, _b, payload),) = self.receiver.accepted("price.changed")
+        expected = {
             "product_id": self.office.product_variant_id.id,
             "sku": self.sku,
+            "name": self.office.name,
+            "old_price": 80.0,
             "price": 90.0,
             "currency": "USD",
         }
-        self.reseller._esd_webhook_price_changed([change])
-        self.env["esd.webhook.delivery"]._esd_send_pending()
-        ((_h, _b, payload),) = self.receiver.accepted("price.changed")
-        self.assertEqual(payload["data"]["products"], [change])
+        self.assertEqual(payload["data"]["products"], [expected])
 
     def test_portal_api_page(self):
         self.authenticate(self.api_user.login, self.api_user.login)

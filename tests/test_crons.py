@@ -3,10 +3,11 @@ own, with real commits (a commit that is a no-op in a test hides the bugs of a t
 
 import datetime
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.tests import tagged
 
 from .committed import CommittedSimulatorCase
+from .common import OFFICE
 
 
 @tagged("post_install", "-at_install")
@@ -158,3 +159,94 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self.committed(
             lambda env: self.assertFalse(env["esd.asset"].browse(asset_id).welcome_pending)
         )
+
+    def test_the_price_change_cron_announces_a_sync_once_with_real_commits(self):
+        """A catalog sync finds a new Microsoft price; the cron it wakes sends one digest to the
+        reseller that bought the product, commits it, and finds nothing more the next time."""
+
+        def setup(env):
+            Instance = env["esd.instance"]
+            instance = Instance.create(
+                {
+                    **Instance._esd_values_from_simulator(self.simulator.config_path),
+                    "name": "Committed prices",
+                    "esd_price_from_cost": True,
+                }
+            )
+            instance.action_test_connection()
+            instance._sync_catalog()
+            office = env["product.template"].search(
+                [("esd_instance_id", "=", instance.id), ("esd_product_id", "=", OFFICE)]
+            )
+            office.action_esd_activate_for_sale()
+            us = env.ref("base.us").id
+            reseller, end = env["res.partner"].create(
+                [
+                    {
+                        "name": "Committed Reseller",
+                        "is_company": True,
+                        "email": "r@committed.example",
+                        "country_id": us,
+                        "esd_role": "reseller",
+                    },
+                    {
+                        "name": "Committed End Customer",
+                        "is_company": True,
+                        "email": "e@committed.example",
+                        "country_id": us,
+                    },
+                ]
+            )
+            order = env["sale.order"].create(
+                {
+                    "partner_id": reseller.id,
+                    "esd_end_customer_id": end.id,
+                    "order_line": [Command.create({"product_id": office.product_variant_id.id})],
+                }
+            )
+            order.action_confirm()
+            return instance.id, reseller.id, end.id, order.id
+
+        instance_id, reseller_id, end_id, order_id = self.committed(setup)
+        self.addCleanup(self._cleanup_prices, instance_id, reseller_id, end_id, order_id)
+        self.admin.catalog("reprice", OFFICE, amount=159.99)
+        self.committed(lambda env: env["esd.instance"].browse(instance_id)._sync_catalog().id)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_price_changes"), 0)
+
+        def announced(env):
+            change = env["esd.price.change"].search([("instance_id", "=", instance_id)])
+            self.assertTrue(change.announced)
+            digests = env["esd.price.digest"].search([("instance_id", "=", instance_id)])
+            self.assertEqual(digests.partner_id.ids, [reseller_id])
+            self.assertEqual(digests.state, "sent")
+            (line,) = digests.line_ids
+            self.assertEqual((line.price_old, line.price_new), (186.99, 199.99), "Sales Price")
+            mails = env["mail.mail"].search(
+                [("model", "=", "esd.price.digest"), ("res_id", "=", digests.id)]
+            )
+            self.assertEqual(mails.recipient_ids.ids, [reseller_id])
+            return len(digests)
+
+        self.assertEqual(self.committed(announced), 1)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_price_changes"), 0)
+        self.assertEqual(self.committed(announced), 1, "announced once")
+
+    def _cleanup_prices(self, instance_id, reseller_id, end_id, order_id):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT id FROM mail_message WHERE (model = 'esd.price.digest' AND res_id IN "
+                "(SELECT id FROM esd_price_digest WHERE instance_id = %s)) OR "
+                "(model = 'product.template' AND res_id IN "
+                "(SELECT id FROM product_template WHERE esd_instance_id = %s))",
+                [instance_id, instance_id],
+            )
+            message_ids = tuple(row[0] for row in cr.fetchall()) or (0,)
+            cr.execute("DELETE FROM mail_mail WHERE mail_message_id IN %s", [message_ids])
+            cr.execute("DELETE FROM mail_message WHERE id IN %s", [message_ids])
+        self._cleanup(instance_id, end_id, order_id)  # the digests and changes go with it
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "DELETE FROM mail_message WHERE model = 'res.partner' AND res_id = %s",
+                [reseller_id],
+            )
+            cr.execute("DELETE FROM res_partner WHERE id = %s", [reseller_id])

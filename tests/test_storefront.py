@@ -12,6 +12,7 @@ import unittest
 from odoo import Command, http
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tests.common import JsonRpcException
+from odoo.tools import format_amount
 
 from .common import connected_instance, secrets_of, sell_licenses, start_simulator
 
@@ -28,7 +29,11 @@ class TestStorefront(HttpCase):
         cls.sim = start_simulator(cls)
         cls.instance = connected_instance(cls.env, cls.simulator.config_path)
         cls.office = cls.env["product.template"].search([("esd_product_id", "=", OFFICE)])
-        cls.office.write({"list_price": 100.0, "taxes_id": [Command.clear()]})
+        # Microsoft's price is 149.99: the shop's tests sell above a cost of 60 (selling below
+        # cost is refused at payment, see test_a_license_below_its_cost_is_refused...).
+        cls.office.write(
+            {"list_price": 100.0, "standard_price": 60.0, "taxes_id": [Command.clear()]}
+        )
         cls.office.action_esd_activate_for_sale()
         cls.office.action_esd_publish_on_website()
         cls.provider = cls.env.ref("payment.payment_provider_demo")
@@ -323,6 +328,40 @@ class TestStorefront(HttpCase):
         with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
             self._transaction(order)
         self.assertFalse(order.transaction_ids)
+
+    def test_a_license_below_its_cost_is_refused_until_an_esd_manager_allows_it(self):
+        """A pricelist sells Office at 50, under its cost of 60: the payment page names the
+        product, its price and its cost, the payment is refused; once an ESD manager allowed
+        this cart's price, the customer pays (issue 31)."""
+        self._volume_pricelist(
+            self.contoso, self.contoso_user.partner_id, min_quantity=1, price=50.0
+        )
+        self.authenticate("contoso", "contoso")
+        self._add_to_cart(1)
+        order = self._cart()
+        self._confirm()
+        page = self.url_open("/shop/payment")
+        currency = order.currency_id
+        self.assertIn("This price is below our cost.", page.text)
+        self.assertIn(
+            f"{self.office.product_variant_id.display_name} cannot be sold below its cost: "
+            f"price {format_amount(self.env, 50, currency)}, "
+            f"cost {format_amount(self.env, 60, currency)}.",
+            page.text,
+        )
+        self.assertNotIn("o_payment_radio", page.text)
+        with self.assertRaisesRegex(JsonRpcException, "odoo.exceptions.ValidationError"):
+            self._transaction(order)
+        self.assertFalse(order.transaction_ids)
+        manager = new_test_user(
+            self.env,
+            "shop_esd_manager",
+            groups="microsoft_esd.group_esd_manager,sales_team.group_sale_salesman_all_leads",
+        )
+        order.with_user(manager).action_esd_allow_below_cost()
+        order = self._pay(order)
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(order.esd_asset_ids.mapped("cost_unit"), [60.0])
 
     def _transaction(
         self, order, route="/shop/payment/transaction/{id}", landing="/shop/payment/validate"

@@ -1,9 +1,12 @@
 """Demo data of ``make demo``, run inside ``odoo shell`` (which provides ``env``).
 
-Points the demo instance at the running simulator (ESD_DEMO_CONFIG), tests it, syncs the catalog,
-then, once per database: prices, activates and publishes the catalog, sells licenses to demo
-customers (one through a reseller, one to the portal user) and leaves a quotation of 3 licenses to
-confirm. The shop's demo payment provider is enabled in test mode.
+Points the demo instance at the running simulator (ESD_DEMO_CONFIG), tests it, gives it a sales
+price rule on cost (cost + 25 %, ends in .99) and two reseller tiers (Gold: cost + 8 %, Silver:
+cost + 12 %), syncs the catalog, then, once per database: activates and publishes the catalog,
+sells licenses to demo customers (one through a reseller, one to the portal user) and leaves a
+quotation of 3 licenses to confirm; six months of sales; and last, Microsoft raises the price of
+Office Home 2024 (the simulator's catalog changes, a second sync records it and the resellers who
+bought it get their digest). The shop's demo payment provider is enabled in test mode.
 """
 
 import os
@@ -12,14 +15,93 @@ from odoo import Command
 
 instance = env["esd.instance"]._esd_setup_from_simulator(os.environ["ESD_DEMO_CONFIG"])
 instance.action_test_connection()
+
+
+def tier(name, markup, sequence):
+    """A reseller tier of the shop: a pricelist whose rule is Odoo's formula on cost (+ markup %,
+    ending in .99), for the shop's logged-in resellers who have it (not selectable)."""
+    return env["product.pricelist"].create(
+        {
+            "name": name,
+            "sequence": sequence,
+            "website_id": env["website"].search([], limit=1).id,
+            "selectable": False,
+            "item_ids": [
+                Command.create(
+                    {
+                        "applied_on": "3_global",
+                        "compute_price": "formula",
+                        "base": "standard_price",
+                        "price_discount": -markup,
+                        "price_markup": markup,
+                        "price_round": 1.0,
+                        "price_surcharge": -0.01,
+                    }
+                )
+            ],
+        }
+    )
+
+
+if not env.ref("microsoft_esd.demo_pricing_done", False):
+    # Pricelists on; the shop's and every customer's default sells at the Sales Price (first by
+    # sequence: Odoo gives it to whoever has no pricelist of their own); the instance's rule; two
+    # tiers.
+    env["res.config.settings"].create({"group_product_pricelist": True}).execute()
+    env["product.pricelist"].create(
+        {
+            "name": "Public prices",
+            "sequence": 1,
+            "website_id": env["website"].search([], limit=1).id,
+            "selectable": False,
+        }
+    )
+    instance.write(
+        {"esd_price_from_cost": True, "esd_price_markup": 25.0, "esd_price_rounding": "0.99"}
+    )
+    for xmlid, name, markup, sequence in (
+        ("demo_pricelist_gold", "Gold resellers", 8.0, 20),
+        ("demo_pricelist_silver", "Silver resellers", 12.0, 21),
+    ):
+        env["ir.model.data"].create(
+            {
+                "module": "microsoft_esd",
+                "name": xmlid,
+                "model": "product.pricelist",
+                "res_id": tier(name, markup, sequence).id,
+                "noupdate": True,
+            }
+        )
+    # A demo database made before the tiers: its resellers get theirs.
+    for name, xmlid in (("Fabrikam Reseller", "gold"), ("Proseware Reseller", "silver")):
+        env["res.partner"].search([("name", "=", name), ("is_company", "=", True)]).write(
+            {"property_product_pricelist": env.ref(f"microsoft_esd.demo_pricelist_{xmlid}").id}
+        )
+    env["ir.model.data"].create(
+        {
+            "module": "microsoft_esd",
+            "name": "demo_pricing_done",
+            "model": "esd.instance",
+            "res_id": instance.id,
+            "noupdate": True,
+        }
+    )
+    env.cr.commit()
+gold = env.ref("microsoft_esd.demo_pricelist_gold")
+silver = env.ref("microsoft_esd.demo_pricelist_silver")
 if instance.state == "connected" and not instance.catalog_last_sync:
+    # A new demo database starts from the simulator's seeded catalog (an earlier demo database
+    # may have left Microsoft's price change in it).
+    from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+    from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient
+
+    AdminClient(InstanceConfig.from_file(os.environ["ESD_DEMO_CONFIG"])).reset_catalog()
     instance._sync_catalog()
 if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done", False):
     products = env["product.template"].search(
         [("esd_instance_id", "=", instance.id), ("esd_catalog_status", "in", ("new", "updated"))]
     )
-    for product in products.filtered(lambda p: not p.list_price):
-        product.list_price = round(product.esd_cis_price * 1.15, 2)
+    # Priced by the instance's rule at the sync (cost + 25 %, ends in .99).
     products.action_esd_activate_for_sale()
     products.action_esd_publish_on_website()
     office = products.filtered(lambda p: p.esd_product_id == "EP2-06606:en-US")
@@ -58,6 +140,7 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_orders_done
             **address("2 Fabrikam Plaza"),
             "email": "sales@fabrikam.example",
             "esd_role": "reseller",
+            "property_product_pricelist": gold.id,
         }
     )
     northwind = Partner.create(
@@ -168,9 +251,11 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_history_don
     us = env.ref("base.us")
     Partner, Asset = env["res.partner"], env["esd.asset"]
 
-    def company(name, email, role="user"):
+    def company(name, email, role="user", pricelist=None):
         partner = Partner.search([("name", "=", name), ("is_company", "=", True)], limit=1)
-        return partner or Partner.create(
+        if partner:
+            return partner
+        return Partner.create(
             {
                 "name": name,
                 "is_company": True,
@@ -181,6 +266,7 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_history_don
                 "country_id": us.id,
                 "email": email,
                 "esd_role": role,
+                "property_product_pricelist": pricelist and pricelist.id,
             }
         )
 
@@ -195,7 +281,7 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_history_don
             company("Northwind Traders", "admin@northwind.example"),
             company("Alpine Ski House", "it@alpineskihouse.example"),
         ],
-        company("Proseware Reseller", "sales@proseware.example", "reseller"): [
+        company("Proseware Reseller", "sales@proseware.example", "reseller", silver): [
             company("Coho Winery", "it@cohowinery.example"),
             company("Blue Yonder Airlines", "it@blueyonder.example"),
         ],
@@ -300,6 +386,29 @@ if instance.state == "connected" and not env.ref("microsoft_esd.demo_history_don
         {
             "module": "microsoft_esd",
             "name": "demo_history_done",
+            "model": "esd.instance",
+            "res_id": instance.id,
+            "noupdate": True,
+        }
+    )
+    env.cr.commit()
+if instance.state == "connected" and not env.ref("microsoft_esd.demo_price_change_done", False):
+    # Microsoft raises the price of Office Home 2024 (as it does in its monthly price list): the
+    # next sync records the new cost and each tier's new price on the product and in the sync's
+    # summary, and the resellers who bought it in the last 12 months get their digest.
+    from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
+    from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient
+
+    AdminClient(InstanceConfig.from_file(os.environ["ESD_DEMO_CONFIG"])).catalog(
+        "reprice", "EP2-06606:en-US", amount=159.99
+    )
+    instance._sync_catalog()
+    env.cr.commit()
+    env["esd.price.change"]._esd_announce_pending()
+    env["ir.model.data"].create(
+        {
+            "module": "microsoft_esd",
+            "name": "demo_price_change_done",
             "model": "esd.instance",
             "res_id": instance.id,
             "noupdate": True,

@@ -118,8 +118,9 @@ def main(argv=None):
     parser.add_argument("--out", default=str(ROOT / "static" / "description" / "screenshots"))
     parser.add_argument(
         "--shots",
-        default="overview,pivot,graph,states,import",
-        help="which screens, comma-separated (import runs the wizard: once per demo database)",
+        default="overview,pivot,graph,states,prices,import",
+        help="which screens, comma-separated (import runs the wizard: once per demo database; "
+        "prices takes the four screens of prices and margins)",
     )
     args = parser.parse_args(argv)
     shots = set(args.shots.split(","))
@@ -159,6 +160,8 @@ def main(argv=None):
             do_action(browser, "microsoft_esd.action_esd_asset_states")
             browser.wait_for(".o_search_panel")
             browser.shot(out / "licenses-by-state.png")
+        if "prices" in shots:
+            prices(browser, out, Rpc(session, base))
         if "import" in shots:
             do_action(browser, "microsoft_esd.action_esd_license_import")
             browser.wait_for(".modal button[name=action_import]")
@@ -169,6 +172,73 @@ def main(argv=None):
     finally:
         browser.close()
     return 0
+
+
+class Rpc:
+    """JSON-RPC calls with the screenshot tool's session."""
+
+    def __init__(self, session, base):
+        self.session, self.base = session, base
+
+    def __call__(self, model, method, *args, **kwargs):
+        params = {"model": model, "method": method, "args": list(args), "kwargs": kwargs}
+        answer = self.session.post(
+            f"{self.base}/web/dataset/call_kw", json={"params": params}, timeout=30
+        ).json()
+        if "error" in answer:
+            raise RuntimeError(answer["error"]["data"]["message"])
+        return answer["result"]
+
+
+def open_record(browser, model, res_id):
+    do_action(
+        browser,
+        {
+            "type": "ir.actions.act_window",
+            "res_model": model,
+            "res_id": res_id,
+            "views": [[False, "form"]],
+        },
+    )
+
+
+def prices(browser, out, rpc):
+    """The instance's sales price rule, a price change in its product's chatter, the month's
+    price changes, and License Analysis's margins per tier and month."""
+    instance = rpc("esd.instance", "search", [], limit=1)[0]
+    open_record(browser, "esd.instance", instance)
+    browser.wait_for("div[name=esd_price_from_cost]")
+    browser.evaluate(
+        "document.querySelector('div[name=esd_price_from_cost]')"
+        ".scrollIntoView({block: 'center'}) || true"
+    )
+    time.sleep(1)
+    browser.shot(out / "prices-instance-rule.png")
+    changes = rpc("esd.price.change", "search_read", [], ["product_tmpl_id"], limit=1)
+    if changes:
+        open_record(browser, "product.template", changes[0]["product_tmpl_id"][0])
+        browser.wait_for(".o-mail-Message")
+        browser.evaluate(
+            "document.querySelector('.o-mail-Message').scrollIntoView({block: 'center'}) || true"
+        )
+        time.sleep(1)
+        browser.shot(out / "prices-change-note.png")
+    do_action(browser, "microsoft_esd.action_esd_price_change")
+    browser.wait_for(".o_list_renderer")
+    browser.shot(out / "prices-changes.png")
+    do_action(
+        browser,
+        "microsoft_esd.action_esd_asset_report",
+        {
+            "additionalContext": {
+                "pivot_row_groupby": ["pricelist_id"],
+                "pivot_column_groupby": ["purchase_date:month"],
+                "pivot_measures": ["net_revenue", "margin", "margin_percent"],
+            }
+        },
+    )
+    browser.wait_for(".o_pivot table")
+    browser.shot(out / "report-pivot-margins.png")
 
 
 def pivot(browser, out):

@@ -28,19 +28,42 @@ class EsdCatalogSyncResult(models.TransientModel):
         string="Discontinued Products",
         readonly=True,
     )
+    price_change_ids = fields.Many2many(
+        "esd.price.change",
+        "esd_sync_result_price_change_rel",
+        string="Price Changes",
+        readonly=True,
+    )
+    below_cost_product_ids = fields.Many2many(
+        "product.template",
+        "esd_sync_result_below_cost_rel",
+        string="Priced Below Cost",
+        readonly=True,
+    )
+    price_warnings = fields.Text(readonly=True)
     new_count = fields.Integer(compute="_compute_counts")
     updated_count = fields.Integer(compute="_compute_counts")
     discontinued_count = fields.Integer(compute="_compute_counts")
+    price_change_count = fields.Integer(compute="_compute_counts")
+    below_cost_count = fields.Integer(compute="_compute_counts")
     summary = fields.Char(compute="_compute_counts")
 
     @api.depends(
-        "new_product_ids", "updated_product_ids", "discontinued_product_ids", "skipped_count"
+        "new_product_ids",
+        "updated_product_ids",
+        "discontinued_product_ids",
+        "skipped_count",
+        "price_change_ids",
+        "below_cost_product_ids",
+        "price_warnings",
     )
     def _compute_counts(self):
         for result in self:
             result.new_count = len(result.new_product_ids)
             result.updated_count = len(result.updated_product_ids)
             result.discontinued_count = len(result.discontinued_product_ids)
+            result.price_change_count = len(result.price_change_ids)
+            result.below_cost_count = len(result.below_cost_product_ids)
             result.summary = self.env._(
                 "Catalog synchronised: %(new)s new, %(updated)s changed, %(discontinued)s "
                 "discontinued, %(unchanged)s unchanged, %(skipped)s discontinued at Microsoft and "
@@ -53,6 +76,15 @@ class EsdCatalogSyncResult(models.TransientModel):
                 total=result.total_count,
                 correlation=result.correlation_id,
             )
+            prices = result.instance_id._esd_price_summary(
+                {
+                    "price_changes": result.price_change_ids,
+                    "below_cost": result.below_cost_product_ids,
+                    "warnings": (result.price_warnings or "").splitlines(),
+                }
+            )
+            if prices:
+                result.summary += " " + prices
 
     def action_open(self):
         return {
@@ -79,6 +111,14 @@ class EsdCatalogSyncResult(models.TransientModel):
 
     def action_open_updated(self):
         return self._open_products(self.updated_product_ids, self.env._("Changed ESD products"))
+
+    def action_open_below_cost(self):
+        return self._open_products(
+            self.below_cost_product_ids, self.env._("ESD products priced below cost")
+        )
+
+    def action_open_price_changes(self):
+        return self.price_change_ids._esd_open(self.env._("Price changes of this sync"))
 
     def action_open_discontinued(self):
         return self._open_products(
