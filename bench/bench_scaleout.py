@@ -41,7 +41,7 @@ from odoo.addons.microsoft_esd.tests.common import connected_instance, office_fo
 
 # The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale.
 instance = connected_instance(env, os.environ["ESD_SIM_CONFIG"])
-product = office_for_sale(env, 100)
+product = office_for_sale(env, 100, instance)
 env.ref("mail.ir_cron_mail_scheduler_action").active = False
 env.ref("microsoft_esd.ir_cron_esd_welcome").active = False
 for index in range(int(os.environ["ESD_ORDERS"])):

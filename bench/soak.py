@@ -29,7 +29,7 @@ from odoo.addons.microsoft_esd.tests.common import connected_instance, office_fo
 
 # The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale.
 instance = connected_instance(env, os.environ["ESD_SIM_CONFIG"])
-product = office_for_sale(env, 100)
+product = office_for_sale(env, 100, instance)
 # The emails stay in the queue, where they are counted (no mail server here).
 env.ref("mail.ir_cron_mail_scheduler_action").active = False
 orders = env["sale.order"]
