@@ -331,13 +331,16 @@ class EsdAsset(models.Model):
             return default
 
     @api.model
-    def _esd_lock(self, where, limit, fresh=False, order="id", params=(), group_order="min(id)"):
+    def _esd_lock(
+        self, where, limit, fresh=False, order="id", params=(), group_order="min(id)", cover=None
+    ):
         """Lock up to ``limit`` licenses matching ``where`` (SQL on ``esd_asset``), the row of
         each one's order first: the lock order of every writer of licenses (the order's row,
         then its licenses), so that one order's licenses are worked on by one transaction at a
         time and no two writers wait on each other crosswise. Orders and licenses another
         transaction holds are skipped; ``group_order`` (an aggregate over the licenses of an
-        order) says which orders come first.
+        order) says which orders come first, ``cover`` how many licenses the orders locked
+        must hold at least (``limit`` by default).
 
         Under REPEATABLE READ, a row another transaction changed and committed after this
         transaction's snapshot raises a serialization failure instead of being skipped. A cron
@@ -351,7 +354,7 @@ class EsdAsset(models.Model):
                 with esd_jobs.expected_conflicts(), self.env.cr.savepoint(flush=False):
                     return self.browse(
                         esd_jobs.lock_orders_then_licenses(
-                            self.env.cr, where, limit, order, list(params), group_order
+                            self.env.cr, where, limit, order, list(params), group_order, cover
                         )
                     )
             except psycopg2.errors.SerializationFailure:
@@ -380,8 +383,9 @@ class EsdAsset(models.Model):
             )
 
     @api.model
-    def _esd_claim(self, limit, fresh=False):
-        """Lock up to ``limit`` licenses due for provisioning, the never-tried ones first."""
+    def _esd_claim(self, limit, fresh=False, cover=None):
+        """Lock up to ``limit`` licenses due for provisioning, the never-tried ones first, from
+        as many orders as ``cover`` licenses need."""
         return self._esd_lock(
             "sync_status = 'unsynchronised' AND active AND state = 'active' AND "
             "(next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))",
@@ -389,6 +393,7 @@ class EsdAsset(models.Model):
             fresh,
             order="next_attempt_at NULLS FIRST, id",
             group_order="bool_and(next_attempt_at IS NOT NULL), min(id)",
+            cover=cover,
         )
 
     @api.model
@@ -422,8 +427,17 @@ class EsdAsset(models.Model):
         """
         with esd_jobs.expected_conflicts():
             done = ProvisioningRun(self.env).run()
-            # Whatever the batches left (an order another worker was invoicing, say).
-            self.env["sale.order"]._esd_invoice_ready()
+            try:
+                # Whatever the batches left (an order another worker was invoicing, say).
+                self.env["sale.order"]._esd_invoice_ready()
+                esd_jobs.commit(self.env)
+            except esd_jobs.CONFLICTS:
+                if not esd_jobs.rollback(self.env):
+                    raise
+                _logger.info("ESD provisioning: invoicing left to the next call after a conflict")
+                self._esd_trigger_provisioning(
+                    fields.Datetime.now() + datetime.timedelta(seconds=WELCOME_LOCKED_RETRY_SECONDS)
+                )
             esd_jobs.finish(self.env, done, self.search_count(self._esd_due_domain()))
         return done
 

@@ -113,13 +113,17 @@ def trigger(env, xmlid, at=None):
     env.ref(xmlid).sudo()._trigger(at)
 
 
-def lock_orders_then_licenses(cr, where, limit, order="id", params=(), group_order="min(id)"):
+def lock_orders_then_licenses(
+    cr, where, limit, order="id", params=(), group_order="min(id)", cover=None
+):
     """Ids of up to ``limit`` licenses matching ``where`` (SQL on ``esd_asset``, with
     ``params``), locked ``FOR UPDATE SKIP LOCKED`` after the rows of their sale orders: orders
-    first, in ``group_order`` (an aggregate over an order's matching licenses), as many as the
-    licenses need; then their licenses in ``order``. A license without an order (imported) is
-    locked alone. Orders and licenses another transaction holds are skipped."""
+    first, in ``group_order`` (an aggregate over an order's matching licenses), as many as
+    ``cover`` licenses need (``limit`` by default); then their licenses in ``order``. A license
+    without an order (imported) is locked alone. Orders and licenses another transaction holds
+    are skipped."""
     params = list(params)
+    cover = min(cover or limit, limit)
     cr.execute(
         f"SELECT sale_order_id, count(*) FROM esd_asset WHERE ({where}) "
         f"GROUP BY sale_order_id ORDER BY {group_order} LIMIT %s",
@@ -129,9 +133,9 @@ def lock_orders_then_licenses(cr, where, limit, order="id", params=(), group_ord
     orderless = any(order_id is None for order_id, _count in candidates)
     pending = [(order_id, count) for order_id, count in candidates if order_id is not None]
     locked, covered = [], 0
-    while pending and covered < limit:
+    while pending and covered < cover:
         chunk, wanted = [], 0
-        while pending and covered + wanted < limit:
+        while pending and covered + wanted < cover:
             chunk.append(pending.pop(0))
             wanted += chunk[-1][1]
         counts = dict(chunk)

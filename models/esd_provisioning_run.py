@@ -28,6 +28,10 @@ _logger = logging.getLogger(__name__)
 PIPELINE_SECONDS = 10.0
 # How often the caller looks at the pool while it records a batch's answers.
 POLL_SECONDS = 0.02
+# A batch claims what the pool ordered in this many seconds in the previous batch (between one
+# and eight times the base size): the fewer batches, the less the pool waits between them.
+BATCH_SECONDS = 2.0
+MAX_BATCH_FACTOR = 8
 STILL_DUE = "sync_status = 'unsynchronised' AND active AND state = 'active' AND id = ANY(%s)"
 
 
@@ -39,6 +43,7 @@ class LicenseBatch:
         self.env = env
         self.assets = assets
         self.http = None  # provisioning.Batch
+        self.submitted_at = None
         self.savepoint = None
         self.answers = {}  # license id: Outcome, as they arrived
         self.error = None  # a recording error: the batch is recorded again license by license
@@ -60,7 +65,7 @@ class ProvisioningRun:
         self.deadline = time.monotonic() + seconds
         self.max_batches = max_batches
         Asset = env["esd.asset"]
-        self.size = Asset._esd_batch_size()
+        self.base_size = self.size = Asset._esd_batch_size()
         self.parallelism = Asset._esd_parallelism()
         self.done = 0
         self.batches = 0
@@ -111,7 +116,7 @@ class ProvisioningRun:
         Asset = env["esd.asset"]
         for _round in range(3):
             try:
-                assets = Asset._esd_claim(self.size, fresh=self.commit)
+                assets = Asset._esd_claim(self.size, fresh=self.commit, cover=self.base_size)
                 if not assets:
                     return None
                 ready, synced = assets._esd_before_ordering()
@@ -136,8 +141,17 @@ class ProvisioningRun:
         orders = ready._esd_orders_by_client()
         ready._esd_prefetch_for_record()
         batch.savepoint = env.cr.savepoint()
+        batch.submitted_at = time.monotonic()
         batch.http = orderer.submit(orders, str(uuid.uuid4()))
         return batch
+
+    def _resize(self, batch):
+        """The next batch's size: what the pool ordered in BATCH_SECONDS in this one."""
+        elapsed = time.monotonic() - batch.submitted_at
+        if batch.http.size < self.size or elapsed <= 0:
+            return  # a short batch (the last of what is due) says nothing of the pace
+        wanted = int(batch.http.size * BATCH_SECONDS / elapsed)
+        self.size = max(self.base_size, min(wanted, self.base_size * MAX_BATCH_FACTOR))
 
     def _record_until(self, batch, stop):
         while not batch.http.done() and not stop():
@@ -162,6 +176,7 @@ class ProvisioningRun:
         answers after a concurrent update), then its orders invoiced when complete."""
         while not batch.http.done():
             self._record(batch, batch.http.next())
+        self._resize(batch)
         env = batch.env
         try:
             if batch.conflict:
@@ -172,7 +187,6 @@ class ProvisioningRun:
                 env["esd.asset"]._esd_record_each(list(batch.answers.values()))
             else:
                 batch.savepoint.close(rollback=False)
-            self._trigger_emails(env, batch.answers)
             self._commit(env)
         except esd_jobs.CONFLICTS:
             if not (self.commit and esd_jobs.rollback(env)):
@@ -190,7 +204,6 @@ class ProvisioningRun:
                 assets = Asset._esd_lock(STILL_DUE, len(ids), fresh=True, params=[ids])
                 assets._esd_prefetch_for_record()
                 Asset._esd_record_each([batch.answers[asset.id] for asset in assets])
-                self._trigger_emails(env, batch.answers)
                 self._commit(env)
             except esd_jobs.CONFLICTS:
                 esd_jobs.rollback(env)
@@ -208,17 +221,21 @@ class ProvisioningRun:
 
     def _invoice(self, batch):
         """The batch's orders whose licenses are now all delivered, invoiced in the next
-        transaction of the batch's cursor (while the pool orders the next batch)."""
+        transaction of the batch's cursor (while the pool orders the next batch); then the
+        email job is woken: it claims the licenses after their order's row, which the
+        invoicing holds until it commits."""
         if not self.commit:
             return
         orders = batch.assets.exists().sale_order_id
-        if not orders:
-            return
         try:
-            batch.env["sale.order"]._esd_invoice_ready(orders)
+            if orders:
+                batch.env["sale.order"]._esd_invoice_ready(orders)
+            self._trigger_emails(batch.env, batch.answers)
             self._commit(batch.env)
         except esd_jobs.CONFLICTS:  # left to the invoicing at the end of the cron call
             esd_jobs.rollback(batch.env)
+            self._trigger_emails(batch.env, batch.answers)
+            self._commit(batch.env)
 
     def _trigger_emails(self, env, answers):
         """The license emails go in their own cron, woken when this batch commits."""

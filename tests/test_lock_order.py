@@ -2,15 +2,18 @@
 licenses; a conflict that still happens is handled quietly; a batch rolled back is recorded from
 the answers CIS gave, never ordered twice. Real commits, in threads with cursors of their own."""
 
+import importlib.util
 import threading
 import time
 
 from odoo import Command
+from odoo.modules.module import get_module_path
 from odoo.tests import tagged
 
 from odoo.addons.microsoft_esd.models import esd_jobs
 
 from .committed import CommittedSimulatorCase
+from .common import EsdSimulatorCase, customer_company, office_for_sale
 
 RUN_LOG = "odoo.addons.microsoft_esd.models.esd_provisioning_run"
 
@@ -321,3 +324,39 @@ class TestLockOrder(CommittedSimulatorCase):
 
         self.assertEqual(len(self.committed(page)), 2)
         join()
+
+
+@tagged("post_install", "-at_install")
+class TestShareTokens(EsdSimulatorCase):
+    def test_the_upgrade_gives_every_license_and_license_order_its_share_token(self):
+        """Licenses and their orders get their share token when they are made (a page never
+        writes one); those made before 18.0.1.7.0 get it at the upgrade."""
+        self.instance._sync_catalog()
+        office = office_for_sale(self.env, 100, self.instance)
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": customer_company(self.env).id,
+                "order_line": [
+                    Command.create(
+                        {"product_id": office.product_variant_id.id, "product_uom_qty": 2}
+                    )
+                ],
+            }
+        )
+        order.action_confirm()
+        assets = order.esd_asset_ids
+        self.assertTrue(order.access_token)
+        self.assertEqual(len(set(assets.mapped("access_token")) - {False}), 2)
+        self.env.cr.execute(
+            "UPDATE esd_asset SET access_token = NULL WHERE id IN %s", [tuple(assets.ids)]
+        )
+        self.env.cr.execute("UPDATE sale_order SET access_token = NULL WHERE id = %s", [order.id])
+        self.env.invalidate_all()
+        path = get_module_path("microsoft_esd") + "/migrations/18.0.1.7.0/post-access-tokens.py"
+        spec = importlib.util.spec_from_file_location("esd_migration_tokens", path)
+        migration = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(migration)
+        migration.migrate(self.env.cr, "18.0.1.6.0")
+        self.env.invalidate_all()
+        self.assertTrue(order.access_token)
+        self.assertEqual(len(set(assets.mapped("access_token")) - {False}), 2)
