@@ -190,7 +190,7 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
     machine_after = machine_cpu()
     pg, sim_cpu = postgres_cpu() - pg_before, cpu_seconds(sim_proc.pid) - sim_before
     limiter = cluster.sim.stats().get("rate_limiter", {})
-    cluster.stop_all()
+    cluster.stop_all_idle()
     wall = finished - confirmed
     licenses = args.orders * args.per_order
     busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])

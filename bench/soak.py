@@ -57,16 +57,22 @@ env.cr.commit()
 print("SOAK-CONFIRMED")
 """
 
+# Cancel License pressed for each license; pressed again, as a user would, when Odoo says it is
+# working on the license right now (a job holds its order) or the press met a job's change.
 RETURN = """
-import os
+import os, time
 for asset_id in map(int, os.environ["ESD_SOAK_RETURNS"].split()):
-    asset = env["esd.asset"].sudo().browse(asset_id)
-    try:
-        asset._esd_cancel()
-    except Exception as exc:
-        env.cr.rollback()
-        print("SOAK-RETURN-REFUSED", asset_id, exc)
-    env.cr.commit()
+    for attempt in range(10):
+        asset = env["esd.asset"].sudo().browse(asset_id)
+        try:
+            asset._esd_cancel()
+            env.cr.commit()
+            break
+        except Exception as exc:
+            env.cr.rollback()
+            env.invalidate_all()
+            print("SOAK-RETURN-AGAIN", asset_id, type(exc).__name__)
+            time.sleep(1)
 """
 
 

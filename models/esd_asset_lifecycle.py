@@ -159,7 +159,8 @@ class EsdAsset(models.Model):
         of licenses): of two clicks at once, the second is refused (it waits for nothing, and
         the first one's stamp stands once committed)."""
         self._esd_hold(
-            self.env._("This license is being %s right now: try again in a minute.", done)
+            self.env._("This license is being %s right now: try again in a minute.", done),
+            wait=0,
         )
         now = fields.Datetime.now()
         wait = licenses.wait_seconds(self.sudo()[field], now, PORTAL_INTERVAL)

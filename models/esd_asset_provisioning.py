@@ -45,6 +45,9 @@ WELCOME_BATCH = 50
 # A license email that could not leave is queued again after these many minutes (then the last,
 # again and again), and at once when an outgoing mail server is added or changed.
 MAIL_RETRY_MINUTES = (5, 15, 60, 240, 720)
+# A user's change of a license waits this long for a job holding it (or its order), then is
+# refused with "try again in a minute".
+HOLD_WAIT_SECONDS = 10
 # A welcome run that found every pending license locked by others runs again this soon.
 WELCOME_LOCKED_RETRY_SECONDS = 5
 
@@ -362,23 +365,36 @@ class EsdAsset(models.Model):
                     raise
         return self.browse()
 
-    def _esd_hold(self, busy_message=None):
+    def _esd_hold(self, busy_message=None, wait=HOLD_WAIT_SECONDS):
         """Lock these licenses for a change a user asked for, their orders' rows first (the
-        lock order of every writer of licenses), without waiting: refused with
-        ``busy_message`` (or a general one) while a job works on one of them, such as a
-        provisioning batch holding its order through its CIS calls. A license changed since
-        this request began is an expected conflict: the request starts over (Odoo retries it),
-        with no error logged."""
+        lock order of every writer of licenses), waiting up to ``wait`` seconds for a job that
+        holds one of them (a provisioning batch holds its order through its CIS calls); then,
+        or at once with ``wait`` 0, refused with ``busy_message`` (or a general one). A license
+        a job changed meanwhile is an expected conflict: the request starts over (Odoo retries
+        it), with no error logged."""
         if not self:
             return
-        held = self._esd_lock("id = ANY(%s)", len(self), params=[self.ids])
+        self.env.flush_all()
+        cr = self.env.cr
+        with esd_jobs.expected_conflicts():
+            try:
+                with cr.savepoint(flush=False):
+                    if wait:
+                        cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
+                    held = esd_jobs.lock_orders_then_licenses(
+                        cr, "id = ANY(%s)", len(self), params=[self.ids], wait=bool(wait)
+                    )
+                    if wait:
+                        cr.execute("SET LOCAL lock_timeout TO DEFAULT")
+            except psycopg2.errors.LockNotAvailable:
+                held = []
         if len(held) < len(self):
             raise UserError(
                 busy_message
                 or self.env._(
                     "Odoo is working on %s right now (ordering, invoicing or emailing it): try "
                     "again in a minute.",
-                    ", ".join((self - held).sudo().mapped("name")),
+                    ", ".join(self.browse(set(self.ids) - set(held)).sudo().mapped("name")),
                 )
             )
 

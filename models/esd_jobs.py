@@ -114,14 +114,15 @@ def trigger(env, xmlid, at=None):
 
 
 def lock_orders_then_licenses(
-    cr, where, limit, order="id", params=(), group_order="min(id)", cover=None
+    cr, where, limit, order="id", params=(), group_order="min(id)", cover=None, wait=False
 ):
     """Ids of up to ``limit`` licenses matching ``where`` (SQL on ``esd_asset``, with
     ``params``), locked ``FOR UPDATE SKIP LOCKED`` after the rows of their sale orders: orders
     first, in ``group_order`` (an aggregate over an order's matching licenses), as many as
     ``cover`` licenses need (``limit`` by default); then their licenses in ``order``. A license
     without an order (imported) is locked alone. Orders and licenses another transaction holds
-    are skipped."""
+    are skipped (with ``wait``: waited for)."""
+    skip = "" if wait else " SKIP LOCKED"
     params = list(params)
     cover = min(cover or limit, limit)
     cr.execute(
@@ -140,7 +141,7 @@ def lock_orders_then_licenses(
             wanted += chunk[-1][1]
         counts = dict(chunk)
         cr.execute(
-            "SELECT id FROM sale_order WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED",
+            f"SELECT id FROM sale_order WHERE id = ANY(%s) ORDER BY id FOR UPDATE{skip}",
             [list(counts)],
         )
         got = [row[0] for row in cr.fetchall()]
@@ -151,7 +152,7 @@ def lock_orders_then_licenses(
     cr.execute(
         f"SELECT id FROM esd_asset WHERE ({where}) AND (sale_order_id = ANY(%s)"
         f"{' OR sale_order_id IS NULL' if orderless else ''}) "
-        f"ORDER BY {order} LIMIT %s FOR UPDATE SKIP LOCKED",
+        f"ORDER BY {order} LIMIT %s FOR UPDATE{skip}",
         [*params, locked, limit],
     )
     return [row[0] for row in cr.fetchall()]

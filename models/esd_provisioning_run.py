@@ -14,6 +14,7 @@ is claimed again and recorded from those answers, without ordering it again (no 
 slot; CIS would give the same licenses for the same idempotency keys anyway).
 """
 
+import collections
 import logging
 import time
 import uuid
@@ -33,6 +34,9 @@ POLL_SECONDS = 0.02
 BATCH_SECONDS = 2.0
 MAX_BATCH_FACTOR = 8
 STILL_DUE = "sync_status = 'unsynchronised' AND active AND state = 'active' AND id = ANY(%s)"
+# What the runs of this process did that no record shows: licenses recorded again from their
+# answers after a concurrent update (read by the tests).
+COUNTS = collections.Counter()
 
 
 class LicenseBatch:
@@ -208,6 +212,7 @@ class ProvisioningRun:
             except esd_jobs.CONFLICTS:
                 esd_jobs.rollback(env)
                 continue
+            COUNTS["recorded_again"] += len(assets)
             _logger.info(
                 "ESD provisioning: %s licenses recorded again after a concurrent update, "
                 "from the answers CIS gave (not ordered again)",

@@ -61,7 +61,8 @@ class PaymentTransaction(models.Model):
             if not orders:
                 continue
             try:
-                with esd_jobs.expected_conflicts(), self.env.cr.savepoint(flush=False):
+                # A flushing savepoint: this transaction's own writes are not undone with it.
+                with esd_jobs.expected_conflicts(), self.env.cr.savepoint():
                     held = all(order._esd_hold_for_invoicing() for order in orders)
                     if not held:
                         raise _Busy()

@@ -70,7 +70,7 @@ class TestBenchmarksRun(CommittedSimulatorCase):
         simulator = Simulator(state.name, extra_products=extra_products).start()
         self.addCleanup(simulator.stop)
         saved = {key: os.environ.get(key) for key in [*environ, "ESD_BENCH_CONFIG"]}
-        os.environ.update(environ, ESD_BENCH_CONFIG=simulator.config_path)
+        os.environ.update(environ, ESD_BENCH_CONFIG=str(simulator.config_path))
         try:
             path = BENCH / script
             code = compile(path.read_text(), str(path), "exec")
