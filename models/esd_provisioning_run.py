@@ -67,7 +67,8 @@ class ProvisioningRun:
         # A second cursor sees committed data only: never beside a test's own transaction.
         self.pipelined = pipelined and self.commit and not env.registry.in_test_mode()
         self.deadline = time.monotonic() + seconds
-        self.max_batches = max_batches
+        # Uncommitted (a test's transaction, a shell), a call is one batch, as it always was.
+        self.max_batches = max_batches if self.commit else 1
         Asset = env["esd.asset"]
         self.base_size = self.size = Asset._esd_batch_size()
         self.parallelism = Asset._esd_parallelism()
@@ -185,12 +186,18 @@ class ProvisioningRun:
         try:
             if batch.conflict:
                 raise batch.conflict
-            if batch.error:
+            if not batch.error:
+                try:
+                    batch.savepoint.close(rollback=False)  # its writes, flushed together
+                except esd_jobs.CONFLICTS:
+                    raise
+                except Exception as exc:  # a write failed: the savepoint was rolled back
+                    batch.error = exc
+            else:
                 batch.savepoint.close(rollback=True)
+            if batch.error:
                 _logger.info("ESD provisioning: a batch is recorded license by license")
                 env["esd.asset"]._esd_record_each(list(batch.answers.values()))
-            else:
-                batch.savepoint.close(rollback=False)
             self._commit(env)
         except esd_jobs.CONFLICTS:
             if not (self.commit and esd_jobs.rollback(env)):
