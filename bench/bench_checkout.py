@@ -67,7 +67,7 @@ from odoo.addons.microsoft_esd.tests.common import connected_instance, office_fo
 # published on the website; the demo payment provider enabled (test mode) and published, as the
 # shop tests do; the company's email, which the license emails are sent from.
 instance = connected_instance(env, os.environ["ESD_SIM_CONFIG"])
-product = office_for_sale(env, 100)
+product = office_for_sale(env, 100, instance)
 product.action_esd_publish_on_website()
 env.ref("payment.payment_provider_demo").write({"state": "test", "is_published": True})
 env.company.email = "shop@bench.example"

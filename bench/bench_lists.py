@@ -235,7 +235,11 @@ def backend(server, setup, repeat=4):
 def main():
     total = int(os.environ.get("ESD_LISTS_TOTAL", "50000"))
     cluster = Cluster(".build/logs/lists")
-    out = cluster.shell(SETUP, ESD_TOTAL=total, ESD_BIG=5000, ESD_SMALL=50)
+    big, small = (
+        int(os.environ.get(f"ESD_LISTS_{size}", default))
+        for size, default in (("BIG", 5000), ("SMALL", 50))
+    )
+    out = cluster.shell(SETUP, ESD_TOTAL=total, ESD_BIG=big, ESD_SMALL=small)
     setup = json.loads(next(x for x in out.splitlines() if x.startswith("BENCH-SETUP"))[12:])
     report = {"licenses": setup["licenses"]}
     try:

@@ -35,7 +35,7 @@ admin = AdminClient(InstanceConfig.from_file(config_path))
 
 # The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale.
 instance = connected_instance(env, config_path)
-product = office_for_sale(env, 100)
+product = office_for_sale(env, 100, instance)
 env["ir.config_parameter"].set_param("microsoft_esd.parallelism", "16")
 partner = env["res.partner"].create(
     {

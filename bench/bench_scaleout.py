@@ -41,7 +41,7 @@ from odoo.addons.microsoft_esd.tests.common import connected_instance, office_fo
 
 # The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale.
 instance = connected_instance(env, os.environ["ESD_SIM_CONFIG"])
-product = office_for_sale(env, 100)
+product = office_for_sale(env, 100, instance)
 env.ref("mail.ir_cron_mail_scheduler_action").active = False
 env.ref("microsoft_esd.ir_cron_esd_welcome").active = False
 for index in range(int(os.environ["ESD_ORDERS"])):
@@ -190,7 +190,7 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
     machine_after = machine_cpu()
     pg, sim_cpu = postgres_cpu() - pg_before, cpu_seconds(sim_proc.pid) - sim_before
     limiter = cluster.sim.stats().get("rate_limiter", {})
-    cluster.stop_all()
+    cluster.stop_all_idle()
     wall = finished - confirmed
     licenses = args.orders * args.per_order
     busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])

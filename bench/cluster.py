@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg2
@@ -96,6 +97,25 @@ class Cluster:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
+    def stop_all_idle(self, settle=3.0):
+        """Stop the servers once their cron threads are idle: every cron is made inactive for
+        the stop (a cron thread stopped in the middle of a job logs a traceback), then made
+        active again."""
+        active = [row[0] for row in self.query("SELECT id FROM ir_cron WHERE active")]
+        if active:
+            self.execute("UPDATE ir_cron SET active = false WHERE id IN %s", (tuple(active),))
+        deadline = time.monotonic() + 60
+        time.sleep(settle)
+        while time.monotonic() < deadline and self.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid != pg_backend_pid() "
+            "AND state IN ('active', 'idle in transaction')",
+            (self.db,),
+        ):
+            time.sleep(0.2)
+        self.stop_all()
+        if active:
+            self.execute("UPDATE ir_cron SET active = true WHERE id IN %s", (tuple(active),))
+
     def stop_all(self):
         for name in list(self.servers):
             proc = self.servers.pop(name)
@@ -137,3 +157,7 @@ class Cluster:
 
     def scalar(self, sql, params=()):
         return self.query(sql, params)[0][0]
+
+    def execute(self, sql, params=()):
+        with psycopg2.connect(**self.dsn) as conn, conn.cursor() as cr:
+            cr.execute(sql, params)

@@ -29,7 +29,7 @@ from odoo.addons.microsoft_esd.tests.common import connected_instance, office_fo
 
 # The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale.
 instance = connected_instance(env, os.environ["ESD_SIM_CONFIG"])
-product = office_for_sale(env, 100)
+product = office_for_sale(env, 100, instance)
 # The emails stay in the queue, where they are counted (no mail server here).
 env.ref("mail.ir_cron_mail_scheduler_action").active = False
 orders = env["sale.order"]
@@ -57,16 +57,22 @@ env.cr.commit()
 print("SOAK-CONFIRMED")
 """
 
+# Cancel License pressed for each license; pressed again, as a user would, when Odoo says it is
+# working on the license right now (a job holds its order) or the press met a job's change.
 RETURN = """
-import os
+import os, time
 for asset_id in map(int, os.environ["ESD_SOAK_RETURNS"].split()):
-    asset = env["esd.asset"].sudo().browse(asset_id)
-    try:
-        asset._esd_cancel()
-    except Exception as exc:
-        env.cr.rollback()
-        print("SOAK-RETURN-REFUSED", asset_id, exc)
-    env.cr.commit()
+    for attempt in range(10):
+        asset = env["esd.asset"].sudo().browse(asset_id)
+        try:
+            asset._esd_cancel()
+            env.cr.commit()
+            break
+        except Exception as exc:
+            env.cr.rollback()
+            env.invalidate_all()
+            print("SOAK-RETURN-AGAIN", asset_id, type(exc).__name__)
+            time.sleep(1)
 """
 
 

@@ -41,6 +41,14 @@ class EsdWebsiteSale(WebsiteSale):
             return request.redirect("/shop/confirm_order")
         return super().shop_payment(**post)
 
+    def _get_express_shop_payment_values(self, order, **kwargs):
+        """No express checkout for a reseller's cart that does not say yet whom its licenses
+        are for: it would pay at once, skipping that step, and the payment refuses it."""
+        values = super()._get_express_shop_payment_values(order, **kwargs)
+        if order._esd_needs_end_customer_choice():
+            values["providers_sudo"] = request.env["payment.provider"].sudo()
+        return values
+
     def _get_shop_payment_errors(self, order):
         """Odoo's, and what blocks the licenses: a reseller's answer missing, an end customer in
         a country the product's instance does not sell to, a license priced below its cost (the

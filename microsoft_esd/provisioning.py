@@ -5,7 +5,9 @@ record, no cursor crosses a thread) and writes the :class:`Outcome` values back.
 """
 
 import math
+import queue
 import random
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
@@ -47,6 +49,96 @@ def license_count(quantity):
     return round(quantity)
 
 
+def order_one(client, job, correlation_id=None):
+    """Order the license of ``job``: its outcome (a CIS error is an outcome, not raised)."""
+    try:
+        return Outcome(
+            job.key,
+            order=client.order_license(
+                job.product_id,
+                job.customer_account_id,
+                job.reseller_account_id,
+                job.external_reference,
+                request_id=job.request_id,
+                correlation_id=correlation_id,
+            ),
+        )
+    except EsdError as exc:
+        return Outcome(job.key, error=exc)
+
+
+class Orderer:
+    """Orders licenses in one pool of ``parallelism`` threads, batch after batch.
+
+    The jobs of a batch submitted while another batch is being ordered queue behind that
+    batch's jobs: the pool (and the instance's pace) goes on ordering while the caller records
+    and commits the previous batch. Nothing but HTTP runs in the pool's threads.
+    """
+
+    def __init__(self, parallelism=DEFAULT_PARALLELISM):
+        self._pool = ThreadPoolExecutor(max_workers=max(1, parallelism))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self._pool.shutdown(wait=True)
+
+    def submit(self, orders, correlation_id=None):
+        """Order ``orders``, a list of (client, jobs); returns their :class:`Batch`."""
+        batch = Batch(sum(len(jobs) for _client, jobs in orders))
+        for client, jobs in orders:
+            for job in jobs:
+                self._pool.submit(batch._order, client, job, correlation_id)
+        return batch
+
+
+class Batch:
+    """The outcomes of one submitted batch, in the order they arrive."""
+
+    def __init__(self, size):
+        self.size = size
+        self.received = 0
+        self._started = 0
+        self._lock = threading.Lock()
+        self._outcomes = queue.SimpleQueue()
+        # Set once a thread of the pool took the batch's last job: the next batch can queue.
+        self.all_started = threading.Event()
+        if not size:
+            self.all_started.set()
+
+    def _order(self, client, job, correlation_id):
+        with self._lock:
+            self._started += 1
+            if self._started == self.size:
+                self.all_started.set()
+        try:
+            self._outcomes.put(order_one(client, job, correlation_id))
+        except Exception as exc:  # handed to the caller's thread by next()
+            self._outcomes.put(exc)
+
+    def done(self):
+        """Whether every outcome was taken by :meth:`next`."""
+        return self.received >= self.size
+
+    def next(self, timeout=None):
+        """The next outcome to arrive, or None after ``timeout`` seconds (None: wait). An
+        exception a job raised besides a CIS error is raised here, in the caller's thread."""
+        if self.done():
+            return None
+        try:
+            item = self._outcomes.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self.received += 1
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
 def order_all(client, jobs, parallelism=DEFAULT_PARALLELISM, correlation_id=None, on_outcome=None):
     """Order one license per job, at most ``parallelism`` at once; outcomes in the jobs' order.
 
@@ -57,20 +149,7 @@ def order_all(client, jobs, parallelism=DEFAULT_PARALLELISM, correlation_id=None
     """
 
     def order(job):
-        try:
-            return Outcome(
-                job.key,
-                order=client.order_license(
-                    job.product_id,
-                    job.customer_account_id,
-                    job.reseller_account_id,
-                    job.external_reference,
-                    request_id=job.request_id,
-                    correlation_id=correlation_id,
-                ),
-            )
-        except EsdError as exc:
-            return Outcome(job.key, error=exc)
+        return order_one(client, job, correlation_id)
 
     if parallelism <= 1 or len(jobs) <= 1:
         outcomes = []

@@ -385,6 +385,10 @@ class EsdAsset(models.Model):
         ]
         for vals, name in zip(unnamed, self._esd_next_names(len(unnamed)), strict=True):
             vals["name"] = name
+        for vals in vals_list:
+            # Made with the license, not on its first view (portal.mixin's _portal_ensure_token):
+            # a page showing it never writes a license that a job may hold through CIS calls.
+            vals.setdefault("access_token", str(uuid.uuid4()))
         return super().create(vals_list)
 
     @api.model

@@ -2,8 +2,6 @@ import datetime
 import logging
 import uuid
 
-import psycopg2.errors
-
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
@@ -94,6 +92,7 @@ class EsdAsset(models.Model):
 
     def action_reject_cancellation(self):
         check_caller(self)
+        self._esd_hold()
         pending = self.sudo().filtered(lambda a: a.cancel_request_state == "pending")
         pending.write({"cancel_request_state": "rejected"})
         pending.message_post(body=self.env._("Cancellation request rejected."))
@@ -131,6 +130,7 @@ class EsdAsset(models.Model):
         for asset in self:
             if not eligible(asset):
                 raise UserError(refusal % asset.name)
+        self._esd_hold()
         problems = [problem for problem in (credit(asset) for asset in self) if problem]
         if problems:
             return notification(
@@ -155,12 +155,13 @@ class EsdAsset(models.Model):
     def _esd_throttle(self, field, done):
         """Refuse a portal operation done less than a minute ago on this license; else stamp it.
 
-        The license row is locked first: of two clicks at once, the second is refused (it waits
-        for nothing, and the first one's stamp stands once committed)."""
-        if not self._esd_lock("id = %s", 1, params=[self.id]):
-            raise UserError(
-                self.env._("This license is being %s right now: try again in a minute.", done)
-            )
+        Its order's row, then the license row are locked first (the lock order of every writer
+        of licenses): of two clicks at once, the second is refused (it waits for nothing, and
+        the first one's stamp stands once committed)."""
+        self._esd_hold(
+            self.env._("This license is being %s right now: try again in a minute.", done),
+            wait=0,
+        )
         now = fields.Datetime.now()
         wait = licenses.wait_seconds(self.sudo()[field], now, PORTAL_INTERVAL)
         if wait:
@@ -176,6 +177,7 @@ class EsdAsset(models.Model):
 
     def _esd_request_cancellation(self, comment, partner):
         """A customer asks to cancel; an ESD user approves or rejects it."""
+        self._esd_hold()
         self._esd_check_returnable()
         for asset in self:
             if asset.cancel_request_state == "pending":
@@ -204,6 +206,7 @@ class EsdAsset(models.Model):
         return True
 
     def _esd_withdraw_cancellation(self):
+        self._esd_hold()
         pending = self.sudo().filtered(lambda a: a.cancel_request_state == "pending")
         if not pending:
             raise UserError(self.env._("There is no pending cancellation request to withdraw."))
@@ -300,6 +303,7 @@ class EsdAsset(models.Model):
         delivered = self.filtered(lambda a: a.sync_status == "synchronized" and a.state == "active")
         if not delivered:
             raise UserError(self.env._("Only active, delivered licenses can be sent again."))
+        delivered._esd_hold()
         delivered._esd_send_welcome()
         return delivered
 
@@ -333,6 +337,7 @@ class EsdAsset(models.Model):
 
     def _esd_cancel(self):
         """Record the return of these licenses; the returns cron carries it out, at once."""
+        self._esd_hold()
         self._esd_check_returnable()
         requested = self._esd_set_return_requested()
         esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_returns")
@@ -429,7 +434,7 @@ class EsdAsset(models.Model):
         try:
             with self.env.cr.savepoint():
                 credit = self._esd_reverse_invoice_line(line)
-        except psycopg2.errors.TransactionRollbackError:
+        except esd_jobs.CONFLICTS:
             raise
         except Exception as exc:  # the return is kept: the returns cron tries the credit again
             _logger.exception("ESD license %s: its credit note could not be made", self.id)
@@ -549,24 +554,44 @@ class EsdAsset(models.Model):
 
     @api.model
     def _cron_finish_returns(self):
-        """Carry out the returns due: each one's CIS call and credit note under a savepoint of
-        its own, committed one by one; report the progress."""
-        assets = self._esd_lock(RETURNS_DUE, RETURNS_PER_CALL, fresh=True, order="id")
-        esd_jobs.each_in_savepoint(
-            assets,
-            lambda asset: asset._esd_finish_return(),
-            "its return could not be finished",
-            commit_each=True,
-        )
-        remaining = self.with_context(active_test=False).search_count(
-            [
-                ("return_state", "in", ("requested", "accepted")),
-                "|",
-                ("next_attempt_at", "=", False),
-                ("next_attempt_at", "<=", fields.Datetime.now()),
-            ]
-        )
-        esd_jobs.finish(self.env, len(assets), remaining)
+        """Carry out the returns due, one license at a time: claimed after its order's row (the
+        lock order of every writer of licenses), its CIS call and credit note under a savepoint
+        of its own, committed; report the progress. A concurrent update rolls back quietly the
+        license it met, which the next call takes up again."""
+        done, tried = 0, []
+        with esd_jobs.expected_conflicts():
+            for _index in range(RETURNS_PER_CALL):
+                try:
+                    asset = self._esd_lock(
+                        f"{RETURNS_DUE} AND id != ALL(%s)", 1, fresh=True, params=[tried]
+                    )
+                    if not asset:
+                        break
+                    tried.append(asset.id)
+                    esd_jobs.each_in_savepoint(
+                        asset,
+                        lambda asset: asset._esd_finish_return(),
+                        "its return could not be finished",
+                    )
+                    esd_jobs.commit(self.env)
+                except esd_jobs.CONFLICTS:
+                    if not esd_jobs.rollback(self.env):
+                        raise
+                    _logger.info(
+                        "ESD returns: a license is taken up again after a concurrent update"
+                    )
+                    esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_returns")
+                    break
+                done += 1
+            remaining = self.with_context(active_test=False).search_count(
+                [
+                    ("return_state", "in", ("requested", "accepted")),
+                    "|",
+                    ("next_attempt_at", "=", False),
+                    ("next_attempt_at", "<=", fields.Datetime.now()),
+                ]
+            )
+            esd_jobs.finish(self.env, done, remaining)
 
     # ------------------------------------------------------------------ state changes
     # Each goes through _esd_update_state (esd_asset.py): licenses in a state the change may not

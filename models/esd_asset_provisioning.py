@@ -1,20 +1,19 @@
 import contextvars
 import datetime
 import logging
-import uuid
 
 import psycopg2.errors
 from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import mute_logger
 from odoo.tools.mail import email_split_and_format
 
 from ..microsoft_esd import licenses, lifecycle, provisioning
 from ..microsoft_esd.errors import redact
 from . import esd_jobs
 from .esd_access import check_caller
+from .esd_provisioning_run import ProvisioningRun
 from .mail_message import sanitize_once
 
 _logger = logging.getLogger(__name__)
@@ -46,6 +45,9 @@ WELCOME_BATCH = 50
 # A license email that could not leave is queued again after these many minutes (then the last,
 # again and again), and at once when an outgoing mail server is added or changed.
 MAIL_RETRY_MINUTES = (5, 15, 60, 240, 720)
+# A user's change of a license waits this long for a job holding it (or its order), then is
+# refused with "try again in a minute".
+HOLD_WAIT_SECONDS = 10
 # A welcome run that found every pending license locked by others runs again this soon.
 WELCOME_LOCKED_RETRY_SECONDS = 5
 
@@ -116,6 +118,7 @@ class EsdAsset(models.Model):
     # ------------------------------------------------------------------ actions
     def action_retry_provisioning(self):
         check_caller(self)
+        self._esd_hold()
         failed = self.sudo().filtered(lambda a: a.sync_status == "failed" and a.state == "active")
         if not failed:
             raise UserError(
@@ -331,38 +334,82 @@ class EsdAsset(models.Model):
             return default
 
     @api.model
-    def _esd_lock(self, where, limit, fresh=False, order="id", params=()):
-        """Lock up to ``limit`` licenses matching ``where``; rows another worker holds are skipped.
+    def _esd_lock(
+        self, where, limit, fresh=False, order="id", params=(), group_order="min(id)", cover=None
+    ):
+        """Lock up to ``limit`` licenses matching ``where`` (SQL on ``esd_asset``), the row of
+        each one's order first: the lock order of every writer of licenses (the order's row,
+        then its licenses), so that one order's licenses are worked on by one transaction at a
+        time and no two writers wait on each other crosswise. Orders and licenses another
+        transaction holds are skipped; ``group_order`` (an aggregate over the licenses of an
+        order) says which orders come first, ``cover`` how many licenses the orders locked
+        must hold at least (``limit`` by default).
 
-        Under REPEATABLE READ, a row another worker updated and committed after this statement's
-        snapshot raises a serialization failure instead of being skipped. A cron claims with
-        ``fresh`` (its transaction holds nothing uncommitted): it starts a fresh transaction and
-        claims again; anyone else gets the failure.
+        Under REPEATABLE READ, a row another transaction changed and committed after this
+        transaction's snapshot raises a serialization failure instead of being skipped. A cron
+        claims with ``fresh`` (its transaction holds nothing uncommitted): it starts a fresh
+        transaction and claims again; anyone else gets the failure (an expected conflict: not
+        logged as an error).
         """
         self.env.flush_all()
         for _attempt in range(5):
             try:
-                with self.env.cr.savepoint(flush=False), mute_logger("odoo.sql_db"):
-                    self.env.cr.execute(
-                        f"SELECT id FROM esd_asset WHERE {where} ORDER BY {order} LIMIT %s "
-                        "FOR UPDATE SKIP LOCKED",
-                        [*params, limit],
+                with esd_jobs.expected_conflicts(), self.env.cr.savepoint(flush=False):
+                    return self.browse(
+                        esd_jobs.lock_orders_then_licenses(
+                            self.env.cr, where, limit, order, list(params), group_order, cover
+                        )
                     )
-                    return self.browse([row[0] for row in self.env.cr.fetchall()])
             except psycopg2.errors.SerializationFailure:
                 if not (fresh and esd_jobs.rollback(self.env)):
                     raise
         return self.browse()
 
+    def _esd_hold(self, busy_message=None, wait=HOLD_WAIT_SECONDS):
+        """Lock these licenses for a change a user asked for, their orders' rows first (the
+        lock order of every writer of licenses), waiting up to ``wait`` seconds for a job that
+        holds one of them (a provisioning batch holds its order through its CIS calls); then,
+        or at once with ``wait`` 0, refused with ``busy_message`` (or a general one). A license
+        a job changed meanwhile is an expected conflict: the request starts over (Odoo retries
+        it), with no error logged."""
+        if not self:
+            return
+        self.env.flush_all()
+        cr = self.env.cr
+        with esd_jobs.expected_conflicts():
+            try:
+                with cr.savepoint(flush=False):
+                    if wait:
+                        cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
+                    held = esd_jobs.lock_orders_then_licenses(
+                        cr, "id = ANY(%s)", len(self), params=[self.ids], wait=bool(wait)
+                    )
+                    if wait:
+                        cr.execute("SET LOCAL lock_timeout TO DEFAULT")
+            except psycopg2.errors.LockNotAvailable:
+                held = []
+        if len(held) < len(self):
+            raise UserError(
+                busy_message
+                or self.env._(
+                    "Odoo is working on %s right now (ordering, invoicing or emailing it): try "
+                    "again in a minute.",
+                    ", ".join(self.browse(set(self.ids) - set(held)).sudo().mapped("name")),
+                )
+            )
+
     @api.model
-    def _esd_claim(self, limit, fresh=False):
-        """Lock up to ``limit`` licenses due for provisioning, the never-tried ones first."""
+    def _esd_claim(self, limit, fresh=False, cover=None):
+        """Lock up to ``limit`` licenses due for provisioning, the never-tried ones first, from
+        as many orders as ``cover`` licenses need."""
         return self._esd_lock(
             "sync_status = 'unsynchronised' AND active AND state = 'active' AND "
             "(next_attempt_at IS NULL OR next_attempt_at <= (now() at time zone 'UTC'))",
             limit,
             fresh,
             order="next_attempt_at NULLS FIRST, id",
+            group_order="bool_and(next_attempt_at IS NOT NULL), min(id)",
+            cover=cover,
         )
 
     @api.model
@@ -376,45 +423,57 @@ class EsdAsset(models.Model):
         ]
 
     @api.model
-    def _cron_provision(self):
-        """One batch per call: claim, order, record, commit; then invoice, report progress.
-        Returns how many licenses it processed.
+    def _esd_batch_size(self):
+        """Licenses claimed at a time by one provisioning batch (system parameter
+        microsoft_esd.batch_size; default four waves of the parallelism)."""
+        return self._esd_number_param(
+            "microsoft_esd.batch_size", self._esd_parallelism() * 4, int, 1
+        )
 
-        Odoo's cron runner calls again at once while licenses remain due. A batch that met a
-        concurrent update (another worker committed a change to the same order after this
-        transaction began) is rolled back whole and claimed again (same idempotency keys: CIS
-        returns the same licenses).
+    @api.model
+    def _cron_provision(self):
+        """Provisioning, as Odoo's cron runner calls it: batches for a few seconds, each
+        claimed, ordered, recorded and committed in a transaction of its own, the next one
+        ordered while the previous one is recorded and committed (esd_provisioning_run.py);
+        then the orders whose licenses are all delivered are invoiced and the progress is
+        reported. Returns how many licenses it processed.
+
+        A concurrent update is an expected conflict: the work it rolled back is taken up again
+        (a batch from the answers CIS gave), with no error logged.
         """
-        try:
-            done = self._esd_provision_batch(fresh=True)
-            esd_jobs.commit(self.env)
-        except psycopg2.errors.TransactionRollbackError:
-            if not esd_jobs.rollback(self.env):
-                raise
-            _logger.info("ESD provisioning: batch rolled back after a concurrent update")
-            self._esd_trigger_provisioning()
-            done = 0
-        # Invoiced in the transaction that starts after this worker's commit: whichever worker
-        # commits last sees every license of the order delivered and invoices it.
-        self.env["sale.order"]._esd_invoice_ready()
-        esd_jobs.finish(self.env, done, self.search_count(self._esd_due_domain()))
+        with esd_jobs.expected_conflicts():
+            done = ProvisioningRun(self.env).run()
+            try:
+                # Whatever the batches left (an order another worker was invoicing, say).
+                self.env["sale.order"]._esd_invoice_ready()
+                esd_jobs.commit(self.env)
+            except esd_jobs.CONFLICTS:
+                if not esd_jobs.rollback(self.env):
+                    raise
+                _logger.info("ESD provisioning: invoicing left to the next call after a conflict")
+                self._esd_trigger_provisioning(
+                    fields.Datetime.now() + datetime.timedelta(seconds=WELCOME_LOCKED_RETRY_SECONDS)
+                )
+            esd_jobs.finish(self.env, done, self.search_count(self._esd_due_domain()))
         return done
 
     @api.model
     def _esd_provision_batch(self, fresh=False):
-        """Claim one batch of due licenses and provision it; returns how many were processed."""
-        assets = self._esd_claim(self._esd_parallelism() * 4, fresh)
-        assets._esd_provision()
-        if assets:
+        """Claim one batch of due licenses and provision it (committed with ``fresh``);
+        returns how many were processed."""
+        with esd_jobs.expected_conflicts():
+            run = ProvisioningRun(self.env, commit=fresh, pipelined=False, max_batches=1)
+            done = run.run()
+        if done:
             # The emails go later, in their cron: it writes the same licenses, so it must not
             # run while the invoice links them.
             esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_welcome")
-        return len(assets)
+        return done
 
     @api.model
     def _esd_provision_pending(self):
         """Provision every due license, batch after batch, then invoice (for Odoo shells and
-        tests; the crons work one batch per call and commit it). Returns how many."""
+        tests; the crons commit each batch). Returns how many."""
         done = 0
         while batch := self._esd_provision_batch():
             done += batch
@@ -423,63 +482,42 @@ class EsdAsset(models.Model):
 
     def _esd_provision(self):
         """Order the licenses of ``self`` (claimed by this transaction) and record the results."""
-        if not self:
-            return
+        ready, _synced = self._esd_before_ordering()
+        ProvisioningRun(self.env, commit=False, pipelined=False).provision(ready)
+        if ready:
+            esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_welcome")
+
+    def _esd_before_ordering(self):
+        """What comes before ordering these licenses (claimed by this transaction): a license
+        whose key could not be stored safely fails, one of an order cancelled since is stopped,
+        the CIS accounts they need are synchronized. Returns (the licenses ready to order,
+        whether an account was synchronized or tried)."""
         try:
             self._esd_vault()  # a key that cannot be stored safely is not ordered
         except UserError as exc:
             self._esd_set_failed(str(exc))
-            return
+            return self.browse(), False
         # Under the claim's row locks (it claims active licenses only): an order cancelled since
         # is not ordered (its cancellation writes these rows, so it either committed before the
         # claim or waits for this batch).
         cancelled = self.filtered(lambda a: a.sale_order_id.state == "cancel")
         cancelled._esd_set_stopped()
-        ready = (self - cancelled)._esd_sync_accounts()
-        for instance, assets in ready.grouped("instance_id").items():
+        rest = self - cancelled
+        synced = any(a.sync_status == "not_synced" for a in rest._esd_accounts())
+        return rest._esd_sync_accounts(), synced
+
+    def _esd_orders_by_client(self):
+        """[(client, jobs)] of these licenses, per ESD instance; the licenses of an instance
+        without a working client fail."""
+        orders = []
+        for instance, assets in self.grouped("instance_id").items():
             try:
                 client = instance._esd_client()
             except UserError as exc:
                 assets._esd_set_failed(str(exc))
                 continue
-            jobs = [asset._esd_job() for asset in assets]
-            assets._esd_order_and_record(client, jobs, str(uuid.uuid4()))
-
-    def _esd_order_and_record(self, client, jobs, correlation_id):
-        """Order the jobs of these licenses (claimed by this transaction) and record each
-        outcome as it arrives, in this thread, while the pool orders the others: the CPU of
-        the recording runs during the HTTP waits. The batch is recorded under one savepoint,
-        its writes flushed together; when one outcome cannot be recorded, the savepoint is
-        rolled back once every job is ordered and the outcomes are recorded one by one, each
-        under its own savepoint, so that it alone fails. Nothing but HTTP runs in the pool's
-        threads."""
-        self._esd_prefetch_for_record()
-        failed = []
-
-        def record(outcome):
-            if failed:
-                return  # the batch is recorded again, one by one, below
-            try:
-                self.browse(outcome.key)._esd_record_one(outcome)
-            except Exception as exc:  # raised below, once every job is ordered
-                failed.append(exc)
-
-        outcomes = None
-        try:
-            with self.env.cr.savepoint():
-                outcomes = provisioning.order_all(
-                    client, jobs, self._esd_parallelism(), correlation_id, on_outcome=record
-                )
-                if failed:
-                    raise failed[0]
-            return
-        except psycopg2.errors.TransactionRollbackError:
-            raise  # the whole batch starts over
-        except Exception:
-            if outcomes is None:
-                raise  # not a recording error
-            _logger.info("ESD provisioning: a batch is recorded license by license")
-        self._esd_record_each(outcomes)
+            orders.append((client, [asset._esd_job() for asset in assets]))
+        return orders
 
     def _esd_prefetch_for_record(self):
         """Read in one query each what recording these licenses reads license by license."""
@@ -498,7 +536,7 @@ class EsdAsset(models.Model):
             try:
                 with self.env.cr.savepoint():
                     asset._esd_record_one(outcome)
-            except psycopg2.errors.TransactionRollbackError:
+            except esd_jobs.CONFLICTS:
                 raise  # the whole batch starts over
             except Exception as exc:  # any error fails this license only
                 _logger.exception("ESD license %s: its result could not be recorded", asset.id)
@@ -544,7 +582,7 @@ class EsdAsset(models.Model):
         errors = {}
         if pending:
             self.env.flush_all()
-            with mute_logger("odoo.sql_db"):  # a serialization failure here is expected
+            with esd_jobs.expected_conflicts():  # a serialization failure here is expected
                 self.env.cr.execute(
                     "SELECT id FROM esd_partner_account WHERE id IN %s ORDER BY id FOR UPDATE",
                     [tuple(pending.ids)],
@@ -587,7 +625,36 @@ class EsdAsset(models.Model):
     @api.model
     def _cron_send_welcome(self):
         """One batch of license emails to queue, of outcomes to record and of failed emails to
-        queue again; report the progress, commit. Returns how many licenses were handled."""
+        queue again, each license claimed after its order's row (the lock order of every writer
+        of licenses); report the progress, commit. Returns how many licenses were handled. A
+        concurrent update rolls the call back quietly; it comes back at once."""
+        with esd_jobs.expected_conflicts():
+            try:
+                done, claimed = self._esd_welcome_work()
+            except esd_jobs.CONFLICTS:
+                if not esd_jobs.rollback(self.env):
+                    raise
+                _logger.info("ESD license emails: started over after a concurrent update")
+                done, claimed = 0, False
+            remaining = self.search_count(
+                ["|", ("welcome_pending", "=", True), ("mail_state", "=", "queued")]
+            )
+            if remaining and not claimed:
+                # Every pending license is locked by another transaction (a provisioning batch
+                # holding its order, the invoicing of its order), or its email still waits in
+                # the mail queue: come back shortly instead of at the next interval.
+                esd_jobs.trigger(
+                    self.env,
+                    "microsoft_esd.ir_cron_esd_welcome",
+                    fields.Datetime.now()
+                    + datetime.timedelta(seconds=WELCOME_LOCKED_RETRY_SECONDS),
+                )
+            esd_jobs.finish(self.env, done, remaining)
+        return done
+
+    @api.model
+    def _esd_welcome_work(self):
+        """The email job's work of one call: (licenses handled, whether emails were queued)."""
         assets = self._esd_lock("welcome_pending", WELCOME_BATCH, fresh=True)
         assets._esd_send_welcome_batch()
         done = len(assets)
@@ -608,20 +675,7 @@ class EsdAsset(models.Model):
         )
         due._esd_queue_mail_again()
         done += len(due)
-        remaining = self.search_count(
-            ["|", ("welcome_pending", "=", True), ("mail_state", "=", "queued")]
-        )
-        if remaining and not assets:
-            # Every pending license is locked by another transaction (a provisioning batch
-            # invoicing it, a page writing it), or its email still waits in the mail queue:
-            # come back shortly instead of at the next interval.
-            esd_jobs.trigger(
-                self.env,
-                "microsoft_esd.ir_cron_esd_welcome",
-                fields.Datetime.now() + datetime.timedelta(seconds=WELCOME_LOCKED_RETRY_SECONDS),
-            )
-        esd_jobs.finish(self.env, done, remaining)
-        return done
+        return done, bool(assets)
 
     @api.model
     def _esd_send_pending_welcome(self):
@@ -637,7 +691,7 @@ class EsdAsset(models.Model):
         try:
             with self.env.cr.savepoint():
                 self._esd_send_welcome()
-        except psycopg2.errors.TransactionRollbackError:
+        except esd_jobs.CONFLICTS:
             raise
         except Exception:  # the licenses are retried one by one below
             for asset in self:
@@ -716,7 +770,7 @@ class EsdAsset(models.Model):
         try:
             with self.env.cr.savepoint():
                 self._esd_send_welcome()
-        except psycopg2.errors.TransactionRollbackError:
+        except esd_jobs.CONFLICTS:
             raise
         except Exception as exc:  # one email never blocks the others
             _logger.exception("ESD license %s: its email could not be prepared", self.id)

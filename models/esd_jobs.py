@@ -5,14 +5,59 @@ again while work remains, up to 10 times, then reschedules it at once), works ea
 its own savepoint with :func:`each_in_savepoint`, reports its progress to the runner and commits
 with :func:`commit`. A serialization failure is never swallowed by a savepoint: it ends the
 transaction, whose work is claimed again by the next call.
+
+Every writer of licenses takes its locks in one order: the order's row, then its licenses
+(:func:`lock_orders_then_licenses`). A concurrency conflict that a job expects and handles (a
+row another worker changed after this transaction's snapshot) is not an error: inside
+:func:`expected_conflicts` Odoo's ``bad query`` line for it is not logged, in this thread only;
+any other failing query, and the same conflict anywhere else, is still logged.
 """
 
+import contextlib
 import logging
 import threading
 
 import psycopg2.errors
 
 _logger = logging.getLogger(__name__)
+
+# The conflicts a job handles by starting its transaction over (or leaving the work to later).
+CONFLICTS = (
+    psycopg2.errors.SerializationFailure,
+    psycopg2.errors.DeadlockDetected,
+    psycopg2.errors.LockNotAvailable,
+)
+_expected = threading.local()
+
+
+class _ExpectedConflicts(logging.Filter):
+    """Drops ``odoo.sql_db``'s "bad query" record of a conflict the current thread expects."""
+
+    def filter(self, record):
+        if not getattr(_expected, "depth", 0) or record.levelno < logging.ERROR:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and isinstance(args[-1], CONFLICTS))
+
+
+_FILTER = _ExpectedConflicts()
+logging.getLogger("odoo.sql_db").addFilter(_FILTER)
+
+
+@contextlib.contextmanager
+def expected_conflicts():
+    """Within this block, this thread's conflicting queries (see CONFLICTS) are expected: the
+    caller handles them, Odoo does not log them as errors. Thread-safe (unlike mute_logger,
+    which mutes a logger for every thread)."""
+    _expected.depth = getattr(_expected, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _expected.depth -= 1
+
+
+def is_conflict(exc):
+    return isinstance(exc, CONFLICTS)
 
 
 def can_commit():
@@ -47,7 +92,7 @@ def each_in_savepoint(records, work, what, commit_each=False):
         try:
             with records.env.cr.savepoint():
                 work(record)
-        except psycopg2.errors.TransactionRollbackError:
+        except CONFLICTS:
             raise
         except Exception:  # one record never blocks the others
             _logger.exception("%s %s: %s", record._name, record.id, what)
@@ -66,3 +111,48 @@ def finish(env, done, remaining):
 def trigger(env, xmlid, at=None):
     """Run the cron of ``xmlid`` now, or at ``at``."""
     env.ref(xmlid).sudo()._trigger(at)
+
+
+def lock_orders_then_licenses(
+    cr, where, limit, order="id", params=(), group_order="min(id)", cover=None, wait=False
+):
+    """Ids of up to ``limit`` licenses matching ``where`` (SQL on ``esd_asset``, with
+    ``params``), locked ``FOR UPDATE SKIP LOCKED`` after the rows of their sale orders: orders
+    first, in ``group_order`` (an aggregate over an order's matching licenses), as many as
+    ``cover`` licenses need (``limit`` by default); then their licenses in ``order``. A license
+    without an order (imported) is locked alone. Orders and licenses another transaction holds
+    are skipped (with ``wait``: waited for)."""
+    skip = "" if wait else " SKIP LOCKED"
+    params = list(params)
+    cover = min(cover or limit, limit)
+    cr.execute(
+        f"SELECT sale_order_id, count(*) FROM esd_asset WHERE ({where}) "
+        f"GROUP BY sale_order_id ORDER BY {group_order} LIMIT %s",
+        [*params, max(limit, 1) * 4],
+    )
+    candidates = cr.fetchall()
+    orderless = any(order_id is None for order_id, _count in candidates)
+    pending = [(order_id, count) for order_id, count in candidates if order_id is not None]
+    locked, covered = [], 0
+    while pending and covered < cover:
+        chunk, wanted = [], 0
+        while pending and covered + wanted < cover:
+            chunk.append(pending.pop(0))
+            wanted += chunk[-1][1]
+        counts = dict(chunk)
+        cr.execute(
+            f"SELECT id FROM sale_order WHERE id = ANY(%s) ORDER BY id FOR UPDATE{skip}",
+            [list(counts)],
+        )
+        got = [row[0] for row in cr.fetchall()]
+        locked += got
+        covered += sum(counts[order_id] for order_id in got)
+    if not locked and not orderless:
+        return []
+    cr.execute(
+        f"SELECT id FROM esd_asset WHERE ({where}) AND (sale_order_id = ANY(%s)"
+        f"{' OR sale_order_id IS NULL' if orderless else ''}) "
+        f"ORDER BY {order} LIMIT %s FOR UPDATE{skip}",
+        [*params, locked, limit],
+    )
+    return [row[0] for row in cr.fetchall()]

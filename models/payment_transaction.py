@@ -1,11 +1,20 @@
 import contextvars
+import datetime
+import logging
 
-from odoo import models
+from odoo import fields, models
+from odoo.tools import str2bool
+
+from . import esd_jobs
+
+_logger = logging.getLogger(__name__)
 
 # True while a payment confirms the orders it paid (set by code only: a request's context cannot
 # set it). Money was taken: such an order confirms whatever happens, and a license that cannot
 # be ordered fails with its reason in the provisioning job.
 PAID_CONFIRMATION = contextvars.ContextVar("esd_paid_confirmation", default=False)
+# A payment whose orders' licenses a job was working on is post-processed again this soon.
+POST_PROCESS_AGAIN_SECONDS = 10
 
 
 class PaymentTransaction(models.Model):
@@ -17,3 +26,50 @@ class PaymentTransaction(models.Model):
             return super()._check_amount_and_confirm_order()
         finally:
             PAID_CONFIRMATION.reset(token)
+
+    def _post_process(self):
+        """A payment that invoices orders whose licenses a job is working on right now (a
+        provisioning batch holds an order's row through its CIS calls) is post-processed a
+        moment later by Odoo's own cron, rather than waiting for the job and then failing on
+        its changes: the invoice and the payment follow once the job is done."""
+        busy = self._esd_busy_orders()
+        if busy:
+            _logger.info(
+                "payment transactions %s: their orders' licenses are being worked on, "
+                "post-processed again in %s s",
+                busy.ids,
+                POST_PROCESS_AGAIN_SECONDS,
+            )
+            self.env.ref("payment.cron_post_process_payment_tx").sudo()._trigger(
+                fields.Datetime.now() + datetime.timedelta(seconds=POST_PROCESS_AGAIN_SECONDS)
+            )
+        return super(PaymentTransaction, self - busy)._post_process()
+
+    def _esd_busy_orders(self):
+        """The done transactions that would invoice (sale.automatic_invoice) a confirmed order
+        with licenses whose row or licenses another transaction holds or changed since this
+        one began. Those that are free are locked here, the order's row first (the lock order
+        of every writer of licenses), for the rest of this transaction."""
+        param = self.env["ir.config_parameter"].sudo().get_param("sale.automatic_invoice")
+        if not str2bool(param or "False"):
+            return self.browse()
+        busy = self.browse()
+        for tx in self.filtered(lambda t: t.state == "done"):
+            orders = tx.sudo().sale_order_ids.filtered(
+                lambda o: o.state == "sale" and o.esd_asset_ids
+            )
+            if not orders:
+                continue
+            try:
+                # A flushing savepoint: this transaction's own writes are not undone with it.
+                with esd_jobs.expected_conflicts(), self.env.cr.savepoint():
+                    held = all(order._esd_hold_for_invoicing() for order in orders)
+                    if not held:
+                        raise _Busy()
+            except (_Busy, *esd_jobs.CONFLICTS):
+                busy |= tx
+        return busy
+
+
+class _Busy(Exception):
+    """An order's locks could not all be taken: those taken are released with the savepoint."""

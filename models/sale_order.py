@@ -6,13 +6,17 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import clean_context, format_amount, mute_logger
+from odoo.tools import clean_context, format_amount
 
 from ..microsoft_esd.errors import redact
+from . import esd_jobs
 from .esd_access import ESD_MANAGER, check_caller
 from .payment_transaction import PAID_CONFIRMATION
 
 _logger = logging.getLogger(__name__)
+
+# An order another transaction held is invoiced again this many seconds later.
+INVOICE_AGAIN_SECONDS = 3
 
 
 class SaleOrder(models.Model):
@@ -85,6 +89,55 @@ class SaleOrder(models.Model):
             )
             order.esd_below_cost_allowed = bool(below) and not refused
 
+    def _compute_amounts(self):
+        """An ESD line of N licenses becomes N lines of one at confirmation, each with its own
+        rounded taxes (and so does its invoice): its order's totals are those of the N lines,
+        in the cart and the quotation as on the invoice and the payment."""
+        per_license = self.filtered(lambda o: o._esd_lines_to_split())
+        res = super(SaleOrder, self - per_license)._compute_amounts()
+        for order in per_license:
+            totals = order._esd_tax_totals()
+            order.amount_untaxed = totals["base_amount_currency"]
+            order.amount_tax = totals["tax_amount_currency"]
+            order.amount_total = totals["total_amount_currency"]
+        return res
+
+    def _compute_tax_totals(self):
+        per_license = self.filtered(lambda o: o._esd_lines_to_split())
+        res = super(SaleOrder, self - per_license)._compute_tax_totals()
+        for order in per_license:
+            order.tax_totals = order._esd_tax_totals()
+        return res
+
+    def _esd_lines_to_split(self):
+        """The ESD lines of more than one license (a cart, a quotation)."""
+        return self.order_line.filtered(
+            lambda line: line.is_esd and not line.display_type and line._esd_license_count() > 1
+        )
+
+    def _esd_tax_totals(self):
+        """Odoo's tax totals of the order (sale's _compute_amounts), its ESD lines counted as
+        the lines of one license they become."""
+        self.ensure_one()
+        AccountTax = self.env["account.tax"]
+        base_lines = []
+        for line in self.order_line.filtered(lambda x: not x.display_type):
+            count = line._esd_license_count() if line.is_esd else 1
+            if count > 1:
+                base_lines += [
+                    line._prepare_base_line_for_taxes_computation(quantity=1.0)
+                    for _license in range(count)
+                ]
+            else:
+                base_lines.append(line._prepare_base_line_for_taxes_computation())
+        AccountTax._add_tax_details_in_base_lines(base_lines, self.company_id)
+        AccountTax._round_base_lines_tax_details(base_lines, self.company_id)
+        return AccountTax._get_tax_totals_summary(
+            base_lines=base_lines,
+            currency=self.currency_id or self.company_id.currency_id,
+            company=self.company_id,
+        )
+
     @api.constrains("esd_end_customer_id", "partner_id")
     def _check_end_customer(self):
         for order in self:
@@ -149,6 +202,10 @@ class SaleOrder(models.Model):
         context (a form's ``default_*`` keys are not defaults of a license)."""
         result = super()._action_confirm()
         esd_orders = self.filtered(lambda o: any(o.order_line.mapped("is_esd")))
+        # The share token the confirmation and portal pages put in their links, made now: a
+        # page never writes an order that a provisioning batch holds through its CIS calls.
+        for order in esd_orders.sudo():
+            order._portal_ensure_token()
         assets = esd_orders.with_context(clean_context(self.env.context))._esd_create_assets()
         for order in esd_orders.filtered("esd_buyer_user_id"):
             self.env["esd.grant"]._esd_give(
@@ -498,59 +555,77 @@ class SaleOrder(models.Model):
 
     # ------------------------------------------------------------------ invoicing
     @api.model
-    def _esd_invoice_ready(self):
-        """Invoice the orders with delivered licenses to invoice and none still pending.
+    def _esd_invoice_ready(self, orders=None):
+        """Invoice the orders (among ``orders``, if given) with delivered licenses to invoice
+        and none still pending.
 
-        Each order under its own savepoint and row lock: one that fails is logged on the order,
-        with an activity for its salesperson, and the others go on. Never commits: the
-        provisioning cron commits after it.
+        Each order under its own savepoint, its row then its licenses locked first (the lock
+        order of every writer of licenses): an order another transaction holds, or changed
+        since this transaction began, is left to a moment later; one that fails is logged on
+        the order, with an activity for its salesperson, and the others go on. Never commits:
+        the provisioning cron commits after it.
         """
         Asset = self.env["esd.asset"]
         # Orders with a license still to deliver wait (_esd_invoice_delivered skips them): left
         # out by the search, not locked and read after every batch of the provisioning cron.
-        orders = Asset.search(
-            [
-                ("sync_status", "=", "synchronized"),
-                ("invoice_line_id", "=", False),
-                ("state", "=", "active"),
-                (
-                    "sale_order_id",
-                    "any",
-                    [
-                        ("esd_invoice_error", "=", False),
-                        ("esd_asset_ids", "not any", [("sync_status", "=", "unsynchronised")]),
-                    ],
-                ),
-            ]
-        ).sale_order_id
-        for order in orders:
+        domain = [
+            ("sync_status", "=", "synchronized"),
+            ("invoice_line_id", "=", False),
+            ("state", "=", "active"),
+            (
+                "sale_order_id",
+                "any",
+                [
+                    ("esd_invoice_error", "=", False),
+                    ("esd_asset_ids", "not any", [("sync_status", "=", "unsynchronised")]),
+                ],
+            ),
+        ]
+        if orders is not None:
+            domain.append(("sale_order_id", "in", orders.ids))
+        for order in Asset.search(domain).sale_order_id:
             try:
-                # Conflicts with another worker are expected and handled: not logged as errors.
-                with self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
-                    # Another worker invoicing this order holds the lock, or changed it after our
-                    # snapshot began: it does the job, this one skips.
-                    self.env.cr.execute(
-                        "SELECT id FROM sale_order WHERE id = %s FOR UPDATE NOWAIT", [order.id]
-                    )
-                    order._esd_invoice_delivered()
-            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.TransactionRollbackError):
+                # A conflict with another worker is expected and handled: not logged as an
+                # error (the savepoint's flush runs inside the block).
+                with esd_jobs.expected_conflicts(), self.env.cr.savepoint():
+                    if order._esd_hold_for_invoicing():
+                        order._esd_invoice_delivered()
+                    else:
+                        order._esd_invoice_later()
+            except esd_jobs.CONFLICTS:
                 order._esd_invoice_later()
-                continue
             except psycopg2.errors.UniqueViolation as exc:
                 if exc.diag.constraint_name != "account_move_unique_name":
                     order._esd_set_invoice_error(redact(str(exc)))
                 else:  # another worker posted an invoice of the same journal at the same time
                     order._esd_invoice_later()
-                    continue
             except Exception as exc:  # an order that cannot be invoiced never blocks the others
                 _logger.exception("order %s: its licenses could not be invoiced", order.id)
                 order._esd_set_invoice_error(redact(str(exc)))
 
+    def _esd_hold_for_invoicing(self):
+        """Lock this order's row, then its licenses, without waiting: False when another
+        transaction holds one of them (a provisioning batch, the email job)."""
+        self.ensure_one()
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute("SELECT id FROM sale_order WHERE id = %s FOR UPDATE SKIP LOCKED", [self.id])
+        if not cr.fetchall():
+            return False
+        cr.execute("SELECT count(*) FROM esd_asset WHERE sale_order_id = %s", [self.id])
+        (count,) = cr.fetchone()
+        cr.execute(
+            "SELECT id FROM esd_asset WHERE sale_order_id = %s ORDER BY id FOR UPDATE SKIP LOCKED",
+            [self.id],
+        )
+        return len(cr.fetchall()) == count
+
     def _esd_invoice_later(self):
-        """A concurrent update: invoice again in a moment rather than at the next run."""
+        """Another transaction holds or changed the order: invoiced in a moment rather than at
+        the next run."""
         _logger.info("order %s: invoicing deferred after a concurrent update", self.id)
         self.env["esd.asset"]._esd_trigger_provisioning(
-            fields.Datetime.add(fields.Datetime.now(), seconds=10)
+            fields.Datetime.add(fields.Datetime.now(), seconds=INVOICE_AGAIN_SECONDS)
         )
 
     def _esd_invoice_delivered(self):
@@ -617,6 +692,15 @@ class SaleOrder(models.Model):
                 )
             )
         self.check_access("write")
+        with esd_jobs.expected_conflicts():  # changed by a job meanwhile: the request starts over
+            held = all(order.sudo()._esd_hold_for_invoicing() for order in self)
+        if not held:
+            raise UserError(
+                self.env._(
+                    "Odoo is working on the licenses of %s right now: try again in a minute.",
+                    ", ".join(self.mapped("name")),
+                )
+            )
         self.sudo().esd_invoice_error = False
         self.activity_feedback(
             ["microsoft_esd.mail_activity_esd_invoice"], feedback=self.env._("Invoicing retried.")

@@ -100,6 +100,31 @@ class SaleOrderLine(models.Model):
             cost=currency and format_amount(self.env, self.esd_cost_unit, currency),
         )
 
+    def _compute_amount(self):
+        """An ESD line of N licenses costs what the N lines of one license it becomes cost (each
+        rounded on its own, as on the invoice)."""
+        per_license = self.filtered(lambda line: line.is_esd and line._esd_license_count() > 1)
+        res = super(SaleOrderLine, self - per_license)._compute_amount()
+        for line in per_license:
+            base_line = line._prepare_base_line_for_taxes_computation(quantity=1.0)
+            self.env["account.tax"]._add_tax_details_in_base_line(base_line, line.company_id)
+            currency = line.currency_id or line.company_id.currency_id
+            count = line._esd_license_count()
+            details = base_line["tax_details"]
+            line.price_subtotal = count * currency.round(details["total_excluded_currency"])
+            line.price_total = count * currency.round(details["total_included_currency"])
+            line.price_tax = line.price_total - line.price_subtotal
+        return res
+
+    def _esd_license_count(self):
+        """How many licenses this line becomes (0 when its quantity is not a whole number of
+        licenses: the split refuses it)."""
+        self.ensure_one()
+        try:
+            return license_count(self.product_uom_qty)
+        except ValueError:
+            return 0
+
     def _esd_prepare_asset_values(self):
         """The values of one license of this line: its parties, product, instance, the price
         paid for it, taxes excluded (after discount, as the order computed it), and its cost

@@ -13,6 +13,7 @@ from . import (
     test_license_emails,
     test_license_import,
     test_lifecycle,
+    test_lock_order,
     test_money_paths,
     test_overview,
     test_portal,

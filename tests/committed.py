@@ -121,6 +121,12 @@ class CommittedSimulatorCase(TransactionCase):
     def setup_committed_order(self, licenses):
         """A connected instance, Office for sale, a customer and a confirmed order of
         ``licenses`` licenses, committed; returns their ids (removed again after the test)."""
+        instance_id, partner_id, (order_id,) = self.setup_committed_orders(licenses)
+        return instance_id, partner_id, order_id
+
+    def setup_committed_orders(self, licenses, orders=1, confirm=True):
+        """As setup_committed_order, with ``orders`` orders of ``licenses`` licenses each
+        (confirmed with ``confirm``); returns (instance id, partner id, order ids)."""
 
         def setup(env):
             Instance = env["esd.instance"]
@@ -145,29 +151,50 @@ class CommittedSimulatorCase(TransactionCase):
                     "country_id": env.ref("base.us").id,
                 }
             )
-            order = env["sale.order"].create(
-                {
-                    "partner_id": partner.id,
-                    "order_line": [
-                        Command.create(
-                            {
-                                "product_id": product.product_variant_id.id,
-                                "product_uom_qty": licenses,
-                            }
-                        )
-                    ],
-                }
+            sale_orders = env["sale.order"].create(
+                [
+                    {
+                        "partner_id": partner.id,
+                        "order_line": [
+                            Command.create(
+                                {
+                                    "product_id": product.product_variant_id.id,
+                                    "product_uom_qty": licenses,
+                                }
+                            )
+                        ],
+                    }
+                    for _order in range(orders)
+                ]
             )
-            order.action_confirm()
+            if confirm:
+                sale_orders.action_confirm()
             # Small batches (2 x 4), so that several workers get some.
             env["ir.config_parameter"].set_param("microsoft_esd.parallelism", "2")
-            return instance.id, partner.id, order.id
+            return instance.id, partner.id, sale_orders.ids
 
         ids = self.committed(setup)
         self.addCleanup(self._cleanup, *ids)
         return ids
 
-    def _cleanup(self, instance_id, partner_id, order_id):
+    def _cleanup(self, instance_id, partner_id, order_ids):
+        for order_id in order_ids if isinstance(order_ids, list) else [order_ids]:
+            self._cleanup_order(instance_id, order_id)
+        with self.registry.cursor() as cr:
+            cr.execute("DELETE FROM esd_partner_account WHERE instance_id = %s", [instance_id])
+            cr.execute(
+                "DELETE FROM product_product WHERE product_tmpl_id IN "
+                "(SELECT id FROM product_template WHERE esd_instance_id = %s)",
+                [instance_id],
+            )
+            cr.execute("DELETE FROM product_template WHERE esd_instance_id = %s", [instance_id])
+            cr.execute("DELETE FROM esd_catalog_sync_result WHERE instance_id = %s", [instance_id])
+            cr.execute("DELETE FROM esd_instance_pace WHERE instance_id = %s", [instance_id])
+            cr.execute("DELETE FROM esd_instance WHERE id = %s", [instance_id])
+            cr.execute("DELETE FROM res_partner WHERE id = %s", [partner_id])
+            cr.execute("DELETE FROM ir_config_parameter WHERE key = 'microsoft_esd.parallelism'")
+
+    def _cleanup_order(self, instance_id, order_id):
         with self.registry.cursor() as cr:
             cr.execute(
                 "SELECT DISTINCT move_id FROM account_move_line WHERE id IN "
@@ -196,15 +223,3 @@ class CommittedSimulatorCase(TransactionCase):
             cr.execute("DELETE FROM account_move WHERE id IN %s", [tuple(move_ids)])
             cr.execute("DELETE FROM account_full_reconcile WHERE id IN %s", [tuple(full_ids)])
             cr.execute("DELETE FROM sale_order WHERE id = %s", [order_id])
-            cr.execute("DELETE FROM esd_partner_account WHERE instance_id = %s", [instance_id])
-            cr.execute(
-                "DELETE FROM product_product WHERE product_tmpl_id IN "
-                "(SELECT id FROM product_template WHERE esd_instance_id = %s)",
-                [instance_id],
-            )
-            cr.execute("DELETE FROM product_template WHERE esd_instance_id = %s", [instance_id])
-            cr.execute("DELETE FROM esd_catalog_sync_result WHERE instance_id = %s", [instance_id])
-            cr.execute("DELETE FROM esd_instance_pace WHERE instance_id = %s", [instance_id])
-            cr.execute("DELETE FROM esd_instance WHERE id = %s", [instance_id])
-            cr.execute("DELETE FROM res_partner WHERE id = %s", [partner_id])
-            cr.execute("DELETE FROM ir_config_parameter WHERE key = 'microsoft_esd.parallelism'")

@@ -91,9 +91,13 @@ def outgoing_body(mail):
 OFFICE = "EP2-06606:en-US"  # Office Home 2024, Active in the simulator's seeded catalog
 
 
-def office_for_sale(env, price=100.0):
-    """The synced catalog's Office Home 2024, priced and activated for sale."""
-    office = env["product.template"].search([("esd_product_id", "=", OFFICE)])
+def office_for_sale(env, price=100.0, instance=None):
+    """The synced catalog's Office Home 2024 (of ``instance``, when the database has several),
+    priced and activated for sale."""
+    domain = [("esd_product_id", "=", OFFICE)]
+    if instance:
+        domain.append(("esd_instance_id", "=", instance.id))
+    office = env["product.template"].search(domain)
     office.list_price = price
     office.action_esd_activate_for_sale()
     return office

@@ -39,7 +39,8 @@ class TestConcurrentWorkers(CommittedSimulatorCase):
         self.assertEqual(self.in_threads(claim), [(8, {order_id})])
 
     def test_two_workers_provision_each_license_exactly_once(self):
-        _instance_id, _partner_id, order_id = self.setup_committed_order(LICENSES)
+        # Four orders: one order's licenses are worked on by one worker at a time.
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(LICENSES // 4, 4)
         self.admin.faults(latency_ms=20, paths="orders")
         before = self.admin.stats()
         processed = self.in_threads(_run_provisioning_crons, count=2)
@@ -53,19 +54,21 @@ class TestConcurrentWorkers(CommittedSimulatorCase):
         self.in_threads(lambda env: env["esd.asset"]._cron_send_welcome())
 
         def check(env):
-            assets = env["sale.order"].browse(order_id).esd_asset_ids
+            orders = env["sale.order"].browse(order_ids)
+            assets = orders.esd_asset_ids
             self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})
             self.assertEqual(len({a._esd_secrets()[a.id][0] for a in assets}), LICENSES)
             for asset in assets:
                 mails = env["mail.mail"].search([("subject", "like", f"({asset.name})")])
                 self.assertEqual(len(mails), 1, asset.name)
-            self.assertEqual(len(assets.invoice_id), 1)
+            for order in orders:
+                self.assertEqual(len(order.esd_asset_ids.invoice_id), 1)
             self.assertEqual(len(assets.invoice_id.invoice_line_ids), LICENSES)
 
         self.committed(check)
 
     def test_two_workers_share_the_instances_pace_and_a_retry_after_holds_both(self):
-        instance_id, _partner_id, order_id = self.setup_committed_order(LICENSES)
+        instance_id, _partner_id, order_ids = self.setup_committed_orders(LICENSES // 4, 4)
         rate = 5  # requests a second, for the instance, whichever worker sends them
         self.committed(
             lambda env: env["esd.instance"].browse(instance_id).write({"rate_limit": rate})
@@ -84,7 +87,7 @@ class TestConcurrentWorkers(CommittedSimulatorCase):
         self.assertEqual(self.admin.stats()["licenses"] - before["licenses"], LICENSES)
 
         def check(env):
-            assets = env["sale.order"].browse(order_id).esd_asset_ids
+            assets = env["sale.order"].browse(order_ids).esd_asset_ids
             self.assertEqual(set(assets.mapped("sync_status")), {"synchronized"})
             self.assertEqual(len({a._esd_secrets()[a.id][0] for a in assets}), LICENSES)
 

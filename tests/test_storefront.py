@@ -363,6 +363,49 @@ class TestStorefront(HttpCase):
         self.assertEqual(order.state, "sale")
         self.assertEqual(order.esd_asset_ids.mapped("cost_unit"), [60.0])
 
+    def test_a_resellers_cart_offers_no_express_checkout_that_the_payment_refuses(self):
+        """An express checkout pays from the cart, skipping the step where a reseller says
+        whom the licenses are for, and that payment is refused: a reseller's cart does not
+        offer it until it answered; a direct customer's cart does."""
+        self.provider.allow_express_checkout = True
+        self.authenticate("fabrikam", "fabrikam")
+        self._add_to_cart(1)
+        order = self._cart()
+        self.assertTrue(order._esd_needs_end_customer_choice())
+        self.assertNotIn("o_demo_express_checkout_container", self.url_open("/shop/cart").text)
+        self._confirm()
+        self._post("/shop/esd_customer", mode="customer", end_customer_id=str(self.northwind.id))
+        self.assertIn("o_demo_express_checkout_container", self.url_open("/shop/cart").text)
+        self.authenticate("contoso", "contoso")
+        self._add_to_cart(1)
+        self.assertIn("o_demo_express_checkout_container", self.url_open("/shop/cart").text)
+
+    def test_the_cart_total_is_the_total_paid_and_invoiced(self):
+        """Taxes round per line, and N licenses become N lines: the cart of six licenses shows
+        what the six lines cost (5,395.73 against 5,395.74 paid before, in the walk of issue
+        32), and that is what is paid and invoiced."""
+        tax = self.env["account.tax"].create(
+            {"name": "Sales 16.5%", "amount": 16.5, "amount_type": "percent"}
+        )
+        self.office.write({"list_price": 771.99, "taxes_id": [Command.set(tax.ids)]})
+        self.authenticate("contoso", "contoso")
+        self._add_to_cart(6)
+        order = self._cart()
+        self.assertEqual(order.order_line.product_uom_qty, 6.0)
+        cart_total = order.amount_total
+        # One line of six, its tax rounded once, would cost 5,396.21; six lines of one 5,396.22.
+        self.assertAlmostEqual(cart_total, 6 * round(771.99 * 1.165, 2), places=2)
+        self.assertAlmostEqual(order.order_line.price_total, cart_total, places=2)
+        self.assertAlmostEqual(order.tax_totals["total_amount_currency"], cart_total, places=2)
+        order = self._pay(order)
+        self.assertEqual(order.state, "sale")
+        self.assertEqual(len(order.order_line), 6)
+        self.assertAlmostEqual(order.amount_total, cart_total, places=2)
+        self.assertAlmostEqual(order.transaction_ids.amount, cart_total, places=2)
+        self._provision()
+        invoice = order.esd_asset_ids.invoice_id
+        self.assertAlmostEqual(invoice.amount_total, cart_total, places=2, msg="paid = invoiced")
+
     def _transaction(
         self, order, route="/shop/payment/transaction/{id}", landing="/shop/payment/validate"
     ):

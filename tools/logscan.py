@@ -77,3 +77,40 @@ def is_known(test_id, known):
     module, test = test_id.split(" ", 1)
     names = {(module, name) for name in (test, *test.split("."))}
     return any(tuple(line.split("#")[0].split()) in names for line in known.splitlines())
+
+
+# "2026-01-01 10:00:00,000 42 ERROR db odoo.sql_db: bad query: ..." (and CRITICAL lines).
+_ERROR_LINE = re.compile(r"^\S+ \S+ \d+ (?:ERROR|CRITICAL) \S+ ([\w.]+):", re.M)
+_TRACEBACK = re.compile(r"^Traceback \(most recent call last\):", re.M)
+
+
+def error_counts(paths):
+    """{path: (ERROR or CRITICAL lines, Traceback lines, {logger: ERROR lines})} of Odoo logs:
+    what an operator watching them would see. Loggers only, never the messages (a message may
+    hold data)."""
+    counts = {}
+    for path in map(Path, paths):
+        text = read(path)
+        loggers = {}
+        for logger in _ERROR_LINE.findall(text):
+            loggers[logger] = loggers.get(logger, 0) + 1
+        counts[path] = (sum(loggers.values()), len(_TRACEBACK.findall(text)), loggers)
+    return counts
+
+
+def error_report(paths, what):
+    """Lines saying how many ERROR and Traceback lines the Odoo logs of ``what`` hold, against
+    the goal of none; (the lines, whether the goal is met)."""
+    counts = error_counts(paths)
+    errors = sum(count[0] for count in counts.values())
+    tracebacks = sum(count[1] for count in counts.values())
+    verdict = "met" if not errors and not tracebacks else "MISSED"
+    lines = [
+        f"{what}: {errors} ERROR lines, {tracebacks} Traceback lines in {len(counts)} Odoo "
+        f"logs (goal 0: {verdict})"
+    ]
+    for path, (count, traces, loggers) in sorted(counts.items()):
+        if count or traces:
+            named = ", ".join(f"{logger} {n}" for logger, n in sorted(loggers.items()))
+            lines.append(f"  {path.name}: {count} ERROR ({named or 'none'}), {traces} Traceback")
+    return lines, verdict == "met"

@@ -4,10 +4,10 @@ import psycopg2.errors
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import mute_logger
 
 from ..microsoft_esd import license_import
 from ..microsoft_esd.errors import EsdError
+from ..models import esd_jobs
 from ..models.esd_access import ESD_MANAGER, check_caller
 
 _logger = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class EsdLicenseImport(models.TransientModel):
     def _lock_instance(self, instance):
         """One import of an instance at a time: a second one at once is refused."""
         try:
-            with self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
+            with esd_jobs.expected_conflicts(), self.env.cr.savepoint():
                 self.env.cr.execute(
                     "SELECT id FROM esd_instance WHERE id = %s FOR UPDATE NOWAIT", [instance.id]
                 )

@@ -1,8 +1,6 @@
 import datetime
 import logging
 
-import psycopg2.errors
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
@@ -150,13 +148,14 @@ class EsdReconciliation(models.TransientModel):
         committed on its own), and report the progress."""
         instances = self.env["esd.instance"].search([("state", "=", "connected")])
         try:
-            esd_jobs.each_in_savepoint(
-                instances,
-                self._esd_reconcile_instance,
-                "it could not be reconciled",
-                commit_each=True,
-            )
-        except psycopg2.errors.TransactionRollbackError:
+            with esd_jobs.expected_conflicts():
+                esd_jobs.each_in_savepoint(
+                    instances,
+                    self._esd_reconcile_instance,
+                    "it could not be reconciled",
+                    commit_each=True,
+                )
+        except esd_jobs.CONFLICTS:
             # Licenses changed under it (provisioning at work): again in a few minutes.
             if not esd_jobs.rollback(self.env):
                 raise

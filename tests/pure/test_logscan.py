@@ -82,3 +82,40 @@ def test_failing_tests_of_an_odoo_log_and_the_known_ones():
     assert [logscan.is_known(test, known) for test in failed] == [True, False, False]
     assert logscan.is_known("sale TestSaleOrder.test_x", "sale TestSaleOrder.test_x  # why")
     assert not logscan.is_known("sale TestSaleOrder.test_x", "account TestSaleOrder.test_x")
+
+
+def test_error_counts_name_each_logs_errors_and_tracebacks_by_logger(tmp_path):
+    """What the soak and the benchmarks print of every Odoo log they produced: ERROR and
+    Traceback lines, by logger, never the messages."""
+    quiet, loud = tmp_path / "server1-1.log", tmp_path / "server2-2.log"
+    quiet.write_text(LOG.format("license delivered") + "\n")
+    loud.write_text(
+        "\n".join(
+            [
+                LOG.format("ok"),
+                LOG.replace(" INFO ", " ERROR ")
+                .replace("odoo.addons.microsoft_esd.models.esd_asset", "odoo.sql_db")
+                .format("bad query: UPDATE esd_asset SET secret"),
+                "Traceback (most recent call last):",
+                '  File "x.py", line 1, in <module>',
+                LOG.replace(" INFO ", " CRITICAL ").format("down"),
+            ]
+        )
+    )
+    counts = logscan.error_counts([quiet, loud])
+    assert counts[quiet] == (0, 0, {})
+    assert counts[loud] == (
+        2,
+        1,
+        {"odoo.sql_db": 1, "odoo.addons.microsoft_esd.models.esd_asset": 1},
+    )
+    lines, met = logscan.error_report([quiet, loud], "scale-out")
+    assert not met
+    assert lines[0] == (
+        "scale-out: 2 ERROR lines, 1 Traceback lines in 2 Odoo logs (goal 0: MISSED)"
+    )
+    assert "secret" not in "\n".join(lines)
+    assert logscan.error_report([quiet], "soak") == (
+        ["soak: 0 ERROR lines, 0 Traceback lines in 1 Odoo logs (goal 0: met)"],
+        True,
+    )

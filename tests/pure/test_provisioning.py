@@ -3,6 +3,7 @@
 import datetime
 import random
 import threading
+import time
 
 import pytest
 from conftest import PRODUCT
@@ -76,3 +77,61 @@ def test_order_all_hands_each_outcome_to_the_calling_thread_as_it_arrives(
     with pytest.raises(RuntimeError):
         prov.order_all(client, more, parallelism=4, on_outcome=broken)
     assert admin.stats()["licenses"] == before + 6
+
+
+class _SlowClient:
+    """A client whose orders take ``seconds`` each; records when each one started."""
+
+    def __init__(self, seconds, fail=None):
+        self.seconds, self.fail = seconds, fail
+        self.started = []
+        self.lock = threading.Lock()
+
+    def order_license(self, product_id, customer, reseller, reference, request_id, correlation_id):
+        with self.lock:
+            self.started.append((request_id, time.monotonic()))
+        if request_id == self.fail:
+            raise RuntimeError("a bug, not a CIS error")
+        time.sleep(self.seconds)
+        return request_id
+
+
+def test_the_orderer_queues_the_next_batch_behind_the_current_one():
+    """A batch submitted while another is ordered starts as soon as a thread is free: the
+    pool never waits for its caller between two batches."""
+    client = _SlowClient(0.05)
+    with prov.Orderer(parallelism=2) as orderer:
+        first = orderer.submit(
+            [(client, [prov.Job(i, PRODUCT, "c", request_id=f"a{i}") for i in range(4)])]
+        )
+        assert not first.all_started.wait(0.02), "two threads, four jobs: not all started yet"
+        assert first.all_started.wait(1)
+        second = orderer.submit(
+            [(client, [prov.Job(i, PRODUCT, "c", request_id=f"b{i}") for i in range(4, 6)])]
+        )
+        keys = set()
+        while not first.done():
+            keys.add(first.next(timeout=1).key)
+        assert keys == {0, 1, 2, 3}
+        assert {second.next(timeout=1).key, second.next(timeout=1).key} == {4, 5}
+        assert second.done() and second.next(timeout=0) is None
+    starts = dict(client.started)
+    # The second batch's first job started when the first batch's last wave ended, not later.
+    assert starts["b4"] - max(starts[f"a{i}"] for i in range(4)) < 0.05 + 0.04
+
+
+def test_a_batch_hands_a_job_that_raised_to_its_caller():
+    client = _SlowClient(0, fail="x1")
+    with prov.Orderer(parallelism=2) as orderer:
+        batch = orderer.submit(
+            [(client, [prov.Job(i, PRODUCT, "c", request_id=f"x{i}") for i in range(2)])]
+        )
+        results, errors = [], []
+        while not batch.done():
+            try:
+                results.append(batch.next(timeout=1).key)
+            except RuntimeError as exc:
+                errors.append(str(exc))
+        assert results == [0] and errors == ["a bug, not a CIS error"]
+    empty = prov.Batch(0)
+    assert empty.all_started.is_set() and empty.done()

@@ -1,0 +1,259 @@
+"""One provisioning cron call: batches of licenses claimed, ordered from CIS, recorded and
+committed, each in a transaction of its own, the next batch ordered while the previous one is
+recorded and committed.
+
+A batch claims the rows of its orders, then their licenses (``esd_jobs.lock_orders_then_licenses``):
+one order's licenses are worked on by one transaction at a time. Its licenses are ordered in
+the pool of ``provisioning.Orderer`` (HTTP only, each request on the instance's pace) and each
+answer is recorded in this thread as it arrives, under one savepoint for the batch. While the
+pool orders a batch, the next one is claimed on a second cursor and queued behind it, so the
+pool never waits for the commit, the invoicing or the claim of its caller.
+
+Every answer is kept until its batch is committed: a batch rolled back by a concurrent update
+is claimed again and recorded from those answers, without ordering it again (no second pace
+slot; CIS would give the same licenses for the same idempotency keys anyway).
+"""
+
+import collections
+import logging
+import time
+import uuid
+
+from ..microsoft_esd import provisioning
+from . import esd_jobs
+
+_logger = logging.getLogger(__name__)
+
+# A cron call claims new batches for this long, then finishes those in flight and returns
+# (Odoo's cron runner calls it again while licenses remain due).
+PIPELINE_SECONDS = 10.0
+# How often the caller looks at the pool while it records a batch's answers.
+POLL_SECONDS = 0.02
+# A batch claims what the pool ordered in this many seconds in the previous batch (between one
+# and eight times the base size): the fewer batches, the less the pool waits between them.
+BATCH_SECONDS = 2.0
+MAX_BATCH_FACTOR = 8
+STILL_DUE = "sync_status = 'unsynchronised' AND active AND state = 'active' AND id = ANY(%s)"
+# What the runs of this process did that no record shows: licenses recorded again from their
+# answers after a concurrent update (read by the tests).
+COUNTS = collections.Counter()
+
+
+class LicenseBatch:
+    """One claimed batch: the environment of its transaction, its licenses, the answers CIS
+    gave them (kept until the batch is committed) and how far its recording went."""
+
+    def __init__(self, env, assets):
+        self.env = env
+        self.assets = assets
+        self.http = None  # provisioning.Batch
+        self.submitted_at = None
+        self.savepoint = None
+        self.answers = {}  # license id: Outcome, as they arrived
+        self.error = None  # a recording error: the batch is recorded again license by license
+        self.conflict = None  # a concurrent update: the batch is recorded again, afresh
+
+
+class ProvisioningRun:
+    """Batches of due licenses for up to ``seconds`` (or ``max_batches``), committed one by
+    one with ``commit`` (a cron; a test's or a shell's transaction is not committed), the next
+    one ordered on a second cursor while the previous one is recorded with ``pipelined``."""
+
+    def __init__(
+        self, env, commit=True, pipelined=True, seconds=PIPELINE_SECONDS, max_batches=None
+    ):
+        self.env = env
+        self.commit = commit and esd_jobs.can_commit()
+        # A second cursor sees committed data only: never beside a test's own transaction.
+        self.pipelined = pipelined and self.commit and not env.registry.in_test_mode()
+        self.deadline = time.monotonic() + seconds
+        # Uncommitted (a test's transaction, a shell), a call is one batch, as it always was.
+        self.max_batches = max_batches if self.commit else 1
+        Asset = env["esd.asset"]
+        self.base_size = self.size = Asset._esd_batch_size()
+        self.parallelism = Asset._esd_parallelism()
+        self.done = 0
+        self.batches = 0
+
+    # ------------------------------------------------------------------ the run
+    def run(self):
+        """Provision batch after batch; returns how many licenses were processed."""
+        second = self.env.registry.cursor() if self.pipelined else None
+        free = [self.env] + ([self.env(cr=second)] if second is not None else [])
+        try:
+            with provisioning.Orderer(self.parallelism) as orderer:
+                current = self._start(free, orderer)
+                while current:
+                    following = None
+                    if free and self._more():
+                        # The next batch queues behind this one once the pool took its last
+                        # job; meanwhile this one's answers are recorded as they come.
+                        self._record_until(current, current.http.all_started.is_set)
+                        following = self._start(free, orderer)
+                    self._finish(current)
+                    free.append(current.env)
+                    if following is None and self._more():
+                        following = self._start(free, orderer)
+                    current = following
+        finally:
+            if second is not None:
+                second.rollback()
+                second.close()
+        return self.done
+
+    def provision(self, assets):
+        """Order and record ``assets``, already claimed by this transaction (no commit)."""
+        with provisioning.Orderer(self.parallelism) as orderer:
+            batch = self._submit(self.env, assets, orderer)
+            if batch:
+                self._finish(batch)
+
+    def _more(self):
+        return time.monotonic() < self.deadline and (
+            self.max_batches is None or self.batches < self.max_batches
+        )
+
+    # ------------------------------------------------------------------ one batch
+    def _start(self, free, orderer):
+        """Claim a batch on the first free cursor and submit its orders; None when nothing
+        is due (or all of it is held by other workers)."""
+        env = free[0]
+        Asset = env["esd.asset"]
+        for _round in range(3):
+            try:
+                assets = Asset._esd_claim(self.size, fresh=self.commit, cover=self.base_size)
+                if not assets:
+                    return None
+                ready, synced = assets._esd_before_ordering()
+                if synced and self.commit:
+                    # The accounts CIS made are kept, and no partner or account row stays
+                    # locked through the orders' calls: committed, then claimed again.
+                    self._commit(env)
+                    self.done += len(assets - ready)
+                    continue
+            except esd_jobs.CONFLICTS:
+                if not (self.commit and esd_jobs.rollback(env)):
+                    raise
+                continue
+            free.remove(env)
+            self.batches += 1
+            self.done += len(assets)
+            return self._submit(env, ready, orderer, claimed=assets)
+        return None
+
+    def _submit(self, env, ready, orderer, claimed=None):
+        batch = LicenseBatch(env, claimed if claimed is not None else ready)
+        orders = ready._esd_orders_by_client()
+        ready._esd_prefetch_for_record()
+        batch.savepoint = env.cr.savepoint()
+        batch.submitted_at = time.monotonic()
+        batch.http = orderer.submit(orders, str(uuid.uuid4()))
+        return batch
+
+    def _resize(self, batch):
+        """The next batch's size: what the pool ordered in BATCH_SECONDS in this one."""
+        elapsed = time.monotonic() - batch.submitted_at
+        if batch.http.size < self.size or elapsed <= 0:
+            return  # a short batch (the last of what is due) says nothing of the pace
+        wanted = int(batch.http.size * BATCH_SECONDS / elapsed)
+        self.size = max(self.base_size, min(wanted, self.base_size * MAX_BATCH_FACTOR))
+
+    def _record_until(self, batch, stop):
+        while not batch.http.done() and not stop():
+            outcome = batch.http.next(timeout=POLL_SECONDS)
+            if outcome:
+                self._record(batch, outcome)
+
+    def _record(self, batch, outcome):
+        """Record one answer as it arrives, in the batch's savepoint (kept in any case)."""
+        batch.answers[outcome.key] = outcome
+        if batch.error or batch.conflict:
+            return  # recorded again below, one by one or afresh
+        try:
+            batch.env["esd.asset"].browse(outcome.key)._esd_record_one(outcome)
+        except esd_jobs.CONFLICTS as exc:
+            batch.conflict = exc
+        except Exception as exc:  # the batch is recorded again license by license
+            batch.error = exc
+
+    def _finish(self, batch):
+        """Every answer recorded, the batch committed (recorded again afresh from its kept
+        answers after a concurrent update), then its orders invoiced when complete."""
+        while not batch.http.done():
+            self._record(batch, batch.http.next())
+        self._resize(batch)
+        env = batch.env
+        try:
+            if batch.conflict:
+                raise batch.conflict
+            if not batch.error:
+                try:
+                    batch.savepoint.close(rollback=False)  # its writes, flushed together
+                except esd_jobs.CONFLICTS:
+                    raise
+                except Exception as exc:  # a write failed: the savepoint was rolled back
+                    batch.error = exc
+            else:
+                batch.savepoint.close(rollback=True)
+            if batch.error:
+                _logger.info("ESD provisioning: a batch is recorded license by license")
+                env["esd.asset"]._esd_record_each(list(batch.answers.values()))
+            self._commit(env)
+        except esd_jobs.CONFLICTS:
+            if not (self.commit and esd_jobs.rollback(env)):
+                raise
+            self._record_again(batch)
+        self._invoice(batch)
+
+    def _record_again(self, batch):
+        """The batch met a concurrent update and was rolled back: its licenses still due are
+        claimed again and recorded from the answers kept, without ordering them again."""
+        env, ids = batch.env, list(batch.answers)
+        Asset = env["esd.asset"]
+        for _attempt in range(3):
+            try:
+                assets = Asset._esd_lock(STILL_DUE, len(ids), fresh=True, params=[ids])
+                assets._esd_prefetch_for_record()
+                Asset._esd_record_each([batch.answers[asset.id] for asset in assets])
+                self._commit(env)
+            except esd_jobs.CONFLICTS:
+                esd_jobs.rollback(env)
+                continue
+            COUNTS["recorded_again"] += len(assets)
+            _logger.info(
+                "ESD provisioning: %s licenses recorded again after a concurrent update, "
+                "from the answers CIS gave (not ordered again)",
+                len(assets),
+            )
+            return
+        # Left due: ordered again later with the same idempotency keys (the same licenses).
+        _logger.info("ESD provisioning: a batch's answers could not be recorded again now")
+        Asset._esd_trigger_provisioning()
+        self._commit(env)
+
+    def _invoice(self, batch):
+        """The batch's orders whose licenses are now all delivered, invoiced in the next
+        transaction of the batch's cursor (while the pool orders the next batch); then the
+        email job is woken: it claims the licenses after their order's row, which the
+        invoicing holds until it commits."""
+        if not self.commit:
+            return
+        orders = batch.assets.exists().sale_order_id
+        try:
+            if orders:
+                batch.env["sale.order"]._esd_invoice_ready(orders)
+            self._trigger_emails(batch.env, batch.answers)
+            self._commit(batch.env)
+        except esd_jobs.CONFLICTS:  # left to the invoicing at the end of the cron call
+            esd_jobs.rollback(batch.env)
+            self._trigger_emails(batch.env, batch.answers)
+            self._commit(batch.env)
+
+    def _trigger_emails(self, env, answers):
+        """The license emails go in their own cron, woken when this batch commits."""
+        if self.commit and any(not outcome.error for outcome in answers.values()):
+            esd_jobs.trigger(env, "microsoft_esd.ir_cron_esd_welcome")
+
+    def _commit(self, env):
+        if self.commit:
+            env.cr.commit()  # pylint: disable=invalid-commit
