@@ -23,6 +23,15 @@ class ResPartner(models.Model):
         "the contact moves, its login or email changes, or it is archived.",
     )
 
+    esd_grant_ids = fields.One2many(
+        "esd.grant",
+        "partner_id",
+        string="License and API Grants",
+        groups="base.group_system",
+        help="The grants given to the logins of this commercial entity (the portal rules of "
+        "webhook endpoints read them).",
+    )
+
     def _compute_esd_api_user(self):
         Grant = self.env["esd.grant"]
         for partner in self:

@@ -303,6 +303,39 @@ class TestResellerApi(ApiCase):
         self.problem(self.call("GET", "/me"), 403, "forbidden")
         self.problem(self.call("PUT", "/orders", body={}, check=False), 405, "method-not-allowed")
 
+    def test_only_api_users_read_the_resellers_webhooks(self):
+        """A colleague at the reseller without the API grant reads none of its endpoints or
+        messages over JSON-RPC (an endpoint's URL may carry the receiver's own secret); an API
+        user reads them until its grant ends."""
+        self.call("POST", "/webhooks", body={"url": self.receiver.url, "events": ["price.changed"]})
+        endpoint = self.env["esd.webhook.endpoint"].search([("partner_id", "=", self.reseller.id)])
+        self.assertTrue(endpoint)
+        price = {"product_id": 1, "sku": None, "name": "x", "old_price": 1.0, "price": 2.0}
+        self.reseller._esd_webhook_price_changed([dict(price, currency="USD")])
+        delivery = endpoint.delivery_ids
+        self.assertEqual(len(delivery), 1)
+        colleague = new_test_user(self.env, "fabrikam_sales", groups="base.group_portal")
+        colleague.partner_id.parent_id = self.reseller
+
+        def read(login, model):
+            self.authenticate(login, login)
+            return self.make_jsonrpc_request(
+                "/web/dataset/call_kw",
+                {
+                    "model": model,
+                    "method": "search_read",
+                    "args": [[]],
+                    "kwargs": {"fields": ["id"]},
+                },
+            )
+
+        self.assertEqual(read("fabrikam_api", "esd.webhook.endpoint"), [{"id": endpoint.id}])
+        self.assertEqual(read("fabrikam_api", "esd.webhook.delivery"), [{"id": delivery.id}])
+        self.assertEqual(read("fabrikam_sales", "esd.webhook.endpoint"), [])
+        self.assertEqual(read("fabrikam_sales", "esd.webhook.delivery"), [])
+        self.api_user.partner_id.with_user(self.manager).action_esd_deny_api()
+        self.assertEqual(read("fabrikam_api", "esd.webhook.endpoint"), [])
+
     def test_manager_makes_a_key_for_a_reseller(self):
         action = self.api_user.partner_id.with_user(self.manager).action_esd_make_api_key()
         key = action["context"]["default_key"]
