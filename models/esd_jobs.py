@@ -37,7 +37,13 @@ class _ExpectedConflicts(logging.Filter):
         if not getattr(_expected, "depth", 0) or record.levelno < logging.ERROR:
             return True
         args = record.args if isinstance(record.args, tuple) else ()
-        return not (args and isinstance(args[-1], CONFLICTS))
+        exc = args[-1] if args else None
+        if isinstance(exc, CONFLICTS):
+            return False
+        if isinstance(exc, psycopg2.errors.UniqueViolation):
+            expected = set().union(*getattr(_expected, "unique", [()]))
+            return exc.diag.constraint_name not in expected
+        return True
 
 
 _FILTER = _ExpectedConflicts()
@@ -45,14 +51,19 @@ logging.getLogger("odoo.sql_db").addFilter(_FILTER)
 
 
 @contextlib.contextmanager
-def expected_conflicts():
-    """Within this block, this thread's conflicting queries (see CONFLICTS) are expected: the
-    caller handles them, Odoo does not log them as errors. Thread-safe (unlike mute_logger,
-    which mutes a logger for every thread)."""
+def expected_conflicts(*unique_constraints):
+    """Within this block, this thread's conflicting queries (see CONFLICTS), and its unique
+    violations of ``unique_constraints`` (names), are expected: the caller handles them, Odoo
+    does not log them as errors. Thread-safe (unlike mute_logger, which mutes a logger for
+    every thread)."""
     _expected.depth = getattr(_expected, "depth", 0) + 1
+    if not hasattr(_expected, "unique"):
+        _expected.unique = []
+    _expected.unique.append(frozenset(unique_constraints))
     try:
         yield
     finally:
+        _expected.unique.pop()
         _expected.depth -= 1
 
 

@@ -586,8 +586,12 @@ class SaleOrder(models.Model):
         for order in Asset.search(domain).sale_order_id:
             try:
                 # A conflict with another worker is expected and handled: not logged as an
-                # error (the savepoint's flush runs inside the block).
-                with esd_jobs.expected_conflicts(), self.env.cr.savepoint():
+                # error (the savepoint's flush runs inside the block); so is another worker
+                # posting the same journal's first number at the same time (handled below).
+                with (
+                    esd_jobs.expected_conflicts("account_move_unique_name"),
+                    self.env.cr.savepoint(),
+                ):
                     if order._esd_hold_for_invoicing():
                         order._esd_invoice_delivered()
                     else:

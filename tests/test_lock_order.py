@@ -6,6 +6,8 @@ import importlib.util
 import threading
 import time
 
+import psycopg2.errors
+
 from odoo import Command
 from odoo.modules.module import get_module_path
 from odoo.tests import tagged
@@ -357,3 +359,33 @@ class TestShareTokens(EsdSimulatorCase):
         self.env.invalidate_all()
         self.assertTrue(order.access_token)
         self.assertEqual(len(set(assets.mapped("access_token")) - {False}), 2)
+
+
+@tagged("post_install", "-at_install")
+class TestQuietUniqueViolations(EsdSimulatorCase):
+    def _violate_unique(self, *unique_constraints):
+        """A real unique violation (of esd_test_unique_x_key), in a savepoint; whether it was
+        raised."""
+        cr = self.env.cr
+        cr.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS esd_test_unique "
+            "(x int CONSTRAINT esd_test_unique_x_key UNIQUE)"
+        )
+        cr.execute("INSERT INTO esd_test_unique VALUES (1) ON CONFLICT DO NOTHING")
+        try:
+            with esd_jobs.expected_conflicts(*unique_constraints), cr.savepoint(flush=False):
+                cr.execute("INSERT INTO esd_test_unique VALUES (1)")
+        except psycopg2.errors.UniqueViolation:
+            return True
+        return False
+
+    def test_a_unique_violation_is_quiet_only_for_the_constraints_the_caller_expects(self):
+        """The invoicing expects another worker to post a journal's same first number at the
+        same time (account_move_unique_name) and defers: no "bad query" ERROR for it; any other
+        unique violation, or one outside such a block, is still logged."""
+        with self.assertNoLogs("odoo.sql_db", level="ERROR"):
+            self.assertTrue(self._violate_unique("esd_test_unique_x_key"))
+        with self.assertLogs("odoo.sql_db", level="ERROR"):
+            self.assertTrue(self._violate_unique("account_move_unique_name"))
+        with self.assertLogs("odoo.sql_db", level="ERROR"):
+            self.assertTrue(self._violate_unique())
