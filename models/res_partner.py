@@ -148,6 +148,15 @@ class ResPartner(models.Model):
         }
 
     # ------------------------------------------------------------------ business
+    def signup_prepare(self, signup_type="signup"):
+        """Odoo's shop confirmation page calls this on every render (its Sign Up button). A
+        signup token is made from the partner's id, last login and signup type only, so a
+        partner that already has this type is left unwritten: the page never waits on the
+        customer's row, which the license job's invoicing may hold."""
+        to_write = self.filtered(lambda partner: partner.sudo().signup_type != signup_type)
+        super(ResPartner, to_write).signup_prepare(signup_type=signup_type)
+        return True
+
     def _esd_is_reseller(self):
         return self.commercial_partner_id.esd_role == "reseller"
 

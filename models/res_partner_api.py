@@ -23,12 +23,12 @@ class ResPartner(models.Model):
         "the contact moves, its login or email changes, or it is archived.",
     )
 
-    esd_grant_ids = fields.One2many(
+    esd_entity_grant_ids = fields.One2many(
         "esd.grant",
         "partner_id",
-        string="License and API Grants",
+        string="Grants of the Entity's Logins",
         groups="base.group_system",
-        help="The grants given to the logins of this commercial entity (the portal rules of "
+        help="The grants given to the logins under this commercial entity (the portal rules of "
         "webhook endpoints read them).",
     )
 

@@ -257,6 +257,36 @@ class TestLockOrder(CommittedSimulatorCase):
             self.committed(update_status)
             holder.rollback()
 
+    def test_the_confirmation_pages_sign_up_button_never_waits_on_the_customers_row(self):
+        """Odoo's confirmation page calls signup_prepare() on each render: while another
+        transaction holds the customer's row (the invoicing of its licenses), it neither waits
+        nor fails, and the signup link it shows still works; a partner of another signup type
+        is still changed."""
+        _instance_id, partner_id, _order_ids = self.setup_committed_orders(1, confirm=False)
+        self.committed(lambda env: env["res.partner"].browse(partner_id).signup_prepare())
+        with self.registry.cursor() as holder, self.assertNoLogs("odoo", level="ERROR"):
+            holder.execute("SELECT id FROM res_partner WHERE id = %s FOR UPDATE", [partner_id])
+
+            def render(env):
+                env.cr.execute("SET LOCAL lock_timeout = '500ms'")
+                partner = env["res.partner"].browse(partner_id)
+                self.assertTrue(partner.signup_prepare())
+                env.flush_all()
+                token = partner._generate_signup_token()
+                self.assertEqual(env["res.partner"]._get_partner_from_token(token), partner)
+
+            self.committed(render)
+            holder.rollback()
+
+        def reset_then_signup(env):
+            partner = env["res.partner"].browse(partner_id)
+            partner.signup_prepare(signup_type="reset")
+            self.assertEqual(partner.signup_type, "reset")
+            partner.signup_prepare()
+            self.assertEqual(partner.signup_type, "signup")
+
+        self.committed(reset_then_signup)
+
     def test_a_serialization_failure_is_quiet_only_where_it_is_expected(self):
         """Odoo's "bad query" line for a conflict a job handles is not logged; the same
         conflict elsewhere, or another failing query, still is."""
