@@ -163,13 +163,15 @@ class EsdWebhookEndpoint(models.Model):
         endpoints._esd_enable(channel)
 
     def _esd_enable(self, channel=None):
+        # Outside the call: Babel, extracting the message, would evaluate an f-string in it.
+        suffix = f" ({channel})" if channel else ""
         for endpoint in self.filtered(lambda e: e.state == "disabled"):
             endpoint.write({"state": "enabled", "disabled_reason": False, "failing_since": False})
             endpoint.message_post(
                 body=self.env._(
                     "Enabled again by %(user)s%(channel)s.",
                     user=self.env.user.name,
-                    channel=f" ({channel})" if channel else "",
+                    channel=suffix,
                 ),
                 subtype_xmlid="mail.mt_note",
             )
