@@ -442,7 +442,8 @@ class EsdAsset(models.Model):
         (a batch from the answers CIS gave), with no error logged.
         """
         with esd_jobs.expected_conflicts():
-            done = ProvisioningRun(self.env).run()
+            run = ProvisioningRun(self.env)
+            done = run.run()
             try:
                 # Whatever the batches left (an order another worker was invoicing, say).
                 self.env["sale.order"]._esd_invoice_ready()
@@ -454,7 +455,19 @@ class EsdAsset(models.Model):
                 self._esd_trigger_provisioning(
                     fields.Datetime.now() + datetime.timedelta(seconds=WELCOME_LOCKED_RETRY_SECONDS)
                 )
-            esd_jobs.finish(self.env, done, self.search_count(self._esd_due_domain()))
+            remaining = self.search_count(self._esd_due_domain())
+            if remaining and run.window_used():
+                # Odoo's runner would call again, up to 10 times in one run of the cron, and a
+                # run must end within the cron's real-time limit (limit_time_real, 120 s by
+                # default: past it a worker is killed, a threaded server reloaded). A new run,
+                # at once, instead: one run lasts one window, and the other crons go between.
+                _logger.info(
+                    "ESD provisioning: %s licenses still due, the cron runs again at once",
+                    remaining,
+                )
+                self._esd_trigger_provisioning()
+                remaining = 0
+            esd_jobs.finish(self.env, done, remaining)
         return done
 
     @api.model

@@ -24,8 +24,8 @@ from . import esd_jobs
 
 _logger = logging.getLogger(__name__)
 
-# A cron call claims new batches for this long, then finishes those in flight and returns
-# (Odoo's cron runner calls it again while licenses remain due).
+# A cron call claims new batches for this long, then finishes those in flight and returns; if
+# licenses remain due it asks for a new run of its cron at once (see _cron_provision).
 PIPELINE_SECONDS = 10.0
 # How often the caller looks at the pool while it records a batch's answers.
 POLL_SECONDS = 0.02
@@ -59,14 +59,12 @@ class ProvisioningRun:
     one with ``commit`` (a cron; a test's or a shell's transaction is not committed), the next
     one ordered on a second cursor while the previous one is recorded with ``pipelined``."""
 
-    def __init__(
-        self, env, commit=True, pipelined=True, seconds=PIPELINE_SECONDS, max_batches=None
-    ):
+    def __init__(self, env, commit=True, pipelined=True, seconds=None, max_batches=None):
         self.env = env
         self.commit = commit and esd_jobs.can_commit()
         # A second cursor sees committed data only: never beside a test's own transaction.
         self.pipelined = pipelined and self.commit and not env.registry.in_test_mode()
-        self.deadline = time.monotonic() + seconds
+        self.deadline = time.monotonic() + (PIPELINE_SECONDS if seconds is None else seconds)
         # Uncommitted (a test's transaction, a shell), a call is one batch, as it always was.
         self.max_batches = max_batches if self.commit else 1
         Asset = env["esd.asset"]
@@ -107,6 +105,10 @@ class ProvisioningRun:
             batch = self._submit(self.env, assets, orderer)
             if batch:
                 self._finish(batch)
+
+    def window_used(self):
+        """Whether this run stopped claiming because its time was up (not for lack of work)."""
+        return time.monotonic() >= self.deadline
 
     def _more(self):
         return time.monotonic() < self.deadline and (

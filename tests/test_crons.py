@@ -2,9 +2,12 @@
 own, with real commits (a commit that is a no-op in a test hides the bugs of a transaction)."""
 
 import datetime
+from unittest.mock import patch
 
 from odoo import Command, fields
 from odoo.tests import tagged
+
+from odoo.addons.microsoft_esd.models import esd_provisioning_run
 
 from .committed import CommittedSimulatorCase
 from .common import OFFICE
@@ -18,6 +21,47 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
     def _credits(self, asset):
         return asset.sudo().sale_line_id.invoice_lines.filtered(
             lambda line: line.move_id.move_type == "out_refund"
+        )
+
+    def test_a_provisioning_call_that_used_its_window_ends_the_crons_run(self):
+        """Odoo's runner calls a cron up to 10 times in one run, which must end within the
+        cron's real-time limit (120 s by default); a provisioning call that used its whole
+        window ends the run and wakes its cron again at once, so one run lasts one window and
+        the licenses still due are provisioned by the next run."""
+        _instance_id, _partner_id, order_id = self.setup_committed_order(6)
+
+        def small_batches(env):
+            env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
+            cron = env.ref("microsoft_esd.ir_cron_esd_provision")
+            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+            env.cr.execute("DELETE FROM ir_cron_progress WHERE cron_id = %s", [cron.id])
+            return cron.id
+
+        cron_id = self.committed(small_batches)
+        self.addCleanup(
+            self.committed,
+            lambda env: env["ir.config_parameter"].set_param("microsoft_esd.batch_size", False),
+        )
+        with patch.object(esd_provisioning_run, "PIPELINE_SECONDS", 0.0):
+            self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        def after_one_call(env):
+            progress = env["ir.cron.progress"].search([("cron_id", "=", cron_id)])
+            self.assertEqual(len(progress), 1, "one call in the run, not up to ten")
+            self.assertEqual((progress.done, progress.remaining), (2, 0))
+            states = self._order(env, order_id).esd_asset_ids.mapped("lifecycle_state")
+            self.assertEqual(states.count("delivered"), 2)
+            call_at = env["ir.cron.trigger"].search([("cron_id", "=", cron_id)]).mapped("call_at")
+            self.assertTrue(call_at and min(call_at) <= fields.Datetime.now(), "woken at once")
+
+        self.committed(after_one_call)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+        self.committed(
+            lambda env: self.assertEqual(
+                set(self._order(env, order_id).esd_asset_ids.mapped("lifecycle_state")),
+                {"delivered"},
+                "a run of 10-second windows provisions the rest",
+            )
         )
 
     def test_every_cron_entry_point_does_its_work_and_commits_it(self):
