@@ -318,6 +318,7 @@ class TestResellerApi(ApiCase):
         colleague.partner_id.parent_id = self.reseller
 
         def read(login, model):
+            self.env.flush_all()  # the server's cursor is the test's: it sees what was written
             self.authenticate(login, login)
             return self.make_jsonrpc_request(
                 "/web/dataset/call_kw",
