@@ -442,8 +442,22 @@ class EsdAsset(models.Model):
         (a batch from the answers CIS gave), with no error logged.
         """
         with esd_jobs.expected_conflicts():
-            run = ProvisioningRun(self.env)
+            run = ProvisioningRun(self.env, defer_invoicing=True)
             done = run.run()
+            remaining = self.search_count(self._esd_due_domain())
+            if remaining and run.window_used():
+                # Odoo's runner would call again, up to 10 times in one run of the cron, and a
+                # run must end within the cron's real-time limit (limit_time_real, 120 s by
+                # default: past it a worker is killed, a threaded server reloaded). A new run,
+                # at once, instead: one run lasts one window, and the other crons go between.
+                # The orders it left to invoice are invoiced while that run orders.
+                _logger.info(
+                    "ESD provisioning: %s licenses still due, the cron runs again at once",
+                    remaining,
+                )
+                self._esd_trigger_provisioning()
+                esd_jobs.finish(self.env, done, 0)
+                return done
             try:
                 # Whatever the batches left (an order another worker was invoicing, say).
                 self.env["sale.order"]._esd_invoice_ready()
@@ -455,18 +469,6 @@ class EsdAsset(models.Model):
                 self._esd_trigger_provisioning(
                     fields.Datetime.now() + datetime.timedelta(seconds=WELCOME_LOCKED_RETRY_SECONDS)
                 )
-            remaining = self.search_count(self._esd_due_domain())
-            if remaining and run.window_used():
-                # Odoo's runner would call again, up to 10 times in one run of the cron, and a
-                # run must end within the cron's real-time limit (limit_time_real, 120 s by
-                # default: past it a worker is killed, a threaded server reloaded). A new run,
-                # at once, instead: one run lasts one window, and the other crons go between.
-                _logger.info(
-                    "ESD provisioning: %s licenses still due, the cron runs again at once",
-                    remaining,
-                )
-                self._esd_trigger_provisioning()
-                remaining = 0
             esd_jobs.finish(self.env, done, remaining)
         return done
 

@@ -59,12 +59,23 @@ class ProvisioningRun:
     one with ``commit`` (a cron; a test's or a shell's transaction is not committed), the next
     one ordered on a second cursor while the previous one is recorded with ``pipelined``."""
 
-    def __init__(self, env, commit=True, pipelined=True, seconds=None, max_batches=None):
+    def __init__(
+        self,
+        env,
+        commit=True,
+        pipelined=True,
+        seconds=None,
+        max_batches=None,
+        defer_invoicing=False,
+    ):
         self.env = env
         self.commit = commit and esd_jobs.can_commit()
         # A second cursor sees committed data only: never beside a test's own transaction.
         self.pipelined = pipelined and self.commit and not env.registry.in_test_mode()
         self.deadline = time.monotonic() + (PIPELINE_SECONDS if seconds is None else seconds)
+        # A cron call's batches that finish after its window leave their invoicing to the
+        # next call (or to the end of this one when nothing is left to order).
+        self.defer_invoicing = defer_invoicing
         # Uncommitted (a test's transaction, a shell), a call is one batch, as it always was.
         self.max_batches = max_batches if self.commit else 1
         Asset = env["esd.asset"]
@@ -80,7 +91,12 @@ class ProvisioningRun:
         free = [self.env] + ([self.env(cr=second)] if second is not None else [])
         try:
             with provisioning.Orderer(self.parallelism) as orderer:
+                if self.defer_invoicing and not self.pipelined:
+                    self._invoice_left(self.env)
                 current = self._start(free, orderer)
+                if self.defer_invoicing and self.pipelined:
+                    # While the pool orders the first batch, on the cursor it leaves free.
+                    self._invoice_left(free[0])
                 while current:
                     following = None
                     if free and self._more():
@@ -233,14 +249,30 @@ class ProvisioningRun:
         Asset._esd_trigger_provisioning()
         self._commit(env)
 
+    def _invoice_left(self, env):
+        """The orders a previous call left to invoice (its batches finished after its window),
+        invoiced now: a call's last batch is never invoiced while the pool has nothing to
+        order, as the pace would go unused meanwhile."""
+        if not self.commit:
+            return
+        try:
+            env["sale.order"]._esd_invoice_ready()
+            self._commit(env)
+        except esd_jobs.CONFLICTS:  # left to the next batch's invoicing, or the next call's
+            esd_jobs.rollback(env)
+
     def _invoice(self, batch):
         """The batch's orders whose licenses are now all delivered, invoiced in the next
-        transaction of the batch's cursor (while the pool orders the next batch); then the
+        transaction of the batch's cursor (while the pool orders the next batch), unless the
+        call's window is used: then the next call invoices them while its pool orders its
+        first batch (or this call at its end, when no license is left to order). Then the
         email job is woken: it claims the licenses after their order's row, which the
         invoicing holds until it commits."""
         if not self.commit:
             return
         orders = batch.assets.exists().sale_order_id
+        if self.defer_invoicing and self.window_used():
+            orders = orders.browse()
         try:
             if orders:
                 batch.env["sale.order"]._esd_invoice_ready(orders)

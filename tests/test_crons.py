@@ -26,9 +26,10 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
     def test_a_provisioning_call_that_used_its_window_ends_the_crons_run(self):
         """Odoo's runner calls a cron up to 10 times in one run, which must end within the
         cron's real-time limit (120 s by default); a provisioning call that used its whole
-        window ends the run and wakes its cron again at once, so one run lasts one window and
-        the licenses still due are provisioned by the next run."""
-        _instance_id, _partner_id, order_id = self.setup_committed_order(6)
+        window ends the run and wakes its cron again at once, so one run lasts one window. The
+        order it completed after its window is invoiced by the next run, before that run's
+        first batch, and the licenses still due are provisioned then."""
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=2)
 
         def small_batches(env):
             env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
@@ -49,20 +50,23 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
             progress = env["ir.cron.progress"].search([("cron_id", "=", cron_id)])
             self.assertEqual(len(progress), 1, "one call in the run, not up to ten")
             self.assertEqual((progress.done, progress.remaining), (2, 0))
-            states = self._order(env, order_id).esd_asset_ids.mapped("lifecycle_state")
-            self.assertEqual(states.count("delivered"), 2)
+            first, second = env["sale.order"].browse(order_ids)
+            self.assertEqual(set(first.esd_asset_ids.mapped("lifecycle_state")), {"delivered"})
+            self.assertFalse(first.invoice_ids, "left to the next run's start")
+            self.assertFalse(any(second.esd_asset_ids.mapped("esd_license_id")))
             call_at = env["ir.cron.trigger"].search([("cron_id", "=", cron_id)]).mapped("call_at")
             self.assertTrue(call_at and min(call_at) <= fields.Datetime.now(), "woken at once")
 
         self.committed(after_one_call)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
-        self.committed(
-            lambda env: self.assertEqual(
-                set(self._order(env, order_id).esd_asset_ids.mapped("lifecycle_state")),
-                {"delivered"},
-                "a run of 10-second windows provisions the rest",
-            )
-        )
+
+        def all_done(env):
+            for order in env["sale.order"].browse(order_ids):
+                assets = order.esd_asset_ids
+                self.assertEqual(set(assets.mapped("lifecycle_state")), {"delivered"})
+                self.assertEqual(assets.invoice_id.state, "posted", order.name)
+
+        self.committed(all_done)
 
     def test_every_cron_entry_point_does_its_work_and_commits_it(self):
         instance_id, _partner_id, order_id = self.setup_committed_order(3)
