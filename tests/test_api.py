@@ -335,6 +335,8 @@ class TestResellerApi(ApiCase):
         self.assertEqual(read("fabrikam_sales", "esd.webhook.endpoint"), [])
         self.assertEqual(read("fabrikam_sales", "esd.webhook.delivery"), [])
         self.api_user.partner_id.with_user(self.manager).action_esd_deny_api()
+        Grant = self.env["esd.grant"].sudo()
+        self.assertFalse(Grant.search([("user_id", "=", self.api_user.id), ("scope", "=", "api")]))
         self.assertEqual(read("fabrikam_api", "esd.webhook.endpoint"), [])
 
     def test_manager_makes_a_key_for_a_reseller(self):
