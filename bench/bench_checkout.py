@@ -63,11 +63,12 @@ SETUP = """
 import os
 from odoo.addons.microsoft_esd.tests.common import connected_instance, office_for_sale
 
-# The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale, then
-# published on the website; the demo payment provider enabled (test mode) and published, as the
+# The set-up the Odoo tests share: the instance on the simulator, Office for sale at 199.99 (its
+# cost is Microsoft's 149.99, and the shop refuses a license below its cost), then published on
+# the website; the demo payment provider enabled (test mode) and published, as the
 # shop tests do; the company's email, which the license emails are sent from.
 instance = connected_instance(env, os.environ["ESD_SIM_CONFIG"])
-product = office_for_sale(env, 100, instance)
+product = office_for_sale(env, 199.99, instance)
 product.action_esd_publish_on_website()
 env.ref("payment.payment_provider_demo").write({"state": "test", "is_published": True})
 env.company.email = "shop@bench.example"
