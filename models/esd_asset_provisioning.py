@@ -716,9 +716,9 @@ class EsdAsset(models.Model):
     def _esd_license_template(self):
         """The license email template of this license's company, else the shared one."""
         self.ensure_one()
-        return self.env["mail.template"].sudo().search(
-            [("model", "=", "esd.asset"), ("esd_company_id", "=", self.company_id.id)], limit=1
-        ) or self.env.ref("microsoft_esd.mail_template_esd_welcome")
+        shared = "microsoft_esd.mail_template_esd_welcome"
+        template = self.env["mail.template"]._esd_company_copy(shared, self.company_id)
+        return template or self.env.ref(shared)
 
     def _esd_send_welcome(self):
         """Queue one email per license, to the addresses it recorded at the sale, with its key.

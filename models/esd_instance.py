@@ -454,22 +454,9 @@ class EsdInstance(models.Model):
         for an ESD manager working in it."""
         check_caller(self, ESD_MANAGER, "read")
         check_companies(self.env, company, self.env._("The license email"))
-        Template = self.env["mail.template"].sudo()
-        template = Template.search(
-            [("model", "=", "esd.asset"), ("esd_company_id", "=", company.id)], limit=1
+        return self.env["mail.template"]._esd_action_edit_company_copy(
+            "microsoft_esd.mail_template_esd_welcome", company
         )
-        if not template:
-            shared = self.env.ref("microsoft_esd.mail_template_esd_welcome").sudo()
-            template = shared.copy(
-                {"name": f"{shared.name} ({company.name})", "esd_company_id": company.id}
-            )
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "mail.template",
-            "res_id": template.id,
-            "view_mode": "form",
-            "target": "current",
-        }
 
     def action_view_products(self):
         self.ensure_one()

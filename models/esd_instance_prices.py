@@ -101,18 +101,9 @@ class EsdInstance(models.Model):
         time), for an ESD manager working in it."""
         check_caller(self, ESD_MANAGER, "read")
         check_companies(self.env, company, self.env._("The price-change email"))
-        template = self.env["esd.price.digest"]._esd_template(company)
-        if not template.esd_company_id:
-            template = template.copy(
-                {"name": f"{template.name} ({company.name})", "esd_company_id": company.id}
-            )
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "mail.template",
-            "res_id": template.id,
-            "view_mode": "form",
-            "target": "current",
-        }
+        return self.env["mail.template"]._esd_action_edit_company_copy(
+            "microsoft_esd.mail_template_esd_price_digest", company
+        )
 
     # ------------------------------------------------------------------ the rule
     def _esd_rule_price(self, cost):

@@ -124,11 +124,10 @@ class EsdPriceDigest(models.Model):
     @api.model
     def _esd_template(self, company):
         """The price-change email template of ``company``, else the shared one."""
+        shared = "microsoft_esd.mail_template_esd_price_digest"
         return (
-            self.env["mail.template"]
-            .sudo()
-            .search([("model", "=", self._name), ("esd_company_id", "=", company.id)], limit=1)
-            or self.env.ref("microsoft_esd.mail_template_esd_price_digest").sudo()
+            self.env["mail.template"]._esd_company_copy(shared, company)
+            or self.env.ref(shared).sudo()
         )
 
     @api.model

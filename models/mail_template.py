@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
 from .esd_asset_provisioning import WELCOME_QUEUE
@@ -15,6 +15,33 @@ class MailTemplate(models.Model):
         help="A license email template of this company only: its ESD managers edit it. The "
         "shared one (no company) is edited by system administrators.",
     )
+
+    @api.model
+    def _esd_company_copy(self, shared_xmlid, company):
+        """``company``'s own copy of the shared ESD email template ``shared_xmlid`` (same model),
+        as sudo; empty when it has none."""
+        model = self.env.ref(shared_xmlid).sudo().model
+        return self.sudo().search(
+            [("model", "=", model), ("esd_company_id", "=", company.id)], limit=1
+        )
+
+    @api.model
+    def _esd_action_edit_company_copy(self, shared_xmlid, company):
+        """The form of ``company``'s own copy of ``shared_xmlid``, made from the shared one the
+        first time; the caller checked who asks."""
+        template = self._esd_company_copy(shared_xmlid, company)
+        if not template:
+            shared = self.env.ref(shared_xmlid).sudo()
+            template = shared.copy(
+                {"name": f"{shared.name} ({company.name})", "esd_company_id": company.id}
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mail.template",
+            "res_id": template.id,
+            "view_mode": "form",
+            "target": "current",
+        }
 
     def write(self, vals):
         """Which company an ESD email template belongs to is set by Odoo's code when it makes
