@@ -280,11 +280,7 @@ def main():
             flush=True,
         )
     finally:
-        for server in cluster.servers.values():
-            server.terminate()
-            time.sleep(0.5)
-            server.terminate()
-        cluster.stop_all()
+        cluster.stop_all(prefork=True)
         receiver.shutdown()
     path = args.logs / "report.json"
     path.write_text(json.dumps(report, indent=1))

@@ -648,12 +648,7 @@ def main():
                 flush=True,
             )
     finally:
-        # Twice: a prefork server stops at once on its second signal, even with workers stuck.
-        for server in cluster.servers.values():
-            server.terminate()
-            time.sleep(0.5)
-            server.terminate()
-        cluster.stop_all()
+        cluster.stop_all(prefork=True)
         sink.shutdown()
     path = args.logs / "report.json"
     path.write_text(json.dumps(report, indent=1))
