@@ -170,6 +170,9 @@ class TestResellerApi(ApiCase):
             headers={"Content-Type": "application/json"},
         )
         self.assertEqual(retry.status_code, 201, retry.text)
+        # The dropped request may be served after the retry (it then replays the kept answer):
+        # wait for it, as the test's cursor is the one the server threads use.
+        self._wait_remaining_requests()
         orders = self.env["sale.order"].search([("client_order_ref", "=", reference)])
         self.assertEqual(len(orders), 1)
         self.assertEqual(retry.json()["id"], orders.id)
