@@ -145,8 +145,7 @@ def unstage():
 Run = ProvisioningRun
 staged(Run, "_start", "batches: claim, accounts, submit")
 staged(type(env["esd.asset"]), "_esd_sync_accounts", "batches: CIS accounts")
-staged(Run, "_record_until", "batches: record the answers as they come (HTTP waits)")
-staged(Run, "_finish", "batches: record the last answers (HTTP waits), commit")
+staged(Run, "_finish", "batches: record the answers as they come (HTTP waits), commit")
 staged(type(env["esd.asset"]), "_esd_record_one", "batches: record an answer")
 staged(Run, "_invoice", "invoicing: a batch's orders")
 staged(type(env["sale.order"]), "_esd_invoice_ready", "invoicing: find the orders, the rest")

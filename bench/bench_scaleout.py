@@ -218,6 +218,11 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
         "sim_429": limiter.get("refused_429", 0),
         "sim_max_passed_in_one_second": limiter.get("max_passed_in_one_second"),
         "sim_seconds_with_429": limiter.get("seconds_with_429", 0),
+        # Pauses of 0.25 s or more between two requests that reached CIS: time the pace was
+        # not used (the last order's invoicing after the last request is not in it).
+        "sim_gaps": len(limiter.get("gaps", [])),
+        "sim_gaps_s": round(sum(limiter.get("gaps", [])), 2),
+        "sim_longest_gap_s": max(limiter.get("gaps", []), default=0),
     }
 
 

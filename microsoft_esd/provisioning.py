@@ -8,6 +8,7 @@ import math
 import queue
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
@@ -103,6 +104,7 @@ class Batch:
         self.size = size
         self.received = 0
         self._started = 0
+        self.started_at = None  # time.monotonic() when a thread of the pool took its first job
         self._lock = threading.Lock()
         self._outcomes = queue.SimpleQueue()
         # Set once a thread of the pool took the batch's last job: the next batch can queue.
@@ -113,6 +115,8 @@ class Batch:
     def _order(self, client, job, correlation_id):
         with self._lock:
             self._started += 1
+            if self.started_at is None:
+                self.started_at = time.monotonic()
             if self._started == self.size:
                 self.all_started.set()
         try:

@@ -5,9 +5,10 @@ recorded and committed.
 A batch claims the rows of its orders, then their licenses (``esd_jobs.lock_orders_then_licenses``):
 one order's licenses are worked on by one transaction at a time. Its licenses are ordered in
 the pool of ``provisioning.Orderer`` (HTTP only, each request on the instance's pace) and each
-answer is recorded in this thread as it arrives, under one savepoint for the batch. While the
-pool orders a batch, the next one is claimed on a second cursor and queued behind it, so the
-pool never waits for the commit, the invoicing or the claim of its caller.
+answer is recorded in this thread as it arrives, under one savepoint for the batch. Two batches
+are claimed at a time, on two cursors: while this thread records, commits and invoices one, the
+pool orders the other, and the next one is claimed and queued behind it at once, so the pool
+never waits for the commit, the invoicing or the claim of its caller.
 
 Every answer is kept until its batch is committed: a batch rolled back by a concurrent update
 is claimed again and recorded from those answers, without ordering it again (no second pace
@@ -27,8 +28,6 @@ _logger = logging.getLogger(__name__)
 # A cron call claims new batches for this long, then finishes those in flight and returns; if
 # licenses remain due it asks for a new run of its cron at once (see _cron_provision).
 PIPELINE_SECONDS = 10.0
-# How often the caller looks at the pool while it records a batch's answers.
-POLL_SECONDS = 0.02
 # A batch claims what the pool ordered in this many seconds in the previous batch (between one
 # and eight times the base size): the fewer batches, the less the pool waits between them.
 BATCH_SECONDS = 2.0
@@ -94,26 +93,32 @@ class ProvisioningRun:
                 if self.defer_invoicing and not self.pipelined:
                     self._invoice_left(self.env)
                 current = self._start(free, orderer)
+                following = self._start_next(current, free, orderer)
                 if self.defer_invoicing and self.pipelined:
-                    # While the pool orders the first batch, on the cursor it leaves free.
-                    self._invoice_left(free[0])
+                    # While the pool orders the first two batches, on a cursor of its own.
+                    with self.env.registry.cursor() as cr:
+                        self._invoice_left(self.env(cr=cr))
                 while current:
-                    following = None
-                    if free and self._more():
-                        # The next batch queues behind this one once the pool took its last
-                        # job; meanwhile this one's answers are recorded as they come.
-                        self._record_until(current, current.http.all_started.is_set)
-                        following = self._start(free, orderer)
+                    # The pool orders the following batch while this one is finished; the
+                    # one after it is claimed on the cursor this one leaves free and queues
+                    # behind it, so the pool never waits for this thread's commit,
+                    # invoicing or claim.
                     self._finish(current)
                     free.append(current.env)
                     if following is None and self._more():
                         following = self._start(free, orderer)
-                    current = following
+                    current, following = following, self._start_next(following, free, orderer)
         finally:
             if second is not None:
                 second.rollback()
                 second.close()
         return self.done
+
+    def _start_next(self, queued, free, orderer):
+        """The batch to queue behind ``queued``, if a cursor is free and time is left."""
+        if queued is None or not free or not self._more():
+            return None
+        return self._start(free, orderer)
 
     def provision(self, assets):
         """Order and record ``assets``, already claimed by this transaction (no commit)."""
@@ -169,18 +174,13 @@ class ProvisioningRun:
         return batch
 
     def _resize(self, batch):
-        """The next batch's size: what the pool ordered in BATCH_SECONDS in this one."""
-        elapsed = time.monotonic() - batch.submitted_at
+        """The next batch's size: what the pool ordered in BATCH_SECONDS in this one (from
+        its first request: a queued batch waited for the one before)."""
+        elapsed = time.monotonic() - (batch.http.started_at or batch.submitted_at)
         if batch.http.size < self.size or elapsed <= 0:
             return  # a short batch (the last of what is due) says nothing of the pace
         wanted = int(batch.http.size * BATCH_SECONDS / elapsed)
         self.size = max(self.base_size, min(wanted, self.base_size * MAX_BATCH_FACTOR))
-
-    def _record_until(self, batch, stop):
-        while not batch.http.done() and not stop():
-            outcome = batch.http.next(timeout=POLL_SECONDS)
-            if outcome:
-                self._record(batch, outcome)
 
     def _record(self, batch, outcome):
         """Record one answer as it arrives, in the batch's savepoint (kept in any case)."""

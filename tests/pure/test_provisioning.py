@@ -118,6 +118,10 @@ def test_the_orderer_queues_the_next_batch_behind_the_current_one():
     starts = dict(client.started)
     # The second batch's first job started when the first batch's last wave ended, not later.
     assert starts["b4"] - max(starts[f"a{i}"] for i in range(4)) < 0.05 + 0.04
+    # Each batch knows when the pool took its first job (a queued batch's pace is measured
+    # from there, not from its submission).
+    assert first.started_at <= starts["a0"]
+    assert max(starts[f"a{i}"] for i in range(4)) < second.started_at <= starts["b4"]
 
 
 def test_a_batch_hands_a_job_that_raised_to_its_caller():
