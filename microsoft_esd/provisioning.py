@@ -107,7 +107,7 @@ class Batch:
         self.started_at = None  # time.monotonic() when a thread of the pool took its first job
         self._lock = threading.Lock()
         self._outcomes = queue.SimpleQueue()
-        # Set once a thread of the pool took the batch's last job: the next batch can queue.
+        # Set once a thread of the pool took the batch's last job.
         self.all_started = threading.Event()
         if not size:
             self.all_started.set()
