@@ -46,7 +46,6 @@ class LicenseBatch:
         self.env = env
         self.assets = assets
         self.http = None  # provisioning.Batch
-        self.submitted_at = None
         self.savepoint = None
         self.answers = {}  # license id: Outcome, as they arrived
         self.error = None  # a recording error: the batch is recorded again license by license
@@ -169,16 +168,17 @@ class ProvisioningRun:
         orders = ready._esd_orders_by_client()
         ready._esd_prefetch_for_record()
         batch.savepoint = env.cr.savepoint()
-        batch.submitted_at = time.monotonic()
         batch.http = orderer.submit(orders, str(uuid.uuid4()))
         return batch
 
     def _resize(self, batch):
         """The next batch's size: what the pool ordered in BATCH_SECONDS in this one (from
         its first request: a queued batch waited for the one before)."""
-        elapsed = time.monotonic() - (batch.http.started_at or batch.submitted_at)
-        if batch.http.size < self.size or elapsed <= 0:
+        if batch.http.size < self.size:
             return  # a short batch (the last of what is due) says nothing of the pace
+        elapsed = time.monotonic() - batch.http.started_at
+        if elapsed <= 0:
+            return
         wanted = int(batch.http.size * BATCH_SECONDS / elapsed)
         self.size = max(self.base_size, min(wanted, self.base_size * MAX_BATCH_FACTOR))
 
