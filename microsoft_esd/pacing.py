@@ -4,35 +4,79 @@ servers that call it.
 Microsoft limits a channel to so many requests a second. Learning that limit from its 429 answers
 wastes it: every refused request waits the same Retry-After and the waiting requests of every
 worker come back in the same instant, take the second's quota and are refused again. A
-:class:`Pacer` instead gives each request a *slot*, ``1 / rate`` seconds after the previous one
-(the generic cell rate algorithm with no burst), and the request waits for its slot. The last slot
-given lives in a :class:`store <MemoryStore>`: in memory for one process, in PostgreSQL for Odoo
-(``esd.instance.pace``), so that every worker and server of the database draws from one pace. A
-Retry-After answer *holds* the pace: no slot is given before it ends, and after it the slots
-resume one interval apart, without a burst.
+:class:`Pacer` instead gives each request a *slot* and the request waits for it. The slots follow a
+:class:`Schedule`: a rate of R requests a second (R at least 1) gives R slots (rounded down) in
+each second of the clock, evenly spaced within its first ``1 - GUARD_SECONDS``; a limit counted per
+second of the clock then still holds when a request reaches Microsoft up to ``GUARD_SECONDS`` late
+(a busy machine, the network), where requests spaced over the whole second would fall into the
+next second with its own. A rate under 1 spaces the slots ``1 / R`` seconds apart. No slot is banked
+while the pace is idle (no burst). The last slot given lives in a :class:`store <MemoryStore>`: in
+memory for one process, in PostgreSQL for Odoo (``esd.instance.pace``), so that every worker and
+server of the database draws from one pace. A Retry-After answer *holds* the pace: no slot is given
+before it ends, and after it the slots resume in the schedule, without a burst.
 """
 
+import math
 import threading
 import time
 
+# The end of each clock second in which no slot is given: a request sent in its second's last slot
+# may reach CIS this much later and still be counted in that second.
+GUARD_SECONDS = 0.1
+# Float slack when a slot is compared with the end of its second's window.
+_EPSILON = 1e-6
+
+
+class Schedule:
+    """Where the slots of a rate fall on the clock (seconds since the epoch)."""
+
+    def __init__(self, rate):
+        if not rate or rate <= 0:
+            raise ValueError(f"a pace needs a rate above 0 requests a second (got {rate})")
+        self.rate = float(rate)
+        whole = math.floor(self.rate + _EPSILON)
+        self.per_second = whole if whole >= 1 else None
+        if self.per_second:
+            self.interval = (1.0 - GUARD_SECONDS) / self.per_second
+        else:
+            self.interval = 1.0 / self.rate
+
+    def slot(self, earliest):
+        """The first slot at or after ``earliest``."""
+        if not self.per_second:
+            return earliest
+        second = math.floor(earliest)
+        # A slot fits when it and one interval after it end within the window: at most
+        # per_second slots, interval apart, fit in a second.
+        if earliest - second + self.interval > 1.0 - GUARD_SECONDS + _EPSILON:
+            return float(second + 1)
+        return earliest
+
+    def take(self, next_free, now):
+        """(the slot of a request asking at ``now``, the next free slot after it), from the
+        next free slot kept by a store (None when none was kept)."""
+        slot = self.slot(now if next_free is None else max(next_free, now))
+        return slot, slot + self.interval
+
 
 class MemoryStore:
-    """The pace of one process: the next free slot, on ``clock``."""
+    """The pace of one process: the next free slot, on ``clock`` (the wall clock, since the
+    schedule follows its seconds)."""
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock=time.time):
         self._clock = clock
         self._lock = threading.Lock()
         self._next = None
 
-    def reserve(self, interval, max_wait=None):
-        """Take the next free slot and keep the following one ``interval`` later; the seconds
-        until that slot (0 when it is free now). A slot more than ``max_wait`` seconds away is
-        not taken (the seconds are still returned): a caller that gives up leaves it to others."""
+    def reserve(self, schedule, max_wait=None):
+        """Take the next free slot of ``schedule`` and keep the one after it; the seconds until
+        that slot (0 when it is free now). A slot more than ``max_wait`` seconds away is not
+        taken (the seconds are still returned): a caller that gives up leaves it to others."""
         with self._lock:
             now = self._clock()
-            slot = now if self._next is None else max(self._next, now)
+            slot, following = schedule.take(self._next, now)
             if max_wait is None or slot - now <= max_wait:
-                self._next = slot + interval
+                self._next = following
             return slot - now
 
     def hold(self, seconds):
@@ -43,20 +87,18 @@ class MemoryStore:
 
 
 class Pacer:
-    """At most ``rate`` requests a second, evenly spaced, through ``store``."""
+    """At most ``rate`` requests a second (see :class:`Schedule`), through ``store``."""
 
     def __init__(self, rate, store=None, sleep=time.sleep):
-        if not rate or rate <= 0:
-            raise ValueError(f"a pace needs a rate above 0 requests a second (got {rate})")
-        self.rate = float(rate)
-        self.interval = 1.0 / self.rate
+        self.schedule = Schedule(rate)
+        self.rate = self.schedule.rate
         self.store = store or MemoryStore()
         self._sleep = sleep
 
     def acquire(self, max_wait=None):
         """Wait for this request's slot; False (no wait, and no slot taken) when the slot is
         more than ``max_wait`` seconds away."""
-        wait = self.store.reserve(self.interval, max_wait)
+        wait = self.store.reserve(self.schedule, max_wait)
         if max_wait is not None and wait > max_wait:
             return False
         if wait > 0:

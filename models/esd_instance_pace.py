@@ -61,9 +61,9 @@ class PostgresPaceStore:
             cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
         return cr
 
-    def reserve(self, interval, max_wait=None):
-        """Take the next free slot (see ``pacing.MemoryStore.reserve``), in a transaction of
-        its own: the seconds until it; a slot beyond ``max_wait`` is not taken."""
+    def reserve(self, schedule, max_wait=None):
+        """Take the next free slot of ``schedule`` (see ``pacing.MemoryStore.reserve``), in a
+        transaction of its own: the seconds until it; a slot beyond ``max_wait`` is not taken."""
         params = {"instance": self._instance_id}
         with self._cursor() as cr:
             cr.execute(NEXT_SLOT, params)
@@ -73,9 +73,9 @@ class PostgresPaceStore:
                 cr.execute(NEXT_SLOT, params)
                 row = cr.fetchone()
             next_at, now = row
-            slot = max(next_at, now)
+            slot, following = schedule.take(next_at, now)
             if max_wait is None or slot - now <= max_wait:
-                cr.execute(TAKE, dict(params, next_at=slot + interval))
+                cr.execute(TAKE, dict(params, next_at=following))
             return slot - now
 
     def hold(self, seconds):

@@ -9,7 +9,7 @@ from test_client_unit import CONFIG, Tokens, answer_429_then_the_order
 from microsoft_esd import contract
 from microsoft_esd.client import CisClient
 from microsoft_esd.errors import UnavailableError
-from microsoft_esd.pacing import MemoryStore, Pacer
+from microsoft_esd.pacing import GUARD_SECONDS, MemoryStore, Pacer, Schedule
 
 
 class Clock:
@@ -33,10 +33,50 @@ def test_requests_are_spaced_one_interval_apart_from_the_first_free_slot():
     clock = Clock()
     pacer = paced(10, clock)
     sent = []
-    for _ in range(5):
+    for _ in range(12):
         assert pacer.acquire()
         sent.append(round(clock.now - 1000, 3))
-    assert sent == [0.0, 0.1, 0.2, 0.3, 0.4]
+    # 10 a second, 0.09 s apart in the first 0.9 s of each second of the clock
+    assert sent == [0.0, 0.09, 0.18, 0.27, 0.36, 0.45, 0.54, 0.63, 0.72, 0.81, 1.0, 1.09]
+
+
+def test_no_second_of_the_clock_holds_more_than_the_rate_and_its_end_holds_none():
+    clock = Clock()
+    clock.now = 1000.37  # the first request asks in the middle of a second
+    pacer = paced(28.5, clock)
+    slots = []
+    for _ in range(300):
+        pacer.acquire()
+        slots.append(clock.now)
+    per_second = {}
+    for slot in slots:
+        per_second[int(slot)] = per_second.get(int(slot), 0) + 1
+    # 28 (the rate rounded down) in every whole second the pace was busy: the pace is used,
+    # and never exceeded
+    counts = [per_second[second] for second in sorted(per_second)]
+    assert counts[1:-1] == [28] * (len(counts) - 2)
+    assert max(per_second.values()) == 28
+    assert max(slot - int(slot) for slot in slots) < 1 - GUARD_SECONDS
+    # so a request that reaches CIS up to GUARD_SECONDS late is still counted in its second
+    assert all(int(slot + GUARD_SECONDS - 1e-4) == int(slot) for slot in slots)
+
+
+def test_a_rate_under_one_request_a_second_spaces_its_slots_by_its_interval():
+    clock = Clock()
+    clock.now = 1000.6
+    pacer = paced(0.5, clock)
+    sent = []
+    for _ in range(3):
+        pacer.acquire()
+        sent.append(round(clock.now - 1000, 3))
+    assert sent == [0.6, 2.6, 4.6]
+
+
+def test_a_slot_asked_for_in_the_end_of_a_second_moves_to_the_next_second():
+    schedule = Schedule(10)
+    assert schedule.take(None, 1000.80) == (1000.80, 1000.80 + schedule.interval)
+    assert schedule.take(None, 1000.85) == (1001.0, 1001.0 + schedule.interval)
+    assert schedule.take(1000.95, 1000.10) == (1001.0, 1001.0 + schedule.interval)
 
 
 def test_an_idle_pace_does_not_bank_a_burst():
@@ -47,7 +87,7 @@ def test_an_idle_pace_does_not_bank_a_burst():
     start = clock.now
     pacer.acquire()
     pacer.acquire()
-    assert round(clock.now - start, 3) == 0.1
+    assert round(clock.now - start, 3) == 0.09
 
 
 def test_a_retry_after_holds_every_later_slot_then_the_pace_resumes_without_a_burst():
@@ -59,10 +99,10 @@ def test_a_retry_after_holds_every_later_slot_then_the_pace_resumes_without_a_bu
     for _ in range(3):
         pacer.acquire()
         sent.append(round(clock.now - 1000, 3))
-    assert sent == [2.0, 2.1, 2.2]
+    assert sent == [2.0, 2.09, 2.18]
     pacer.hold(0.05)  # shorter than the slots already given: changes nothing
     pacer.acquire()
-    assert round(clock.now - 1000, 3) == 2.3
+    assert round(clock.now - 1000, 3) == 2.27
 
 
 def test_a_slot_beyond_the_wait_allowed_is_refused_without_waiting():
@@ -98,9 +138,11 @@ def test_threads_share_one_pace():
     for thread in threads:
         thread.join()
     times.sort()
-    # 40 slots 5 ms apart: no 1/10 s window holds more than 20 + 1 of them
-    assert max(sum(1 for t in times if start <= t < start + 0.1) for start in times) <= 21
-    assert times[-1] - times[0] >= 39 * 0.005 - 0.001
+    # 40 slots 4.5 ms apart (200 in the first 0.9 s of a second): no 1/10 s window holds more
+    # than 22 + 1 of them
+    interval = pacer.schedule.interval
+    assert max(sum(1 for t in times if start <= t < start + 0.1) for start in times) <= 23
+    assert times[-1] - times[0] >= 39 * interval - 0.001
 
 
 def test_a_rate_of_zero_is_refused():
@@ -124,9 +166,10 @@ def test_the_client_waits_for_its_slot_and_a_429_holds_the_pace_for_every_reques
     assert sleeps == []
     assert round(clock.now - 1000, 3) == 3.0
     assert [c.request.headers[contract.HEADER_REQUEST_ID] for c in responses.calls] == ["R1"] * 2
-    # the next request of any caller also comes after the hold, one interval later
+    # the next request of any caller also comes after the hold, one interval later (4 a
+    # second in its first 0.9 s: 0.225 s)
     pacer.acquire()
-    assert round(clock.now - 1000, 3) == 3.25
+    assert round(clock.now - 1000, 3) == 3.225
 
 
 @responses.activate
