@@ -112,10 +112,80 @@ def test_error_counts_name_each_logs_errors_and_tracebacks_by_logger(tmp_path):
     lines, met = logscan.error_report([quiet, loud], "scale-out")
     assert not met
     assert lines[0] == (
-        "scale-out: 2 ERROR lines, 1 Traceback lines in 2 Odoo logs (goal 0: MISSED)"
+        "scale-out: 2 ERROR lines, 1 Traceback lines in 2 Odoo logs; unexpected: 2 ERROR, "
+        "1 Traceback (goal 0: MISSED)"
     )
     assert "secret" not in "\n".join(lines)
     assert logscan.error_report([quiet], "soak") == (
-        ["soak: 0 ERROR lines, 0 Traceback lines in 1 Odoo logs (goal 0: met)"],
+        [
+            "soak: 0 ERROR lines, 0 Traceback lines in 1 Odoo logs; unexpected: 0 ERROR, "
+            "0 Traceback (goal 0: met)"
+        ],
         True,
     )
+
+
+# Shaped as Odoo 18 writes them (tools/logscan.py EXPECTED): the checkout's warm-up and the soak.
+PAYMENT_RACE = """\
+2026-12-06 19:35:35,652 2182 ERROR db odoo.sql_db: bad query: b' UPDATE "account_move" SET ...'
+ERROR: duplicate key value violates unique constraint "account_move_unique_name"
+DETAIL:  Key (name, journal_id)=(PBNK1/2026/00001, 6) already exists.
+\x20
+2026-12-06 19:35:35,663 2182 ERROR db odoo.http: Exception during request handling.\x20
+Traceback (most recent call last):
+  File "addons/payment/controllers/post_processing.py", line 53, in poll_status
+psycopg2.errors.UniqueViolation: duplicate key value violates unique constraint "account_move_unique_name"
+DETAIL:  Key (name, journal_id)=(PBNK1/2026/00001, 6) already exists.
+
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "addons/payment/controllers/post_processing.py", line 58, in poll_status
+Exception: retry
+2026-12-06 19:35:35,666 2182 INFO db werkzeug: "POST /payment/status/poll HTTP/1.1" 200 -
+"""
+CRON_KILLED = (
+    "2026-12-06 19:19:49,948 726 ERROR db odoo.addons.base.models.ir_cron: Job 'Microsoft ESD: "
+    "finish returns and their credit notes' (34) timed out \n"
+)
+
+
+def test_only_the_kinds_a_run_expects_are_set_apart_and_the_rest_still_count(tmp_path):
+    log = tmp_path / "shop-1.log"
+    log.write_text(PAYMENT_RACE + CRON_KILLED)
+    lines, met = logscan.error_report([log], "checkout", expected=("first_payment_number",))
+    assert not met  # the cron's line is not the checkout's to expect
+    assert lines[0] == (
+        "checkout: 3 ERROR lines, 2 Traceback lines in 1 Odoo logs; unexpected: 1 ERROR, "
+        "0 Traceback (goal 0: MISSED)"
+    )
+    assert lines[1].startswith("  expected: 2 ERROR, 2 Traceback: Odoo's payment")
+    lines, met = logscan.error_report(
+        [log], "soak", expected=("first_payment_number", "cron_killed")
+    )
+    assert met
+    # nothing is expected unless asked for
+    assert not logscan.error_report([log], "scale-out")[1]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        # the addon's own invoicing racing for an invoice's first number: not Odoo's payment
+        PAYMENT_RACE.replace("PBNK1/2026/00001", "INV/2026/00001"),
+        # a later number: not the fresh journal's race
+        PAYMENT_RACE.replace("PBNK1/2026/00001", "PBNK1/2026/00002"),
+        # another cron line of the runner
+        CRON_KILLED.replace("timed out", "failed"),
+    ],
+    ids=["invoice-first-number", "later-payment-number", "cron-failed"],
+)
+def test_a_line_like_an_expected_one_but_not_it_still_counts(tmp_path, other):
+    log = tmp_path / "server.log"
+    log.write_text(other)
+    lines, met = logscan.error_report(
+        [log], "soak", expected=("first_payment_number", "cron_killed")
+    )
+    assert not met
+    assert not [line for line in lines if line.startswith("  expected:")]
