@@ -111,8 +111,9 @@ class EsdInstance(models.Model):
         digits=(16, 2),
         tracking=True,
         help="The most requests a second Odoo sends to this instance, counted over all its "
-        "workers and servers, evenly spaced (0: no limit). Set it a little under the limit "
-        "Microsoft gives your channel, so that its answers 'too many requests' stay rare.",
+        "workers and servers (0: no limit): that many (rounded down) in each second of the "
+        "clock, evenly spaced in its first 0.9 s. Set it a little under the limit Microsoft "
+        "gives your channel, so that its answers 'too many requests' stay rare.",
     )
     extra_recipient_ids = fields.Many2many(
         "res.partner",
