@@ -157,7 +157,7 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
     cluster.sim.clear_faults()
     cluster.sim.faults(latency_ms=args.latency_ms, paths="orders", rate_limit_per_second=limit)
     names = [f"server{i + 1}" for i in range(servers)]
-    procs = [cluster.start(name, cron_threads=1) for name in names]
+    procs = [cluster.start(name, cron_threads=1, log_level=args.log_level) for name in names]
     wait_up(procs)
     time.sleep(2)  # the cron threads' first look at the jobs
     cpu_before = [cpu_seconds(p.pid) for p in procs]
@@ -190,6 +190,7 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
     machine_after = machine_cpu()
     pg, sim_cpu = postgres_cpu() - pg_before, cpu_seconds(sim_proc.pid) - sim_before
     limiter = cluster.sim.stats().get("rate_limiter", {})
+    gaps = [length for length, _end in limiter.get("gaps", [])]
     cluster.stop_all_idle()
     wall = finished - confirmed
     licenses = args.orders * args.per_order
@@ -220,9 +221,16 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
         "sim_seconds_with_429": limiter.get("seconds_with_429", 0),
         # Pauses of 0.25 s or more between two requests that reached CIS: time the pace was
         # not used (the last order's invoicing after the last request is not in it).
-        "sim_gaps": len(limiter.get("gaps", [])),
-        "sim_gaps_s": round(sum(limiter.get("gaps", [])), 2),
-        "sim_longest_gap_s": max(limiter.get("gaps", []), default=0),
+        "sim_gaps": len(gaps),
+        "sim_gaps_s": round(sum(gaps), 2),
+        "sim_longest_gap_s": max(gaps, default=0),
+        # each gap's end on the wall clock (UTC, as the servers' logs), with --log-level info
+        "sim_gap_ends": [
+            f"{time.strftime('%H:%M:%S', time.gmtime(end))}.{int(end % 1 * 1000):03d} ({length} s)"
+            for length, end in limiter.get("gaps", [])
+        ]
+        if args.log_level == "info"
+        else None,
     }
 
 
@@ -246,6 +254,12 @@ def main():
         "limit (0: not paced, as before 18.0.1.6.0)",
     )
     parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument(
+        "--log-level",
+        default="warn",
+        help="the servers' log level (info: the report also gives each gap's end, to find it "
+        "in their logs)",
+    )
     parser.add_argument("--logs", default=".build/logs/scaleout")
     args = parser.parse_args()
     shutil.rmtree(args.logs, ignore_errors=True)

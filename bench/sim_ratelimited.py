@@ -57,7 +57,8 @@ class Limiter:
             self.passed += 1
             moment = time.monotonic()
             if self.last_passed is not None and moment - self.last_passed >= GAP_SECONDS:
-                self.gaps.append(round(moment - self.last_passed, 3))
+                # (its length, the wall-clock time it ended: to find it in the servers' logs)
+                self.gaps.append((round(moment - self.last_passed, 3), round(time.time(), 3)))
             self.last_passed = moment
             self.max_per_second = max(self.max_per_second, self.in_window)
             return True
