@@ -15,6 +15,7 @@ from odoo.tests import TransactionCase
 
 from odoo.addons.microsoft_esd.microsoft_esd.config import InstanceConfig
 from odoo.addons.microsoft_esd.microsoft_esd.simulator import AdminClient, Simulator
+from odoo.addons.microsoft_esd.models import esd_provisioning_run
 
 from .common import OFFICE
 
@@ -48,6 +49,9 @@ class CommittedSimulatorCase(TransactionCase):
         self.simulator = Simulator(self.sim_dir.name).start()
         self.addCleanup(self.simulator.stop)
         self.admin = AdminClient(InstanceConfig.from_file(self.simulator.config_path))
+        # Each test's crons start as in a freshly started server: no batch size learned before.
+        esd_provisioning_run.LEARNED_SIZES.clear()
+        self.addCleanup(esd_provisioning_run.LEARNED_SIZES.clear)
 
     def _env(self, cr):
         return api.Environment(cr, SUPERUSER_ID, {})

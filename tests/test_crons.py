@@ -68,6 +68,38 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
 
         self.committed(all_done)
 
+    def test_the_next_provisioning_call_starts_from_the_batch_size_the_last_one_learned(self):
+        """A call sizes its batches by what the pool ordered in 2 s; the next call of the
+        process (a window later) starts from that size, not from the base size, whose first
+        two batches the pool would order before the cron's thread claimed a third. A size
+        learned too long ago, or under another pace, is forgotten."""
+        instance_id, _partner_id, _order_id = self.setup_committed_order(12)
+
+        def base_size_two(env):
+            env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
+
+        self.committed(base_size_two)
+        self.addCleanup(
+            self.committed,
+            lambda env: env["ir.config_parameter"].set_param("microsoft_esd.batch_size", False),
+        )
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        def next_size():
+            # as a cron call sees it: in a thread of its own
+            return self.in_threads(lambda env: esd_provisioning_run.ProvisioningRun(env).size)[0]
+
+        # Licenses answered in milliseconds: 2 s of them is more than eight times the base.
+        self.assertEqual(next_size(), 2 * esd_provisioning_run.MAX_BATCH_FACTOR)
+        with patch.object(esd_provisioning_run, "LEARNED_SIZE_SECONDS", 0.0):
+            self.assertEqual(next_size(), 2)
+
+        def paced(env):
+            env["esd.instance"].browse(instance_id).write({"rate_limit": 5})
+
+        self.committed(paced)
+        self.assertEqual(next_size(), 2)
+
     def test_every_cron_entry_point_does_its_work_and_commits_it(self):
         instance_id, _partner_id, order_id = self.setup_committed_order(3)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)

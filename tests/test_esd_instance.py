@@ -46,7 +46,9 @@ class TestEsdInstance(EsdSimulatorCase):
         self.assertIsNone(self.instance._cis_client().pacer)  # 0: no limit, no pace
         self.instance.rate_limit = 12.5
         pacer = self.instance._cis_client().pacer
-        self.assertEqual((pacer.rate, pacer.interval), (12.5, 0.08))
+        # 12 in each second of the clock, 0.075 s apart in its first 0.9 s
+        schedule = pacer.schedule
+        self.assertEqual((pacer.rate, schedule.per_second, schedule.interval), (12.5, 12, 0.075))
         with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"):
             self.instance.rate_limit = -1
             self.env.flush_all()

@@ -134,7 +134,8 @@ DETAIL:  Key (name, journal_id)=(PBNK1/2026/00001, 6) already exists.
 2026-12-06 19:35:35,663 2182 ERROR db odoo.http: Exception during request handling.\x20
 Traceback (most recent call last):
   File "addons/payment/controllers/post_processing.py", line 53, in poll_status
-psycopg2.errors.UniqueViolation: duplicate key value violates unique constraint "account_move_unique_name"
+psycopg2.errors.UniqueViolation: duplicate key value violates unique constraint \
+"account_move_unique_name"
 DETAIL:  Key (name, journal_id)=(PBNK1/2026/00001, 6) already exists.
 
 
