@@ -8,7 +8,7 @@ Each run confirms 20 orders of 100 licenses (2,000) and waits until every licens
 every order invoiced; the welcome-email cron and the mail queue are switched off (emails are a
 cron of their own, measured in the provisioning benchmark). Then the same runs with the channel
 limited to R requests per second (429 + Retry-After above it), the instance's *CIS Requests per
-Second* set to ``--pace-share`` of R (95%), so that its servers share one pace.
+Second* set to R less ``--pace-margin`` (1), so that its servers share one pace.
 
 Per run: licenses per second (confirmation committed -> last order invoiced), the CPU seconds of
 each server, of PostgreSQL and of the simulator, the machine's CPU use, and the simulator's 429s.
@@ -153,7 +153,7 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
     order_ids = next(line for line in out.splitlines() if line.startswith("BENCH-ORDERS"))
     order_ids = order_ids.split(maxsplit=1)[1]
     ids = tuple(map(int, order_ids.split()))
-    cluster.shell(PACE, ESD_PACE=limit * args.pace_share if limit else 0)
+    cluster.shell(PACE, ESD_PACE=instance_pace(args, limit))
     cluster.sim.clear_faults()
     cluster.sim.faults(latency_ms=args.latency_ms, paths="orders", rate_limit_per_second=limit)
     names = [f"server{i + 1}" for i in range(servers)]
@@ -204,7 +204,7 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
     return {
         "servers": servers,
         "rate_limit_per_second": limit or None,
-        "instance_pace_per_second": round(limit * args.pace_share, 2) if limit else None,
+        "instance_pace_per_second": round(instance_pace(args, limit), 2) if limit else None,
         "licenses": licenses,
         "delivered": states.get("synchronized", 0),
         "failed": states.get("failed", 0),
@@ -234,6 +234,15 @@ def one_run(cluster, sim_proc, product, args, servers, limit):
     }
 
 
+def instance_pace(args, limit):
+    """The instance's CIS Requests per Second in a run limited to ``limit`` (0: none)."""
+    if not limit:
+        return 0
+    if args.pace_share is not None:
+        return limit * args.pace_share
+    return max(0, limit - args.pace_margin)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20)
@@ -247,11 +256,18 @@ def main():
         "rate of the most servers, so that they exceed it)",
     )
     parser.add_argument(
+        "--pace-margin",
+        type=float,
+        default=1.0,
+        help="the instance's CIS Requests per Second in the limited runs: the limit less this "
+        "many (Configuration's advice: a little under the limit)",
+    )
+    parser.add_argument(
         "--pace-share",
         type=float,
-        default=0.95,
-        help="the instance's CIS Requests per Second in the limited runs, as a share of the "
-        "limit (0: not paced, as before 18.0.1.6.0)",
+        default=None,
+        help="instead, the instance's CIS Requests per Second as a share of the limit (0: not "
+        "paced, as before 18.0.1.6.0)",
     )
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument(
