@@ -1,6 +1,7 @@
 import threading
 import time
 
+from odoo.service.model import retrying
 from odoo.tests import tagged
 
 from .committed import CommittedSimulatorCase
@@ -133,3 +134,49 @@ class TestConcurrentWorkers(CommittedSimulatorCase):
         window = 0.5
         busiest = max(sum(1 for t in sent if start <= t < start + window) for start in sent)
         self.assertLessEqual(busiest, rate * window / 0.9 + 1)
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentApiRequests(CommittedSimulatorCase):
+    """Two reseller API requests with one Idempotency-Key at the same moment, each in its own
+    transaction, retried as Odoo's HTTP layer retries a request that failed to serialize."""
+
+    def test_two_requests_with_one_idempotency_key_at_once_make_one_order(self):
+        key, name = "K-at-once", "Made once under K-at-once"
+        first_claimed = threading.Event()
+        roles = iter(("first", "second"))
+        lock = threading.Lock()
+
+        def forget(env):
+            env.cr.execute("DELETE FROM esd_api_idempotency WHERE key = %s", [key])
+            env["res.partner"].search([("name", "=", name)]).unlink()
+
+        self.addCleanup(self.committed, forget)
+
+        def request(env):
+            with lock:
+                role = next(roles)
+            if role == "second":
+                first_claimed.wait(10)  # the first holds its claim, not yet committed
+
+            def attempt():
+                Idempotency = env["esd.api.idempotency"]
+                kept = Idempotency._esd_claim(key, "fingerprint", 0)
+                if kept:
+                    return "replayed", kept[1]
+                if role == "first":
+                    first_claimed.set()
+                    time.sleep(0.5)  # the second's claim now waits for this transaction
+                partner = env["res.partner"].create({"name": name})
+                answer = {"id": partner.id}
+                Idempotency._esd_keep(key, 201, answer)
+                return "made", answer
+
+            return retrying(attempt, env)
+
+        with self.assertNoLogs("odoo.sql_db", "ERROR"):
+            outcomes = dict(self.in_threads(request, count=2))
+        self.assertEqual(set(outcomes), {"made", "replayed"})
+        self.assertEqual(outcomes["made"], outcomes["replayed"])
+        made = self.committed(lambda env: env["res.partner"].search_count([("name", "=", name)]))
+        self.assertEqual(made, 1)
