@@ -3,6 +3,7 @@
 Standard library only, like tools/devenv.py; tests/pure/test_logscan.py tests it.
 """
 
+import itertools
 import re
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def error_entries(text):
     """The ERROR and CRITICAL entries of an Odoo log: each its line and the lines under it."""
     starts = [m.start() for m in _ENTRY_START.finditer(text)] + [len(text)]
     entries = []
-    for begin, end in zip(starts, starts[1:], strict=False):
+    for begin, end in itertools.pairwise(starts):
         entry = text[begin:end]
         if _ERROR_LINE.match(entry):
             entries.append(entry)
