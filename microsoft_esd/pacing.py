@@ -91,9 +91,12 @@ class Pacer:
 
     def __init__(self, rate, store=None, sleep=time.sleep):
         self.schedule = Schedule(rate)
-        self.rate = self.schedule.rate
         self.store = store or MemoryStore()
         self._sleep = sleep
+
+    @property
+    def rate(self):
+        return self.schedule.rate
 
     def acquire(self, max_wait=None):
         """Wait for this request's slot; False (no wait, and no slot taken) when the slot is
