@@ -6,9 +6,11 @@ A batch claims the rows of its orders, then their licenses (``esd_jobs.lock_orde
 one order's licenses are worked on by one transaction at a time. Its licenses are ordered in
 the pool of ``provisioning.Orderer`` (HTTP only, each request on the instance's pace) and each
 answer is recorded in this thread as it arrives, under one savepoint for the batch. Two batches
-are claimed at a time, on two cursors: while this thread records, commits and invoices one, the
-pool orders the other, and the next one is claimed and queued behind it at once, so the pool
-never waits for the commit, the invoicing or the claim of its caller.
+are claimed at a time, on two cursors: while this thread records and commits one, the pool
+orders the other; the next one is claimed on the cursor the first leaves and queued behind it,
+and only then are the first one's orders invoiced, on a third cursor. The pool never waits for
+the commit, the invoicing or the claim of its caller: during the invoicing, the longest of them,
+two batches are queued.
 
 Every answer is kept until its batch is committed: a batch rolled back by a concurrent update
 is claimed again and recorded from those answers, without ordering it again (no second pace
@@ -101,6 +103,8 @@ class ProvisioningRun:
     def run(self):
         """Provision batch after batch; returns how many licenses were processed."""
         second = self.env.registry.cursor() if self.pipelined else None
+        # Pipelined, orders are invoiced on a cursor of their own once the next batch is queued.
+        invoicing = self.env.registry.cursor() if self.pipelined else None
         free = [self.env] + ([self.env(cr=second)] if second is not None else [])
         try:
             with provisioning.Orderer(self.parallelism) as orderer:
@@ -109,23 +113,29 @@ class ProvisioningRun:
                 current = self._start(free, orderer)
                 following = self._start_next(current, free, orderer)
                 if self.defer_invoicing and self.pipelined:
-                    # While the pool orders the first two batches, on a cursor of its own.
-                    with self.env.registry.cursor() as cr:
-                        self._invoice_left(self.env(cr=cr))
+                    # While the pool orders the first two batches.
+                    self._invoice_left(self.env(cr=invoicing))
                 while current:
                     # The pool orders the following batch while this one is finished; the
                     # one after it is claimed on the cursor this one leaves free and queues
-                    # behind it, so the pool never waits for this thread's commit,
-                    # invoicing or claim.
+                    # behind it before this one's orders are invoiced, so the pool never
+                    # waits for this thread's commit, invoicing or claim.
                     self._finish(current)
                     free.append(current.env)
                     if following is None and self._more():
                         following = self._start(free, orderer)
-                    current, following = following, self._start_next(following, free, orderer)
+                    if invoicing is None:  # one cursor: invoiced before it claims again
+                        self._invoice(current, current.env)
+                        queued = self._start_next(following, free, orderer)
+                    else:
+                        queued = self._start_next(following, free, orderer)
+                        self._invoice(current, self.env(cr=invoicing))
+                    current, following = following, queued
         finally:
-            if second is not None:
-                second.rollback()
-                second.close()
+            for cursor in (second, invoicing):
+                if cursor is not None:
+                    cursor.rollback()
+                    cursor.close()
         return self.done
 
     def _start_next(self, queued, free, orderer):
@@ -140,6 +150,7 @@ class ProvisioningRun:
             batch = self._submit(self.env, assets, orderer)
             if batch:
                 self._finish(batch)
+                self._invoice(batch, batch.env)
 
     def window_used(self):
         """Whether this run stopped claiming because its time was up (not for lack of work)."""
@@ -160,6 +171,11 @@ class ProvisioningRun:
             try:
                 assets = Asset._esd_claim(self.size, fresh=self.commit, cover=self.base_size)
                 if not assets:
+                    if self.pipelined:
+                        # Nothing written: the order rows a vain claim locked are let go, and
+                        # the cursor's next reader (the cron, after the run) sees what the
+                        # other cursors committed since, not this claim's snapshot.
+                        self._commit(env)
                     return None
                 ready, synced = assets._esd_before_ordering()
                 if synced and self.commit:
@@ -213,7 +229,7 @@ class ProvisioningRun:
 
     def _finish(self, batch):
         """Every answer recorded, the batch committed (recorded again afresh from its kept
-        answers after a concurrent update), then its orders invoiced when complete."""
+        answers after a concurrent update)."""
         while not batch.http.done():
             self._record(batch, batch.http.next())
         self._resize(batch)
@@ -238,7 +254,6 @@ class ProvisioningRun:
             if not (self.commit and esd_jobs.rollback(env)):
                 raise
             self._record_again(batch)
-        self._invoice(batch)
 
     def _record_again(self, batch):
         """The batch met a concurrent update and was rolled back: its licenses still due are
@@ -278,27 +293,28 @@ class ProvisioningRun:
         except esd_jobs.CONFLICTS:  # left to the next batch's invoicing, or the next call's
             esd_jobs.rollback(env)
 
-    def _invoice(self, batch):
-        """The batch's orders whose licenses are now all delivered, invoiced in the next
-        transaction of the batch's cursor (while the pool orders the next batch), unless the
-        call's window is used: then the next call invoices them while its pool orders its
-        first batch (or this call at its end, when no license is left to order). Then the
-        email job is woken: it claims the licenses after their order's row, which the
-        invoicing holds until it commits."""
+    def _invoice(self, batch, env):
+        """The batch's orders whose licenses are now all delivered, invoiced in a transaction
+        of ``env`` (while the pool orders the next batches), unless the call's window is
+        used: then the next call invoices them while its pool orders its first batch (or this
+        call at its end, when no license is left to order). Then the email job is woken: it
+        claims the licenses after their order's row, which the invoicing holds until it
+        commits."""
         if not self.commit:
             return
-        orders = batch.assets.exists().sale_order_id
+        # Read on ``env``: the batch's own cursor may hold the next batch's claim by now.
+        orders = env["esd.asset"].browse(batch.assets.ids).exists().sale_order_id
         if self.defer_invoicing and self.window_used():
             orders = orders.browse()
         try:
             if orders:
-                batch.env["sale.order"]._esd_invoice_ready(orders)
-            self._trigger_emails(batch.env, batch.answers)
-            self._commit(batch.env)
+                env["sale.order"]._esd_invoice_ready(orders)
+            self._trigger_emails(env, batch.answers)
+            self._commit(env)
         except esd_jobs.CONFLICTS:  # left to the invoicing at the end of the cron call
-            esd_jobs.rollback(batch.env)
-            self._trigger_emails(batch.env, batch.answers)
-            self._commit(batch.env)
+            esd_jobs.rollback(env)
+            self._trigger_emails(env, batch.answers)
+            self._commit(env)
 
     def _trigger_emails(self, env, answers):
         """The license emails go in their own cron, woken when this batch commits."""

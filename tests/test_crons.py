@@ -100,6 +100,52 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self.committed(paced)
         self.assertEqual(next_size(), 2)
 
+    def test_two_batches_are_claimed_for_the_pool_while_an_order_is_invoiced(self):
+        """Invoicing a delivered order (Odoo's invoice of its lines) is the longest of the
+        cron thread's own work between two batches: it starts only once the batch after the
+        one in flight is claimed and queued, so the pool has two batches to order meanwhile,
+        and the pace is not left unused while the invoice is made."""
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=4)
+
+        def base_size_two(env):
+            env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
+
+        self.committed(base_size_two)
+        self.addCleanup(
+            self.committed,
+            lambda env: env["ir.config_parameter"].set_param("microsoft_esd.batch_size", False),
+        )
+        invoice = esd_provisioning_run.ProvisioningRun._invoice
+        held_while_invoicing = []
+
+        def observed(run, batch, *args):
+            # Which orders another transaction holds (claimed by a batch), seen from outside.
+            with self.registry.cursor() as cr:
+                cr.execute(
+                    "SELECT id FROM sale_order WHERE id = ANY(%s) FOR UPDATE SKIP LOCKED",
+                    [order_ids],
+                )
+                free = {row[0] for row in cr.fetchall()}
+                cr.rollback()
+            invoiced = set(batch.assets.sale_order_id.ids)
+            held_while_invoicing.append((invoiced, set(order_ids) - free - invoiced))
+            return invoice(run, batch, *args)
+
+        with patch.object(esd_provisioning_run.ProvisioningRun, "_invoice", observed):
+            self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        first_invoiced, held = held_while_invoicing[0]
+        self.assertEqual(len(first_invoiced), 1, "a batch of 2 is one order of 2")
+        self.assertGreaterEqual(
+            len(held), 2, f"orders claimed for the pool while {first_invoiced} was invoiced"
+        )
+
+        def all_invoiced(env):
+            for order in env["sale.order"].browse(order_ids):
+                self.assertEqual(order.esd_asset_ids.invoice_id.state, "posted", order.name)
+
+        self.committed(all_invoiced)
+
     def test_every_cron_entry_point_does_its_work_and_commits_it(self):
         instance_id, _partner_id, order_id = self.setup_committed_order(3)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
