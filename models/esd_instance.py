@@ -7,6 +7,7 @@ import uuid
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import config as odoo_config
 from odoo.tools import email_normalize, formataddr
 
 from ..microsoft_esd import catalog_sync, pacing
@@ -112,7 +113,7 @@ class EsdInstance(models.Model):
         tracking=True,
         help="The most requests a second Odoo sends to this instance, counted over all its "
         "workers and servers (0: no limit): that many (rounded down) in each second of the "
-        "clock, evenly spaced in its first 0.9 s. Set it a little under the limit Microsoft "
+        "clock, evenly spaced in its first 0.8 s. Set it a little under the limit Microsoft "
         "gives your channel, so that its answers 'too many requests' stay rare.",
     )
     extra_recipient_ids = fields.Many2many(
@@ -384,8 +385,12 @@ class EsdInstance(models.Model):
             if client is None:
                 for stale in [k for k in _CLIENTS if k[:2] == key[:2]]:
                     _CLIENTS.pop(stale).close()
+                # Every thread of the process shares it: the pool of each cron thread's
+                # provisioning run, the cron threads themselves, HTTP requests. A connection
+                # the pool cannot keep is closed (urllib3 logs a warning each time).
                 parallelism = self.env["esd.asset"]._esd_parallelism()
-                client = self._cis_client(pool_size=parallelism)
+                threads = max(1, odoo_config.get("max_cron_threads") or 1)
+                client = self._cis_client(pool_size=parallelism * threads + 4)
                 _CLIENTS[key] = client
             return client
 
