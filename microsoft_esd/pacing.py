@@ -22,7 +22,7 @@ import time
 
 # The end of each clock second in which no slot is given: a request sent in its second's last slot
 # may reach CIS this much later and still be counted in that second.
-GUARD_SECONDS = 0.1
+GUARD_SECONDS = 0.2
 # Float slack when a slot is compared with the end of its second's window.
 _EPSILON = 1e-6
 
