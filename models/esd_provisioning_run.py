@@ -121,15 +121,14 @@ class ProvisioningRun:
                     # behind it before this one's orders are invoiced, so the pool never
                     # waits for this thread's commit, invoicing or claim.
                     self._finish(current)
+                    if invoicing is None:  # one cursor: invoiced before it claims again
+                        self._invoice(current, current.env, [following])
                     free.append(current.env)
                     if following is None and self._more():
                         following = self._start(free, orderer)
-                    if invoicing is None:  # one cursor: invoiced before it claims again
-                        self._invoice(current, current.env)
-                        queued = self._start_next(following, free, orderer)
-                    else:
-                        queued = self._start_next(following, free, orderer)
-                        self._invoice(current, self.env(cr=invoicing))
+                    queued = self._start_next(following, free, orderer)
+                    if invoicing is not None:
+                        self._invoice(current, self.env(cr=invoicing), [following, queued])
                     current, following = following, queued
         finally:
             for cursor in (second, invoicing):
@@ -150,7 +149,7 @@ class ProvisioningRun:
             batch = self._submit(self.env, assets, orderer)
             if batch:
                 self._finish(batch)
-                self._invoice(batch, batch.env)
+                self._invoice(batch, batch.env, [])
 
     def window_used(self):
         """Whether this run stopped claiming because its time was up (not for lack of work)."""
@@ -293,18 +292,17 @@ class ProvisioningRun:
         except esd_jobs.CONFLICTS:  # left to the next batch's invoicing, or the next call's
             esd_jobs.rollback(env)
 
-    def _invoice(self, batch, env):
+    def _invoice(self, batch, env, in_flight):
         """The batch's orders whose licenses are now all delivered, invoiced in a transaction
-        of ``env`` (while the pool orders the next batches), unless the call's window is
-        used: then the next call invoices them while its pool orders its first batch (or this
-        call at its end, when no license is left to order). Then the email job is woken: it
-        claims the licenses after their order's row, which the invoicing holds until it
-        commits."""
+        of ``env`` (while the pool orders the batches ``in_flight``), unless the call's window
+        is used and licenses other than those in flight are due: then the next call invoices
+        them while its pool orders its first batch. Then the email job is woken: it claims
+        the licenses after their order's row, which the invoicing holds until it commits."""
         if not self.commit:
             return
         # Read on ``env``: the batch's own cursor may hold the next batch's claim by now.
         orders = env["esd.asset"].browse(batch.assets.ids).exists().sale_order_id
-        if self.defer_invoicing and self.window_used():
+        if self.defer_invoicing and self.window_used() and self._due_after(env, in_flight):
             orders = orders.browse()
         try:
             if orders:
@@ -315,6 +313,15 @@ class ProvisioningRun:
             esd_jobs.rollback(env)
             self._trigger_emails(env, batch.answers)
             self._commit(env)
+
+    def _due_after(self, env, in_flight):
+        """Whether licenses besides those of the batches ``in_flight`` are due: a next call
+        will order them. When none are, the end of the backlog, deferring an invoice would
+        only leave it until after the last batch."""
+        held = [asset_id for batch in in_flight if batch for asset_id in batch.assets.ids]
+        Asset = env["esd.asset"]
+        domain = [*Asset._esd_due_domain(), ("id", "not in", held)]
+        return bool(Asset.search_count(domain, limit=1))
 
     def _trigger_emails(self, env, answers):
         """The license emails go in their own cron, woken when this batch commits."""

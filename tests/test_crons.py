@@ -146,6 +146,56 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
 
         self.committed(all_invoiced)
 
+    def test_the_last_batches_of_a_backlog_invoice_their_orders_as_they_finish(self):
+        """A call that used its window leaves its orders' invoicing to the next call (which
+        invoices them while its pool orders); when no other license is due there is no next
+        call, and an order is invoiced as soon as its last batch is committed, while the
+        call's last batches are still being ordered, not after them."""
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=2)
+
+        def base_size_two(env):
+            env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
+
+        self.committed(base_size_two)
+        self.addCleanup(
+            self.committed,
+            lambda env: env["ir.config_parameter"].set_param("microsoft_esd.batch_size", False),
+        )
+        # Each CIS order takes 1.5 s: the window of 1 s is used while the first order's batch
+        # is at CIS, after both orders' batches were claimed.
+        self.admin.faults(latency_ms=1500, paths="orders")
+        invoice = esd_provisioning_run.ProvisioningRun._invoice
+        seen = []
+
+        def observed(run, batch, *args):
+            result = invoice(run, batch, *args)
+
+            def state(env):
+                first, second = env["sale.order"].browse(order_ids)
+                return (
+                    set(env["esd.asset"].browse(batch.assets.ids).sale_order_id.ids),
+                    bool(first.invoice_ids),
+                    set(second.esd_asset_ids.mapped("sync_status")),
+                )
+
+            seen.append(self.committed(state))
+            return result
+
+        with (
+            patch.object(esd_provisioning_run, "PIPELINE_SECONDS", 1.0),
+            patch.object(esd_provisioning_run.ProvisioningRun, "_invoice", observed),
+        ):
+            self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        # The first order invoiced while the second one's batch was still at CIS.
+        self.assertEqual(seen[0], ({order_ids[0]}, True, {"unsynchronised"}))
+
+        def all_invoiced(env):
+            for order in env["sale.order"].browse(order_ids):
+                self.assertEqual(order.esd_asset_ids.invoice_id.state, "posted", order.name)
+
+        self.committed(all_invoiced)
+
     def test_every_cron_entry_point_does_its_work_and_commits_it(self):
         instance_id, _partner_id, order_id = self.setup_committed_order(3)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
