@@ -18,6 +18,18 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
     def _order(self, env, order_id):
         return env["sale.order"].browse(order_id)
 
+    def _base_batch_size(self, size):
+        """Batches of ``size`` licenses at first (system parameter microsoft_esd.batch_size),
+        committed, and the default again after the test."""
+
+        def set_size(value):
+            return lambda env: env["ir.config_parameter"].set_param(
+                "microsoft_esd.batch_size", value
+            )
+
+        self.committed(set_size(str(size)))
+        self.addCleanup(self.committed, set_size(False))
+
     def _credits(self, asset):
         return asset.sudo().sale_line_id.invoice_lines.filtered(
             lambda line: line.move_id.move_type == "out_refund"
@@ -31,18 +43,15 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         first batch, and the licenses still due are provisioned then."""
         _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=2)
 
-        def small_batches(env):
-            env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
+        self._base_batch_size(2)
+
+        def no_earlier_runs(env):
             cron = env.ref("microsoft_esd.ir_cron_esd_provision")
             env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
             env.cr.execute("DELETE FROM ir_cron_progress WHERE cron_id = %s", [cron.id])
             return cron.id
 
-        cron_id = self.committed(small_batches)
-        self.addCleanup(
-            self.committed,
-            lambda env: env["ir.config_parameter"].set_param("microsoft_esd.batch_size", False),
-        )
+        cron_id = self.committed(no_earlier_runs)
         with patch.object(esd_provisioning_run, "PIPELINE_SECONDS", 0.0):
             self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
 
@@ -75,14 +84,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         learned too long ago, or under another pace, is forgotten."""
         instance_id, _partner_id, _order_id = self.setup_committed_order(12)
 
-        def base_size_two(env):
-            env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
-
-        self.committed(base_size_two)
-        self.addCleanup(
-            self.committed,
-            lambda env: env["ir.config_parameter"].set_param("microsoft_esd.batch_size", False),
-        )
+        self._base_batch_size(2)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
 
         def next_size():
@@ -107,14 +109,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         and the pace is not left unused while the invoice is made."""
         _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=4)
 
-        def base_size_two(env):
-            env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
-
-        self.committed(base_size_two)
-        self.addCleanup(
-            self.committed,
-            lambda env: env["ir.config_parameter"].set_param("microsoft_esd.batch_size", False),
-        )
+        self._base_batch_size(2)
         invoice = esd_provisioning_run.ProvisioningRun._invoice
         held_while_invoicing = []
 
@@ -153,14 +148,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         call's last batches are still being ordered, not after them."""
         _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=2)
 
-        def base_size_two(env):
-            env["ir.config_parameter"].set_param("microsoft_esd.batch_size", "2")
-
-        self.committed(base_size_two)
-        self.addCleanup(
-            self.committed,
-            lambda env: env["ir.config_parameter"].set_param("microsoft_esd.batch_size", False),
-        )
+        self._base_batch_size(2)
         # Each CIS order takes 1.5 s: the window of 1 s is used while the first order's batch
         # is at CIS, after both orders' batches were claimed.
         self.admin.faults(latency_ms=1500, paths="orders")
