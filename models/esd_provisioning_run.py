@@ -281,9 +281,9 @@ class ProvisioningRun:
         self._commit(env)
 
     def _invoice_left(self, env):
-        """The orders a previous call left to invoice (its batches finished after its window),
-        invoiced now: a call's last batch is never invoiced while the pool has nothing to
-        order, as the pace would go unused meanwhile."""
+        """The orders a previous call left to invoice (its batches finished after its window
+        while licenses were still due), invoiced now, while this call's pool orders: that
+        call ended sooner, and the pace was not left unused during these invoices."""
         if not self.commit:
             return
         try:
