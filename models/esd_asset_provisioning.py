@@ -459,8 +459,9 @@ class EsdAsset(models.Model):
                 esd_jobs.finish(self.env, done, 0)
                 return done
             try:
-                # Whatever the batches left (an order another worker was invoicing, say).
-                self.env["sale.order"]._esd_invoice_ready()
+                # Whatever the batches left (an order another worker was invoicing, say), each
+                # order in a transaction of its own.
+                self.env["sale.order"]._esd_invoice_ready(commit_each=True)
                 esd_jobs.commit(self.env)
             except esd_jobs.CONFLICTS:
                 if not esd_jobs.rollback(self.env):

@@ -555,16 +555,9 @@ class SaleOrder(models.Model):
 
     # ------------------------------------------------------------------ invoicing
     @api.model
-    def _esd_invoice_ready(self, orders=None):
-        """Invoice the orders (among ``orders``, if given) with delivered licenses to invoice
-        and none still pending.
-
-        Each order under its own savepoint, its row then its licenses locked first (the lock
-        order of every writer of licenses): an order another transaction holds, or changed
-        since this transaction began, is left to a moment later; one that fails is logged on
-        the order, with an activity for its salesperson, and the others go on. Never commits:
-        the provisioning cron commits after it.
-        """
+    def _esd_ready_to_invoice(self, orders=None):
+        """The orders (among ``orders``, if given) with delivered licenses to invoice and none
+        still pending."""
         Asset = self.env["esd.asset"]
         # Orders with a license still to deliver wait (_esd_invoice_delivered skips them): left
         # out by the search, not locked and read after every batch of the provisioning cron.
@@ -583,7 +576,22 @@ class SaleOrder(models.Model):
         ]
         if orders is not None:
             domain.append(("sale_order_id", "in", orders.ids))
-        for order in Asset.search(domain).sale_order_id:
+        return Asset.search(domain).sale_order_id
+
+    @api.model
+    def _esd_invoice_ready(self, orders=None, commit_each=False):
+        """Invoice the orders (among ``orders``, if given) with delivered licenses to invoice
+        and none still pending.
+
+        Each order under its own savepoint, its row then its licenses locked first (the lock
+        order of every writer of licenses): an order another transaction holds, or changed
+        since this transaction began, is left to a moment later; one that fails is logged on
+        the order, with an activity for its salesperson, and the others go on. Commits after
+        each order with ``commit_each`` (the provisioning cron: a transaction holds the
+        journal's next number from an invoice's posting until it ends, and every other
+        invoicing of that journal waits for it), never otherwise.
+        """
+        for order in self._esd_ready_to_invoice(orders):
             try:
                 # A conflict with another worker is expected and handled: not logged as an
                 # error (the savepoint's flush runs inside the block); so is another worker
@@ -606,6 +614,8 @@ class SaleOrder(models.Model):
             except Exception as exc:  # an order that cannot be invoiced never blocks the others
                 _logger.exception("order %s: its licenses could not be invoiced", order.id)
                 order._esd_set_invoice_error(redact(str(exc)))
+            if commit_each:
+                esd_jobs.commit(self.env)
 
     def _esd_hold_for_invoicing(self):
         """Lock this order's row, then its licenses, without waiting: False when another
@@ -622,7 +632,14 @@ class SaleOrder(models.Model):
             "SELECT id FROM esd_asset WHERE sale_order_id = %s ORDER BY id FOR UPDATE SKIP LOCKED",
             [self.id],
         )
-        return len(cr.fetchall()) == count
+        if len(cr.fetchall()) != count:
+            return False
+        # Held: what is invoiced is read as it is now, not as an earlier transaction of this
+        # cursor cached it (a job that invoices order after order, committing each).
+        self.invalidate_recordset()
+        self.order_line.invalidate_recordset()
+        self.esd_asset_ids.invalidate_recordset()
+        return True
 
     def _esd_invoice_later(self):
         """Another transaction holds or changed the order: invoiced in a moment rather than at
