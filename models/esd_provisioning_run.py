@@ -10,7 +10,8 @@ are claimed at a time, on two cursors: while this thread records and commits one
 orders the other; the next one is claimed on the cursor the first leaves and queued behind it,
 and only then are the first one's orders invoiced, on a third cursor. The pool never waits for
 the commit, the invoicing or the claim of its caller: during the invoicing, the longest of them,
-two batches are queued.
+two batches are queued. Each order's invoice is committed alone, and the orders a previous call
+left to invoice are invoiced one after each batch.
 
 Every answer is kept until its batch is committed: a batch rolled back by a concurrent update
 is claimed again and recorded from those answers, without ordering it again (no second pace
@@ -96,6 +97,9 @@ class ProvisioningRun:
             if learned and time.monotonic() - learned[1] < LEARNED_SIZE_SECONDS:
                 self.size = learned[0]
         self.parallelism = Asset._esd_parallelism()
+        # The orders a previous call left to invoice (pipelined): one of them is invoiced after
+        # each batch, with the batch's own orders.
+        self.left = []
         self.done = 0
         self.batches = 0
 
@@ -282,12 +286,18 @@ class ProvisioningRun:
 
     def _invoice_left(self, env):
         """The orders a previous call left to invoice (its batches finished after its window
-        while licenses were still due), invoiced now, while this call's pool orders: that
-        call ended sooner, and the pace was not left unused during these invoices."""
+        while licenses were still due): that call ended sooner, and the pace was not left
+        unused during these invoices. Pipelined, they are found now, while the pool orders the
+        first two batches, and invoiced one after each batch (``_invoice``), so that the pool
+        always has a batch queued while they are; otherwise invoiced now."""
         if not self.commit:
             return
+        if self.pipelined:
+            self.left = env["sale.order"]._esd_ready_to_invoice().ids
+            self._commit(env)  # a read: the invoices after it see what is committed since
+            return
         try:
-            env["sale.order"]._esd_invoice_ready()
+            env["sale.order"]._esd_invoice_ready(commit_each=True)
             self._commit(env)
         except esd_jobs.CONFLICTS:  # left to the next batch's invoicing, or the next call's
             esd_jobs.rollback(env)
@@ -304,9 +314,13 @@ class ProvisioningRun:
         orders = env["esd.asset"].browse(batch.assets.ids).exists().sale_order_id
         if self.defer_invoicing and self.window_used() and self._due_after(env, in_flight):
             orders = orders.browse()
+        elif self.left:
+            orders |= orders.browse(self.left.pop(0))  # one a previous call left
         try:
             if orders:
-                env["sale.order"]._esd_invoice_ready(orders)
+                # Each order committed alone: posting an invoice holds its journal's next
+                # number until the transaction ends, for every worker and server.
+                env["sale.order"]._esd_invoice_ready(orders, commit_each=True)
             self._trigger_emails(env, batch.answers)
             self._commit(env)
         except esd_jobs.CONFLICTS:  # left to the invoicing at the end of the cron call

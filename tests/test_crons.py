@@ -39,7 +39,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         """Odoo's runner calls a cron up to 10 times in one run, which must end within the
         cron's real-time limit (120 s by default); a provisioning call that used its whole
         window ends the run and wakes its cron again at once, so one run lasts one window. The
-        order it completed after its window is invoiced by the next run, before that run's
+        order it completed after its window is invoiced by the next run, after that run's
         first batch, and the licenses still due are provisioned then."""
         _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=2)
 
@@ -183,6 +183,83 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
                 self.assertEqual(order.esd_asset_ids.invoice_id.state, "posted", order.name)
 
         self.committed(all_invoiced)
+
+    def _delivered_not_invoiced(self, order_ids, batches):
+        """The first ``batches`` batches of a call ordered and committed, their orders' invoicing
+        left undone (as a call that used its window leaves it)."""
+        SaleOrder = self.registry["sale.order"]
+
+        def first_batches(env):
+            return esd_provisioning_run.ProvisioningRun(env, max_batches=batches).run()
+
+        with patch.object(SaleOrder, "_esd_invoice_ready", lambda *args, **kwargs: None):
+            self.in_threads(first_batches)
+
+        def invoices(env):
+            return env["sale.order"].browse(order_ids).invoice_ids
+
+        self.assertFalse(self.committed(invoices))
+
+    def _observe_invoices(self, order_ids, state):
+        """Runs the provisioning cron; returns {order id: ``state(env)`` read from outside (what
+        is committed) as the order's invoice is about to be made}, in the order they were."""
+        SaleOrder = self.registry["sale.order"]
+        make = SaleOrder._esd_invoice_delivered
+        seen = {}
+
+        def observed(orders):
+            seen[orders.id] = self.committed(state)
+            return make(orders)
+
+        with patch.object(SaleOrder, "_esd_invoice_delivered", observed):
+            self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        def all_invoiced(env):
+            for order in env["sale.order"].browse(order_ids):
+                self.assertEqual(order.esd_asset_ids.invoice_id.state, "posted", order.name)
+
+        self.committed(all_invoiced)
+        return seen
+
+    def test_the_invoicing_commits_each_order_before_it_invoices_the_next(self):
+        """Posting an invoice holds its journal's next number until its transaction ends, and
+        every other invoicing of that journal waits for it (another server's cron, a shop
+        payment's invoice): the provisioning cron commits each order's invoice before it
+        makes the next one, never several in one transaction."""
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=2)
+        self._delivered_not_invoiced(order_ids, batches=1)
+
+        def invoiced(env):
+            return set(env["sale.order"].browse(order_ids).filtered("invoice_ids").ids)
+
+        seen = self._observe_invoices(order_ids, invoiced)
+        (first, before_first), (_second, before_second) = seen.items()
+        self.assertEqual(before_first, set())
+        self.assertEqual(before_second, {first}, "the first invoice committed before the second")
+
+    def test_the_orders_a_call_left_are_invoiced_one_after_each_batch_of_the_next(self):
+        """A call that used its window leaves its last orders' invoicing to the next call. That
+        call invoices them one after each of its batches, each in a transaction of its own, so
+        its pool has a batch to order during each of those invoices: not all of them before
+        its first batch, when the pool has only its first two batches to order."""
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=5)
+        self._base_batch_size(2)
+        self._delivered_not_invoiced(order_ids, batches=2)
+        left, due = order_ids[:2], order_ids[2:]
+
+        def state(env):
+            delivered = env["esd.asset"].search_count(
+                [("sale_order_id", "in", due), ("sync_status", "=", "synchronized")]
+            )
+            return delivered, set(env["sale.order"].browse(left).filtered("invoice_ids").ids)
+
+        seen = self._observe_invoices(order_ids, state)
+        first, second = (order_id for order_id in seen if order_id in left)
+        self.assertGreater(seen[first][0], 0, "the first left order after the first batch")
+        self.assertGreater(
+            seen[second][0], seen[first][0], "the second one after the next batch, not at once"
+        )
+        self.assertEqual(seen[second][1], {first}, "the first one committed before")
 
     def test_every_cron_entry_point_does_its_work_and_commits_it(self):
         instance_id, _partner_id, order_id = self.setup_committed_order(3)
