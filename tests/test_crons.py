@@ -30,6 +30,15 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self.committed(set_size(str(size)))
         self.addCleanup(self.committed, set_size(False))
 
+    def _assert_invoiced(self, order_ids):
+        """Every license of these orders is on a posted invoice (what is committed)."""
+
+        def all_invoiced(env):
+            for order in env["sale.order"].browse(order_ids):
+                self.assertEqual(order.esd_asset_ids.invoice_id.state, "posted", order.name)
+
+        self.committed(all_invoiced)
+
     def _credits(self, asset):
         return asset.sudo().sale_line_id.invoice_lines.filtered(
             lambda line: line.move_id.move_type == "out_refund"
@@ -135,11 +144,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
             len(held), 2, f"orders claimed for the pool while {first_invoiced} was invoiced"
         )
 
-        def all_invoiced(env):
-            for order in env["sale.order"].browse(order_ids):
-                self.assertEqual(order.esd_asset_ids.invoice_id.state, "posted", order.name)
-
-        self.committed(all_invoiced)
+        self._assert_invoiced(order_ids)
 
     def test_the_last_batches_of_a_backlog_invoice_their_orders_as_they_finish(self):
         """A call that used its window leaves its orders' invoicing to the next call (which
@@ -178,11 +183,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         # The first order invoiced while the second one's batch was still at CIS.
         self.assertEqual(seen[0], ({order_ids[0]}, True, {"unsynchronised"}))
 
-        def all_invoiced(env):
-            for order in env["sale.order"].browse(order_ids):
-                self.assertEqual(order.esd_asset_ids.invoice_id.state, "posted", order.name)
-
-        self.committed(all_invoiced)
+        self._assert_invoiced(order_ids)
 
     def _delivered_not_invoiced(self, order_ids, batches):
         """The first ``batches`` batches of a call ordered and committed, their orders' invoicing
@@ -214,11 +215,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         with patch.object(SaleOrder, "_esd_invoice_delivered", observed):
             self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
 
-        def all_invoiced(env):
-            for order in env["sale.order"].browse(order_ids):
-                self.assertEqual(order.esd_asset_ids.invoice_id.state, "posted", order.name)
-
-        self.committed(all_invoiced)
+        self._assert_invoiced(order_ids)
         return seen
 
     def test_the_invoicing_commits_each_order_before_it_invoices_the_next(self):
