@@ -11,7 +11,8 @@ orders the other; the next one is claimed on the cursor the first leaves and que
 and only then are the first one's orders invoiced, on a third cursor. The pool never waits for
 the commit, the invoicing or the claim of its caller: during the invoicing, the longest of them,
 two batches are queued. Each order's invoice is committed alone, and the orders a previous call
-left to invoice are invoiced one after each batch.
+left to invoice are invoiced one after each batch. When a run's last batch completes several
+orders, the provisioning crons are woken first, so that idle workers invoice some of them.
 
 Every answer is kept until its batch is committed: a batch rolled back by a concurrent update
 is claimed again and recorded from those answers, without ordering it again (no second pace
@@ -317,6 +318,8 @@ class ProvisioningRun:
         elif self.left:
             orders |= orders.browse(self.left.pop(0))  # one a previous call left
         try:
+            if len(orders) > 1 and not any(in_flight):
+                self._share_invoicing(env, orders)
             if orders:
                 # Each order committed alone: posting an invoice holds its journal's next
                 # number until the transaction ends, for every worker and server.
@@ -326,6 +329,14 @@ class ProvisioningRun:
         except esd_jobs.CONFLICTS:  # left to the invoicing at the end of the cron call
             esd_jobs.rollback(env)
             self._trigger_emails(env, batch.answers)
+            self._commit(env)
+
+    def _share_invoicing(self, env, orders):
+        """The run's last batch completed several orders: the provisioning crons are woken
+        (committed) before they are invoiced, so that an idle worker invoices some of them
+        beside this one rather than after it; each worker skips the orders another holds."""
+        if len(env["sale.order"]._esd_ready_to_invoice(orders)) > 1:
+            env["esd.asset"]._esd_trigger_provisioning()
             self._commit(env)
 
     def _due_after(self, env, in_flight):

@@ -87,18 +87,20 @@ class CommittedSimulatorCase(TransactionCase):
             raise errors[0]
         return results
 
-    def run_cron(self, xmlid):
+    def run_cron(self, xmlid, woken=False):
         """The cron of ``xmlid`` as Odoo's cron runner runs it (its calls while work remains,
         its commits, its progress), in a thread with a cursor of its own, logging no error;
-        returns the cron's failure count afterwards (0: it did not fail)."""
+        returns the cron's failure count afterwards (0: it did not fail). Made due first,
+        unless ``woken``: then it runs only if something triggered it (or it fails)."""
 
         def make_due(env):
             cron = env.ref(xmlid)
-            env.cr.execute(
-                "UPDATE ir_cron SET active = true, "
-                "nextcall = (now() at time zone 'UTC') - interval '1 minute' WHERE id = %s",
-                [cron.id],
-            )
+            if not woken:
+                env.cr.execute(
+                    "UPDATE ir_cron SET active = true, "
+                    "nextcall = (now() at time zone 'UTC') - interval '1 minute' WHERE id = %s",
+                    [cron.id],
+                )
             return cron.id
 
         cron_id = self.committed(make_due)

@@ -258,6 +258,62 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         )
         self.assertEqual(seen[second][1], {first}, "the first one committed before")
 
+    def test_the_last_batch_s_orders_are_invoiced_beside_it_by_an_idle_worker(self):
+        """When the last batch of a backlog completes several orders, invoicing them one after
+        the other would leave the other workers idle until the last invoice: the provisioning
+        crons are woken (committed) before the first invoice, and a worker they wake invoices
+        the orders this one does not hold, while this one invoices its first. No order is
+        invoiced twice."""
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(2, orders=2)
+        self._base_batch_size(4)  # one batch: both orders
+
+        def idle_workers(env):
+            crons = env["ir.cron"].browse(
+                env.ref(f"microsoft_esd.ir_cron_esd_provision{suffix}").id
+                for suffix in ("", "_2", "_3", "_4")
+            )
+            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = ANY(%s)", [crons.ids])
+            crons.nextcall = fields.Datetime.now() + datetime.timedelta(hours=1)
+
+        self.committed(idle_workers)
+        SaleOrder = self.registry["sale.order"]
+        make = SaleOrder._esd_invoice_delivered
+        invoiced_meanwhile = []
+
+        def woken(env):
+            env.cr.execute(
+                "SELECT call_at FROM ir_cron_trigger WHERE cron_id = %s",
+                [env.ref("microsoft_esd.ir_cron_esd_provision_2").id],
+            )
+            return [row[0] for row in env.cr.fetchall()]
+
+        def invoiced(env):
+            return env["sale.order"].browse(order_ids).filtered("invoice_ids").ids
+
+        def observed(orders):
+            if not invoiced_meanwhile:  # the first invoice, its order held by this worker
+                wake_ups = self.committed(woken)
+                invoiced_meanwhile.append((orders.id, wake_ups))
+                if wake_ups:  # an idle worker's cron runs now, as Odoo's runner runs it
+                    self.run_cron("microsoft_esd.ir_cron_esd_provision_2", woken=True)
+                invoiced_meanwhile.append(self.committed(invoiced))
+            return make(orders)
+
+        with patch.object(SaleOrder, "_esd_invoice_delivered", observed):
+            self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        (first, wake_ups), others = invoiced_meanwhile
+        self.assertTrue(wake_ups, "the crons are woken before the first invoice")
+        self.assertEqual(
+            others,
+            [order_id for order_id in order_ids if order_id != first],
+            "invoiced by the woken worker meanwhile",
+        )
+        self._assert_invoiced(order_ids)
+        self.assertEqual(
+            self.committed(lambda env: len(env["sale.order"].browse(order_ids).invoice_ids)), 2
+        )
+
     def test_every_cron_entry_point_does_its_work_and_commits_it(self):
         instance_id, _partner_id, order_id = self.setup_committed_order(3)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
