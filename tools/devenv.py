@@ -120,6 +120,13 @@ def ensure_chromium():
     ensure_program(names, "chromium", "for the tours", "Chromium is missing: no tours will run")
 
 
+def ensure_wkhtmltopdf():
+    """Odoo's PDFs: the shop's order confirmation email carries one (make demo, the checkout
+    benchmark); Odoo's tests render HTML instead."""
+    missing = "wkhtmltopdf is missing: shop orders cannot be confirmed (their email has a PDF)"
+    ensure_program(["wkhtmltopdf"], "wkhtmltopdf", "for Odoo's PDFs", missing)
+
+
 def odoo_env(**extra):
     env, path = dict(os.environ, **{k: str(v) for k, v in extra.items()}), os.getenv("ODOO_PATH")
     if path:
@@ -552,8 +559,7 @@ def odoo_shell(ctx, db, script, marker, **env):
 def cmd_demo(args, db="esd_demo"):
     """Creates or updates the demo database, starts the simulator and serves Odoo on PORT."""
     port = int(os.environ.get("PORT") or 8069)
-    missing = "wkhtmltopdf is missing: shop orders cannot be confirmed (their email has a PDF)"
-    ensure_program(["wkhtmltopdf"], "wkhtmltopdf", "for Odoo's PDFs", missing)
+    ensure_wkhtmltopdf()
     ctx = odoo_setup("odoo-demo", dbfilter=f"^{db}$")
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         raise HarnessError(f"port {port} is in use (an earlier make demo?): make demo PORT=...")
