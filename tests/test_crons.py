@@ -8,6 +8,7 @@ from odoo import Command, fields
 from odoo.tests import tagged
 
 from odoo.addons.microsoft_esd.models import esd_provisioning_run
+from odoo.addons.microsoft_esd.models.esd_asset_provisioning import PROVISION_CRONS
 
 from .committed import CommittedSimulatorCase
 from .common import OFFICE
@@ -268,10 +269,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self._base_batch_size(4)  # one batch: both orders
 
         def idle_workers(env):
-            crons = env["ir.cron"].browse(
-                env.ref(f"microsoft_esd.ir_cron_esd_provision{suffix}").id
-                for suffix in ("", "_2", "_3", "_4")
-            )
+            crons = env["ir.cron"].browse(env.ref(xmlid).id for xmlid in PROVISION_CRONS)
             env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = ANY(%s)", [crons.ids])
             crons.nextcall = fields.Datetime.now() + datetime.timedelta(hours=1)
 
