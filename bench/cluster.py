@@ -87,7 +87,10 @@ class Cluster:
             str(log),
             *map(str, extra),
         ]
-        self.servers[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        # Its standard error too, beside its log: what the log misses (a thread's exception after
+        # Odoo has shut its logging down), counted with the log's errors.
+        with (self.logs / f"{name}-{self.started}.stderr.log").open("w") as stderr:
+            self.servers[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
         self.servers[name].http_port = http_port
         return self.servers[name]
 

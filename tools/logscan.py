@@ -136,11 +136,21 @@ def error_entries(text):
     return entries
 
 
+# A server's standard error beside its log (bench/cluster.py): what the log misses, such as a
+# thread's exception after Odoo has shut its logging down.
+STDERR_SUFFIX = ".stderr.log"
+
+
 def error_report(paths, what, expected=()):
-    """Lines saying how many ERROR and Traceback lines the Odoo logs of ``what`` hold, and how
-    many of them are none of the ``expected`` kinds (of EXPECTED), against the goal of no
-    unexpected one; (the lines, whether the goal is met)."""
+    """Lines saying how many ERROR and Traceback lines the Odoo logs of ``what`` (and the
+    servers' standard errors, ``*.stderr.log``) hold, and how many of them are none of the
+    ``expected`` kinds (of EXPECTED), against the goal of no unexpected one; (the lines,
+    whether the goal is met)."""
     counts = error_counts(paths)
+    stderrs = sum(path.name.endswith(STDERR_SUFFIX) for path in counts)
+    files = f"{len(counts) - stderrs} Odoo logs"
+    if stderrs:
+        files += f" and {stderrs} standard errors"
     errors = sum(count[0] for count in counts.values())
     tracebacks = sum(count[1] for count in counts.values())
     known = {}  # kind: [ERROR lines, Traceback lines]
@@ -155,9 +165,8 @@ def error_report(paths, what, expected=()):
     unexpected_tracebacks = tracebacks - sum(x[1] for x in known.values())
     verdict = "met" if not unexpected and not unexpected_tracebacks else "MISSED"
     lines = [
-        f"{what}: {errors} ERROR lines, {tracebacks} Traceback lines in {len(counts)} Odoo "
-        f"logs; unexpected: {unexpected} ERROR, {unexpected_tracebacks} Traceback (goal 0: "
-        f"{verdict})"
+        f"{what}: {errors} ERROR lines, {tracebacks} Traceback lines in {files}; unexpected: "
+        f"{unexpected} ERROR, {unexpected_tracebacks} Traceback (goal 0: {verdict})"
     ]
     for kind, (count, traces) in sorted(known.items()):
         lines.append(f"  expected: {count} ERROR, {traces} Traceback: {EXPECTED[kind][1]}")

@@ -84,6 +84,30 @@ def test_failing_tests_of_an_odoo_log_and_the_known_ones():
     assert not logscan.is_known("sale TestSaleOrder.test_x", "account TestSaleOrder.test_x")
 
 
+def test_a_traceback_on_a_server_s_standard_error_counts_as_unexpected(tmp_path):
+    """A thread's exception that Odoo's log missed (printed after Odoo shut its logging down)
+    is in the server's standard error, beside its log: it counts, and its file is named."""
+    log, stderr = tmp_path / "server1-1.log", tmp_path / "server1-1.stderr.log"
+    log.write_text(LOG.format("license delivered") + "\n")
+    stderr.write_text(
+        "\n".join(
+            [
+                "Running as user 'root' is a security risk.",
+                "Exception in thread odoo.service.cron.cron0:",
+                "Traceback (most recent call last):",
+                '  File "threading.py", line 1045, in _bootstrap_inner',
+            ]
+        )
+    )
+    lines, met = logscan.error_report([log, stderr], "scale-out")
+    assert not met
+    assert lines == [
+        "scale-out: 0 ERROR lines, 1 Traceback lines in 1 Odoo logs and 1 standard errors; "
+        "unexpected: 0 ERROR, 1 Traceback (goal 0: MISSED)",
+        "  server1-1.stderr.log: 0 ERROR (none), 1 Traceback",
+    ]
+
+
 def test_error_counts_name_each_logs_errors_and_tracebacks_by_logger(tmp_path):
     """What the soak and the benchmarks print of every Odoo log they produced: ERROR and
     Traceback lines, by logger, never the messages."""
