@@ -61,6 +61,7 @@ from microsoft_esd.simulator import smtp_sink as simulator_smtp  # noqa: E402 - 
 
 SETUP = """
 import os
+from odoo.addons.microsoft_esd.models.esd_asset_provisioning import PROVISION_CRONS
 from odoo.addons.microsoft_esd.tests.common import connected_instance, office_for_sale
 
 # The set-up the Odoo tests share: the instance on the simulator, Office for sale at 199.99 (its
@@ -80,11 +81,8 @@ if os.environ.get("ESD_NO_ORDER_PDF"):  # as a shop may choose: order emails wit
 env.cr.commit()
 print("BENCH-PRODUCT", product.product_variant_id.id, product.website_url)
 print("BENCH-CRONS", " ".join(
-    f"{xmlid}={env.ref(xmlid).id}" for xmlid in (
-        "mail.ir_cron_mail_scheduler_action", "microsoft_esd.ir_cron_esd_provision",
-        "microsoft_esd.ir_cron_esd_provision_2", "microsoft_esd.ir_cron_esd_provision_3",
-        "microsoft_esd.ir_cron_esd_provision_4",
-    )
+    f"{xmlid}={env.ref(xmlid).id}"
+    for xmlid in ("mail.ir_cron_mail_scheduler_action", *PROVISION_CRONS)
 ))
 """
 

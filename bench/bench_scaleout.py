@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 SETUP = """
 import datetime
 import os
+from odoo.addons.microsoft_esd.models.esd_asset_provisioning import PROVISION_CRONS
 from odoo.addons.microsoft_esd.tests.common import connected_instance, office_for_sale
 
 # The set-up the Odoo tests share: the instance on the simulator, Office at 100 for sale.
@@ -48,9 +49,7 @@ env.ref("microsoft_esd.ir_cron_esd_welcome").active = False
 # The other crons of a fresh database (the daily reconciliation, Odoo's own) are all due at
 # once; on a server with one cron thread they would run between two provisioning calls of a
 # measured run. What is measured is provisioning: they are due a day later.
-provisioning = env["ir.cron"].browse([
-    env.ref(f"microsoft_esd.ir_cron_esd_provision{suffix}").id for suffix in ("", "_2", "_3", "_4")
-])
+provisioning = env["ir.cron"].browse([env.ref(xmlid).id for xmlid in PROVISION_CRONS])
 (env["ir.cron"].search([]) - provisioning).nextcall = env.cr.now() + datetime.timedelta(days=1)
 for index in range(int(os.environ["ESD_ORDERS"])):
     env["res.partner"].create({

@@ -20,7 +20,9 @@ from pathlib import Path
 import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+
+import logscan  # noqa: E402
 
 from microsoft_esd.config import InstanceConfig  # noqa: E402
 from microsoft_esd.simulator import AdminClient  # noqa: E402
@@ -87,9 +89,9 @@ class Cluster:
             str(log),
             *map(str, extra),
         ]
-        # Its standard error too, beside its log: what the log misses (a thread's exception after
-        # Odoo has shut its logging down), counted with the log's errors.
-        with (self.logs / f"{name}-{self.started}.stderr.log").open("w") as stderr:
+        # Its standard error too, beside its log: what the log misses (a thread's uncaught
+        # exception, which Python prints there), counted with the log's errors.
+        with (self.logs / f"{name}-{self.started}{logscan.STDERR_SUFFIX}").open("w") as stderr:
             self.servers[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
         self.servers[name].http_port = http_port
         return self.servers[name]

@@ -137,7 +137,7 @@ def error_entries(text):
 
 
 # A server's standard error beside its log (bench/cluster.py): what the log misses, such as a
-# thread's exception after Odoo has shut its logging down.
+# thread's uncaught exception (Python prints it there, not in Odoo's log).
 STDERR_SUFFIX = ".stderr.log"
 
 

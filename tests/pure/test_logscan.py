@@ -85,8 +85,9 @@ def test_failing_tests_of_an_odoo_log_and_the_known_ones():
 
 
 def test_a_traceback_on_a_server_s_standard_error_counts_as_unexpected(tmp_path):
-    """A thread's exception that Odoo's log missed (printed after Odoo shut its logging down)
-    is in the server's standard error, beside its log: it counts, and its file is named."""
+    """A thread's uncaught exception, which Python prints on the standard error and not in
+    Odoo's log, is in the server's standard error beside its log: it counts, and its file is
+    named."""
     log, stderr = tmp_path / "server1-1.log", tmp_path / "server1-1.stderr.log"
     log.write_text(LOG.format("license delivered") + "\n")
     stderr.write_text(
