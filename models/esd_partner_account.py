@@ -2,8 +2,10 @@ import uuid
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..microsoft_esd.errors import EsdError, ValidationError
+from . import esd_jobs
 from .const import ACCOUNT_SYNC_STATUSES, ESD_ROLES
 
 
@@ -52,12 +54,38 @@ class EsdPartnerAccount(models.Model):
 
     @api.model
     def _esd_ensure(self, partner, instance):
-        """The account of ``partner`` on ``instance``, created (not synced) when missing."""
+        """The account of ``partner`` on ``instance``, created (not synced) when missing.
+
+        Two transactions may create it at once (one customer's first two orders paid
+        together). PostgreSQL makes the second insert wait for the first transaction; once that
+        one commits, the row is not in the second's snapshot and the insert fails with a
+        serialization failure, expected and not logged: Odoo retries the request, a job starts
+        its batch over, and either finds the row. A duplicate key is never raised.
+        """
         account = partner.sudo()._esd_account(instance)
-        if not account:
-            account = self.sudo().create({"partner_id": partner.id, "instance_id": instance.id})
-            partner.invalidate_recordset(["esd_account_ids"])
-        return account
+        if account:
+            return account
+        with esd_jobs.expected_conflicts():
+            self.env.cr.execute(
+                SQL(
+                    "INSERT INTO esd_partner_account (partner_id, instance_id, company_id, "
+                    "sync_status, request_id, create_uid, create_date, write_uid, write_date) "
+                    "VALUES (%s, %s, %s, 'not_synced', %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (partner_id, instance_id) DO NOTHING RETURNING id",
+                    partner.id,
+                    instance.id,
+                    instance.company_id.id,
+                    str(uuid.uuid4()),
+                    self.env.uid,
+                    self.env.cr.now(),
+                    self.env.uid,
+                    self.env.cr.now(),
+                )
+            )
+        row = self.env.cr.fetchone()
+        partner.invalidate_recordset(["esd_account_ids"])
+        # No row: this transaction sees the account (one it made itself without the ORM).
+        return self.sudo().browse(row[0]) if row else partner.sudo()._esd_account(instance)
 
     def _esd_new_request(self):
         """Start a new synchronization (a new request id); the job or a button carries it out."""

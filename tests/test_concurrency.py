@@ -183,3 +183,76 @@ class TestConcurrentApiRequests(CommittedSimulatorCase):
         self.assertEqual(outcomes["made"], outcomes["replayed"])
         made = self.committed(lambda env: env["res.partner"].search_count([("name", "=", name)]))
         self.assertEqual(made, 1)
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentAccountCreation(CommittedSimulatorCase):
+    """A new customer's CIS account, created by two transactions at once."""
+
+    def _accounts(self, partner_id):
+        return self.committed(
+            lambda env: [
+                (account.sync_status, bool(account.account_id))
+                for account in env["esd.partner.account"].search([("partner_id", "=", partner_id)])
+            ]
+        )
+
+    def test_two_first_orders_of_a_customer_confirmed_at_once_make_one_account_quietly(self):
+        """Two payments confirm one new customer's first two orders at the same moment: each
+        confirmation creates the customer's account. The one whose transaction began before
+        the other committed confirms its order without an error (Odoo would log a duplicate
+        key and the payment page would fail), and the job delivers both orders."""
+        _instance_id, partner_id, order_ids = self.setup_committed_orders(
+            2, orders=2, confirm=False
+        )
+
+        def confirm_second_while_the_first_commits(env):
+            env.cr.execute("SELECT count(*) FROM esd_partner_account")  # the snapshot starts
+            with self.registry.cursor() as other:
+                self._env(other)["sale.order"].browse(order_ids[0]).action_confirm()
+            second = env["sale.order"].browse(order_ids[1])
+            second.action_confirm()
+            return second.state, len(second.esd_asset_ids)
+
+        with self.assertNoLogs("odoo", level="ERROR"):
+            self.assertEqual(self.in_threads(confirm_second_while_the_first_commits), [("sale", 2)])
+        self.assertEqual(self._accounts(partner_id), [("not_synced", False)])
+
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+        self.assertEqual(self._accounts(partner_id), [("synchronized", True)])
+
+        def delivered(env):
+            licenses = env["sale.order"].browse(order_ids).esd_asset_ids
+            return sorted(licenses.mapped("lifecycle_state"))
+
+        self.assertEqual(self.committed(delivered), ["delivered"] * 4)
+
+    def test_an_account_created_after_a_requests_snapshot_is_found_by_its_retry(self):
+        """Save & Synchronize in a request that began before another transaction committed the
+        partner's account: its insert fails to serialize (not logged as an error), and Odoo's
+        retry of the request synchronizes the account the other one made."""
+        instance_id, partner_id, _order_ids = self.setup_committed_orders(
+            1, orders=1, confirm=False
+        )
+        tries = []
+
+        def synchronize(env):
+            env.cr.execute("SELECT count(*) FROM esd_partner_account")  # the snapshot starts
+            with self.registry.cursor() as other:
+                other_env = self._env(other)
+                other_env["esd.partner.account"]._esd_ensure(
+                    other_env["res.partner"].browse(partner_id),
+                    other_env["esd.instance"].browse(instance_id),
+                )
+
+            def attempt():
+                tries.append(1)
+                partner = env["res.partner"].browse(partner_id)
+                return partner._esd_sync(env["esd.instance"].browse(instance_id), "user")
+
+            return retrying(attempt, env)
+
+        with self.assertNoLogs("odoo", level="ERROR"):
+            self.assertEqual(self.in_threads(synchronize), [None])
+        self.assertEqual(len(tries), 2, "the first try failed to serialize, the retry ran")
+        self.assertEqual(self._accounts(partner_id), [("synchronized", True)])
