@@ -146,14 +146,8 @@ class CisClient:
                     f"CIS at {host} did not complete {what} within {self.deadline:.0f}s",
                     correlation_id=correlation_id,
                 )
-            if self.pacer is not None:
-                if not self.pacer.acquire(max_wait=remaining):
-                    raise UnavailableError(
-                        f"CIS at {host}: {what} could not be sent within {self.deadline:.0f}s at "
-                        f"the instance's pace of {self.pacer.rate:g} requests a second",
-                        correlation_id=correlation_id,
-                    )
-                remaining = max(0.001, deadline_at - time.monotonic())
+            # The access token first (fetching one is a request of its own): the request then
+            # leaves as soon as its slot comes.
             headers = {
                 "Authorization": f"Bearer {self.tokens.get()}",
                 contract.HEADER_CORRELATION_ID: correlation_id,
@@ -161,6 +155,15 @@ class CisClient:
                 contract.HEADER_LANGUAGE: self.config.language,
                 "Accept": "application/json",
             }
+            if self.pacer is not None:
+                remaining = deadline_at - time.monotonic()
+                if remaining <= 0 or not self.pacer.acquire(max_wait=remaining):
+                    raise UnavailableError(
+                        f"CIS at {host}: {what} could not be sent within {self.deadline:.0f}s at "
+                        f"the instance's pace of {self.pacer.rate:g} requests a second",
+                        correlation_id=correlation_id,
+                    )
+                remaining = max(0.001, deadline_at - time.monotonic())
             timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
             retry_after = None
             with self._stats_lock:

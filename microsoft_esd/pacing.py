@@ -13,9 +13,13 @@ next second with its own. A rate under 1 spaces the slots ``1 / R`` seconds apar
 while the pace is idle (no burst). The last slot given lives in a :class:`store <MemoryStore>`: in
 memory for one process, in PostgreSQL for Odoo (``esd.instance.pace``), so that every worker and
 server of the database draws from one pace. A Retry-After answer *holds* the pace: no slot is given
-before it ends, and after it the slots resume in the schedule, without a burst.
+before it ends, and after it the slots resume in the schedule, without a burst. A request whose
+wait ends so late (a busy machine wakes its thread late) that less than half the guard is left
+after its second's window takes another slot: sent then, it could be counted in the next second,
+on top of that second's own requests.
 """
 
+import collections
 import math
 import threading
 import time
@@ -25,6 +29,12 @@ import time
 GUARD_SECONDS = 0.2
 # Float slack when a slot is compared with the end of its second's window.
 _EPSILON = 1e-6
+# A request whose wait ended late takes another slot at most this many times, then is sent.
+RETAKES = 3
+
+# A slot a store gave: the seconds until it, and the seconds from it to the end of its
+# second's window (how late the request may still leave).
+Reservation = collections.namedtuple("Reservation", "wait slack")
 
 
 class Schedule:
@@ -58,6 +68,12 @@ class Schedule:
         slot = self.slot(now if next_free is None else max(next_free, now))
         return slot, slot + self.interval
 
+    def reservation(self, slot, now):
+        """The :class:`Reservation` of ``slot`` for a request asking at ``now``."""
+        if not self.per_second:
+            return Reservation(slot - now, math.inf)
+        return Reservation(slot - now, math.floor(slot) + 1.0 - GUARD_SECONDS - slot)
+
 
 class MemoryStore:
     """The pace of one process: the next free slot, on ``clock`` (the wall clock, since the
@@ -69,15 +85,16 @@ class MemoryStore:
         self._next = None
 
     def reserve(self, schedule, max_wait=None):
-        """Take the next free slot of ``schedule`` and keep the one after it; the seconds until
-        that slot (0 when it is free now). A slot more than ``max_wait`` seconds away is not
-        taken (the seconds are still returned): a caller that gives up leaves it to others."""
+        """Take the next free slot of ``schedule`` and keep the one after it; its
+        :class:`Reservation` (a wait of 0 when it is free now). A slot more than ``max_wait``
+        seconds away is not taken (its wait is still returned): a caller that gives up leaves
+        it to others."""
         with self._lock:
             now = self._clock()
             slot, following = schedule.take(self._next, now)
             if max_wait is None or slot - now <= max_wait:
                 self._next = following
-            return slot - now
+            return schedule.reservation(slot, now)
 
     def hold(self, seconds):
         """Give no slot for ``seconds`` from now (slots already given are kept)."""
@@ -89,10 +106,12 @@ class MemoryStore:
 class Pacer:
     """At most ``rate`` requests a second (see :class:`Schedule`), through ``store``."""
 
-    def __init__(self, rate, store=None, sleep=time.sleep):
+    def __init__(self, rate, store=None, sleep=time.sleep, clock=time.monotonic):
         self.schedule = Schedule(rate)
         self.store = store or MemoryStore()
         self._sleep = sleep
+        self._clock = clock  # measures how late a wait ended
+        self.retaken = 0  # slots given up because their wait ended too late
 
     @property
     def rate(self):
@@ -100,12 +119,21 @@ class Pacer:
 
     def acquire(self, max_wait=None):
         """Wait for this request's slot; False (no wait, and no slot taken) when the slot is
-        more than ``max_wait`` seconds away."""
-        wait = self.store.reserve(self.schedule, max_wait)
-        if max_wait is not None and wait > max_wait:
-            return False
-        if wait > 0:
-            self._sleep(wait)
+        more than ``max_wait`` seconds away. A wait that ended later than half the guard after
+        its second's window takes another slot (RETAKES times at most, then the request goes)."""
+        started = self._clock()
+        for retake in range(RETAKES + 1):
+            asked = self._clock()
+            left = None if max_wait is None else max_wait - (asked - started)
+            wait, slack = self.store.reserve(self.schedule, left)
+            if left is not None and wait > left:
+                return False
+            if wait > 0:
+                self._sleep(wait)
+            late = self._clock() - asked - max(wait, 0.0)
+            if late <= slack + GUARD_SECONDS / 2 or retake == RETAKES:
+                break
+            self.retaken += 1
         return True
 
     def hold(self, seconds):

@@ -63,7 +63,8 @@ class PostgresPaceStore:
 
     def reserve(self, schedule, max_wait=None):
         """Take the next free slot of ``schedule`` (see ``pacing.MemoryStore.reserve``), in a
-        transaction of its own: the seconds until it; a slot beyond ``max_wait`` is not taken."""
+        transaction of its own: its ``pacing.Reservation``; a slot beyond ``max_wait`` is not
+        taken."""
         params = {"instance": self._instance_id}
         with self._cursor() as cr:
             cr.execute(NEXT_SLOT, params)
@@ -76,7 +77,7 @@ class PostgresPaceStore:
             slot, following = schedule.take(next_at, now)
             if max_wait is None or slot - now <= max_wait:
                 cr.execute(TAKE, dict(params, next_at=following))
-            return slot - now
+            return schedule.reservation(slot, now)
 
     def hold(self, seconds):
         with self._cursor() as cr:

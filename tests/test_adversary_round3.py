@@ -302,10 +302,10 @@ class TestAdversaryRound3(EsdSimulatorCase):
         self.addCleanup(forget_the_pace)
 
         every_ten_seconds = pacing.Schedule(0.1)
-        self.assertEqual(store.reserve(every_ten_seconds), 0)
+        self.assertEqual(store.reserve(every_ten_seconds).wait, 0)
         first = next_free_slot()
         for _attempt in range(5):
-            self.assertGreater(store.reserve(every_ten_seconds, max_wait=1.0), 1.0)
+            self.assertGreater(store.reserve(every_ten_seconds, max_wait=1.0).wait, 1.0)
         self.assertEqual(next_free_slot(), first)
 
     def test_a_failed_license_email_is_sent_again_once_a_server_exists(self):

@@ -1,10 +1,11 @@
 """The shared pace of an instance's CIS requests (microsoft_esd.pacing) and the client under it."""
 
+import json
 import threading
 
 import pytest
 import responses
-from test_client_unit import CONFIG, Tokens, answer_429_then_the_order
+from test_client_unit import CONFIG, LICENSE, ORDERS, Tokens, answer_429_then_the_order
 
 from microsoft_esd import contract
 from microsoft_esd.client import CisClient
@@ -25,8 +26,18 @@ class Clock:
         self.now += seconds
 
 
-def paced(rate, clock):
-    return Pacer(rate, MemoryStore(clock), sleep=clock.sleep)
+def paced(rate, clock, sleep=None):
+    return Pacer(rate, MemoryStore(clock), sleep=sleep or clock.sleep, clock=clock)
+
+
+def late_once(clock, late):
+    """A sleep that wakes ``late`` seconds after its time once (a busy machine), then on time."""
+    lateness = [late]
+
+    def sleep(seconds):
+        clock.sleep(seconds + (lateness.pop() if lateness else 0.0))
+
+    return sleep
 
 
 def test_requests_are_spaced_one_interval_apart_from_the_first_free_slot():
@@ -121,6 +132,65 @@ def test_a_slot_beyond_the_wait_allowed_is_refused_without_waiting():
     assert clock.now == start
 
 
+def test_a_wait_that_ends_late_takes_another_slot_so_no_second_holds_more_than_the_rate():
+    clock = Clock()
+    store = MemoryStore(clock)
+    others = Pacer(10, store, sleep=clock.sleep, clock=clock)  # the other threads of the pace
+    sent, busy = [], []
+
+    def busy_sleep(seconds):
+        """Wakes on time, unless the machine is busy: then 0.5 s late, while the other
+        threads, woken in time, send in the first slots of the next second."""
+        clock.sleep(seconds)
+        if busy:
+            busy.pop()
+            target = clock.now + 0.5
+            for _ in range(3):
+                assert others.acquire()
+                sent.append(round(clock.now, 3))
+            clock.now = target
+
+    pacer = Pacer(10, store, sleep=busy_sleep, clock=clock)
+    for _ in range(9):  # 1000.0 to 1000.64, each in its slot
+        assert pacer.acquire()
+        sent.append(round(clock.now, 3))
+    busy.append(True)
+    # The slot of 1000.72 (the last of its second), woken at 1001.22: sent then, it would be an
+    # 11th request in second 1001. It takes the next free slot, 1001.24, instead.
+    assert pacer.acquire()
+    sent.append(round(clock.now, 3))
+    assert sent[-1] == 1001.24
+    assert pacer.retaken == 1
+    while clock.now < 1002:  # the others fill the rest of 1001
+        assert others.acquire()
+        sent.append(round(clock.now, 3))
+    per_second = {}
+    for moment in sent:
+        per_second[int(moment)] = per_second.get(int(moment), 0) + 1
+    assert per_second[1001] == 10
+    assert max(per_second.values()) == 10
+
+
+def test_a_wait_that_ends_late_within_its_seconds_window_keeps_its_slot():
+    clock = Clock()
+    pacer = paced(10, clock, sleep=late_once(clock, 0.3))
+    assert pacer.acquire()  # 1000.0, no wait
+    assert pacer.acquire()  # the slot of 1000.08, woken at 1000.38: still early in 1000
+    assert round(clock.now - 1000, 3) == 0.38
+    assert pacer.retaken == 0
+
+
+def test_a_late_wait_takes_another_slot_only_within_the_wait_allowed():
+    clock = Clock()
+    pacer = paced(1, clock, sleep=late_once(clock, 1.5))
+    assert pacer.acquire()  # 1000.0
+    clock.now = 1000.5
+    # The slot of 1001.0, woken at 1002.5: the next one (1003.0) is 2.5 s after the request
+    # asked, beyond the 2 s it may wait.
+    assert not pacer.acquire(max_wait=2.0)
+    assert pacer.retaken == 1
+
+
 def test_threads_share_one_pace():
     pacer = Pacer(200)  # the real clock and sleep: 40 requests take about 0.2 s
     times = []
@@ -170,6 +240,40 @@ def test_the_client_waits_for_its_slot_and_a_429_holds_the_pace_for_every_reques
     # second in its first 0.8 s: 0.2 s)
     pacer.acquire()
     assert round(clock.now - 1000, 3) == 3.2
+
+
+class SlowTokens(Tokens):
+    """A token whose first fetch takes ``seconds`` of the clock (a request of its own)."""
+
+    def __init__(self, clock, seconds):
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def get(self):
+        if self.current is None:
+            self.clock.sleep(self.seconds)
+        return super().get()
+
+
+@responses.activate
+def test_the_client_fetches_its_token_before_its_slot_so_the_request_leaves_in_it():
+    clock = Clock()
+    clock.now = 1000.5
+    pacer = paced(10, clock)
+    sent_at = []
+    body = json.dumps({"orderId": "O1", "licenses": [LICENSE]})
+
+    def answer(_request):
+        sent_at.append(clock.now)
+        return 201, {}, body
+
+    responses.add_callback(responses.POST, ORDERS, callback=answer)
+    with CisClient(CONFIG, token_provider=SlowTokens(clock, 0.4), pacer=pacer) as client:
+        client.order_license("P1", "A1", request_id="R1")
+    # The token took 1000.5 to 1000.9; the slot was taken then (in 1001's window, at 1001.0),
+    # not at 1000.5 and left 0.4 s late, at the end of second 1000.
+    assert sent_at == [1001.0]
+    assert pacer.retaken == 0
 
 
 @responses.activate
