@@ -215,7 +215,10 @@ class SaleOrder(models.Model):
         if assets:
             # The CIS accounts, created here and synchronized by the job. One that another
             # confirmation created since this transaction began (the same customer's other
-            # order, paid at the same moment) is not in its snapshot: the job finds it.
+            # order, paid at the same moment) is not in its snapshot: the job finds it. The
+            # confirmation's own writes are flushed first, outside the savepoint: a conflict
+            # of theirs is not this one's to take.
+            self.env.flush_all()
             with (
                 contextlib.suppress(*esd_jobs.CONFLICTS),
                 esd_jobs.expected_conflicts(),
