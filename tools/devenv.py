@@ -405,14 +405,17 @@ def pure_tests(pytest_args, python=PY, log=None, **kwargs):
 
 
 def pure_tests_with(python, log):
-    """The pure tests run by another Python, quietly: (exit code, pytest's closing line)."""
+    """The pure tests run by another Python, quietly: (exit code, pytest's closing line and
+    the tests that failed)."""
     rc = pure_tests([], python, log, stdout=subprocess.DEVNULL)
-    lines = [
-        line
-        for line in log.read_text().splitlines()
-        if re.search(r"\d+ (passed|failed|error)", line)
-    ]
-    return rc, (lines[-1].strip("= ") if lines else f"no result, see {log}")
+    text = log.read_text()
+    lines = [line for line in text.splitlines() if re.search(r"\d+ (passed|failed|error)", line)]
+    summary = lines[-1].strip("= ") if lines else f"no result, see {log}"
+    # a run whose log is gone (CI) still says which test failed
+    failed = logscan.pytest_failures(text)
+    if failed:
+        summary += f"; failed: {', '.join(failed)}"
+    return rc, summary
 
 
 def scan_logs(*logs):

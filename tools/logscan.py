@@ -73,6 +73,12 @@ def failing_tests(text):
     return ids
 
 
+def pytest_failures(text):
+    """The ids of the tests pytest's short summary reports as failed or in error, without its
+    messages ("FAILED pure/test_x.py::test_y - assert ..." gives "pure/test_x.py::test_y")."""
+    return re.findall(r"^(?:FAILED|ERROR) (\S+)", text, re.M)
+
+
 def is_known(test_id, known):
     """Whether known (lines "module Class.method  # why", or just the method) lists test_id."""
     module, test = test_id.split(" ", 1)

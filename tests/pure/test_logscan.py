@@ -215,3 +215,20 @@ def test_a_line_like_an_expected_one_but_not_it_still_counts(tmp_path, other):
     )
     assert not met
     assert not [line for line in lines if line.startswith("  expected:")]
+
+
+def test_pytest_failures_are_named_without_their_messages():
+    text = "\n".join(
+        [
+            "......F...E" + " " * 60 + "[100%]",
+            "=========================== short test summary info ============================",
+            f"FAILED pure/test_pacing.py::test_threads_share_one_pace - assert '{KEY}' == 1",
+            "ERROR pure/test_cli.py::test_simulator_starts - OSError: address in use",
+            "1 failed, 209 passed, 1 error in 19.61s",
+        ]
+    )
+    assert logscan.pytest_failures(text) == [
+        "pure/test_pacing.py::test_threads_share_one_pace",
+        "pure/test_cli.py::test_simulator_starts",
+    ]
+    assert logscan.pytest_failures("210 passed, 1 skipped in 20.27s") == []
