@@ -48,7 +48,9 @@ MAIL_RETRY_MINUTES = (5, 15, 60, 240, 720)
 # A user's change of a license waits this long for a job holding it (or its order), then is
 # refused with "try again in a minute".
 HOLD_WAIT_SECONDS = 10
-# A welcome run that found every pending license locked by others runs again this soon.
+# A welcome run that found every pending license locked by others waits this long for the
+# oldest one, then (still locked) runs again this soon.
+WELCOME_HOLDER_WAIT_SECONDS = 5
 WELCOME_LOCKED_RETRY_SECONDS = 5
 
 
@@ -643,22 +645,31 @@ class EsdAsset(models.Model):
         """One batch of license emails to queue, of outcomes to record and of failed emails to
         queue again, each license claimed after its order's row (the lock order of every writer
         of licenses); report the progress, commit. Returns how many licenses were handled. A
-        concurrent update rolls the call back quietly; it comes back at once."""
+        concurrent update rolls the call back quietly; it comes back at once.
+
+        When every license whose email is due is held by another transaction (a provisioning
+        batch holds its order through its CIS calls, an invoice being made), the call waits for
+        the oldest one, a few seconds at most, and tries again: the holder's own trigger of
+        this cron may come while this call runs, and Odoo's runner drops it at the call's end."""
+        done = 0
         with esd_jobs.expected_conflicts():
-            try:
-                done, claimed = self._esd_welcome_work()
-            except esd_jobs.CONFLICTS:
-                if not esd_jobs.rollback(self.env):
-                    raise
-                _logger.info("ESD license emails: started over after a concurrent update")
-                done, claimed = 0, False
-            remaining = self.search_count(
-                ["|", ("welcome_pending", "=", True), ("mail_state", "=", "queued")]
-            )
+            for attempt in range(2):
+                try:
+                    handled, claimed = self._esd_welcome_work()
+                    done += handled
+                except esd_jobs.CONFLICTS:
+                    if not esd_jobs.rollback(self.env):
+                        raise
+                    _logger.info("ESD license emails: started over after a concurrent update")
+                    claimed = False
+                remaining = self.search_count(
+                    ["|", ("welcome_pending", "=", True), ("mail_state", "=", "queued")]
+                )
+                if not remaining or claimed or attempt or not self._esd_wait_for_welcome_holder():
+                    break
             if remaining and not claimed:
-                # Every pending license is locked by another transaction (a provisioning batch
-                # holding its order, the invoicing of its order), or its email still waits in
-                # the mail queue: come back shortly instead of at the next interval.
+                # Still held, or the emails wait in the mail queue: come back shortly instead
+                # of at the next interval.
                 esd_jobs.trigger(
                     self.env,
                     "microsoft_esd.ir_cron_esd_welcome",
@@ -667,6 +678,26 @@ class EsdAsset(models.Model):
                 )
             esd_jobs.finish(self.env, done, remaining)
         return done
+
+    @api.model
+    def _esd_wait_for_welcome_holder(self, wait=WELCOME_HOLDER_WAIT_SECONDS):
+        """Commit, then wait up to ``wait`` seconds for the transaction holding the oldest
+        license whose email is due (its order's row, then its own): True once it let go, False
+        when it still holds it (or no license's email is due)."""
+        esd_jobs.commit(self.env)
+        cr = self.env.cr
+        try:
+            with cr.savepoint(flush=False):
+                cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
+                held = esd_jobs.lock_orders_then_licenses(cr, "welcome_pending", 1, wait=True)
+                cr.execute("SET LOCAL lock_timeout TO DEFAULT")
+        except psycopg2.errors.LockNotAvailable:
+            return False
+        except psycopg2.errors.SerializationFailure:
+            held = True  # the holder changed the row, then let go
+        # Nothing is kept locked: the next attempt claims in a transaction of its own.
+        esd_jobs.rollback(self.env)
+        return bool(held)
 
     @api.model
     def _esd_welcome_work(self):

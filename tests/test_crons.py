@@ -2,6 +2,8 @@
 own, with real commits (a commit that is a no-op in a test hides the bugs of a transaction)."""
 
 import datetime
+import threading
+import time
 from unittest.mock import patch
 
 from odoo import Command, fields
@@ -451,6 +453,53 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self.committed(
             lambda env: self.assertFalse(env["esd.asset"].browse(asset_id).welcome_pending)
         )
+
+    def test_the_email_cron_waits_for_the_batch_holding_an_order_then_sends_its_email(self):
+        """A provisioning batch holds the order's row through its CIS calls and triggers the
+        email cron when it commits; Odoo's runner drops that trigger if the email cron is
+        running then. So the email cron waits for the holder and sends in the same run,
+        rather than a minute later at the runners' next poll."""
+        _instance_id, _partner_id, order_id = self.setup_committed_order(1)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        def forget_the_triggers(env):
+            asset = self._order(env, order_id).esd_asset_ids
+            self.assertTrue(asset.welcome_pending)
+            cron = env.ref("microsoft_esd.ir_cron_esd_welcome")
+            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+            return asset.id
+
+        asset_id = self.committed(forget_the_triggers)
+        holding, errors = threading.Event(), []
+
+        def batch_holding_the_order():
+            try:
+                with self.registry.cursor() as cr:
+                    cr.execute("SELECT id FROM sale_order WHERE id = %s FOR UPDATE", [order_id])
+                    holding.set()
+                    time.sleep(1)  # its CIS calls
+                    cr.execute(
+                        "UPDATE sale_order SET write_date = (now() at time zone 'UTC') "
+                        "WHERE id = %s",
+                        [order_id],
+                    )
+            except Exception as exc:  # reported below
+                errors.append(exc)
+                holding.set()
+
+        holder = threading.Thread(target=batch_holding_the_order)
+        holder.start()
+        self.assertTrue(holding.wait(10))
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_welcome"), 0)
+        holder.join(10)
+        self.assertEqual(errors, [])
+
+        def sent(env):
+            asset = env["esd.asset"].browse(asset_id)
+            self.assertFalse(asset.welcome_pending, "the email waits for another run")
+            self.assertEqual(asset.mail_state, "queued")
+
+        self.committed(sent)
 
     def test_the_price_change_cron_announces_a_sync_once_with_real_commits(self):
         """A catalog sync finds a new Microsoft price; the cron it wakes sends one digest to the
