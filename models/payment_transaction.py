@@ -2,6 +2,8 @@ import contextvars
 import datetime
 import logging
 
+import psycopg2.errors
+
 from odoo import fields, models
 from odoo.tools import str2bool
 
@@ -15,6 +17,8 @@ _logger = logging.getLogger(__name__)
 PAID_CONFIRMATION = contextvars.ContextVar("esd_paid_confirmation", default=False)
 # A payment whose orders' licenses a job was working on is post-processed again this soon.
 POST_PROCESS_AGAIN_SECONDS = 10
+# A payment another request or job is post-processing is waited for this long, at most.
+POST_PROCESS_WAIT_SECONDS = 5
 
 
 class PaymentTransaction(models.Model):
@@ -28,22 +32,50 @@ class PaymentTransaction(models.Model):
             PAID_CONFIRMATION.reset(token)
 
     def _post_process(self):
-        """A payment that invoices orders whose licenses a job is working on right now (a
+        """Each payment is post-processed by one transaction at a time: the status page's poll
+        and Odoo's payment cron may take the same one at once. Its row is locked first; the one
+        that waited finds it changed by the other and leaves it to the payment cron (which
+        finds it done), quietly, instead of failing on the other's changes (a serialization
+        failure logged as an error, a poll answered "retry").
+
+        A payment that invoices orders whose licenses a job is working on right now (a
         provisioning batch holds an order's row through its CIS calls) is post-processed a
         moment later by Odoo's own cron, rather than waiting for the job and then failing on
         its changes: the invoice and the payment follow once the job is done."""
-        busy = self._esd_busy_orders()
-        if busy:
+        held, later = self._esd_hold_for_post_processing()
+        busy = held._esd_busy_orders()
+        if busy or later:
             _logger.info(
-                "payment transactions %s: their orders' licenses are being worked on, "
-                "post-processed again in %s s",
-                busy.ids,
+                "payment transactions %s: another transaction is working on them or on their "
+                "orders' licenses, post-processed again in %s s",
+                (busy | later).ids,
                 POST_PROCESS_AGAIN_SECONDS,
             )
             self.env.ref("payment.cron_post_process_payment_tx").sudo()._trigger(
                 fields.Datetime.now() + datetime.timedelta(seconds=POST_PROCESS_AGAIN_SECONDS)
             )
-        return super(PaymentTransaction, self - busy)._post_process()
+        return super(PaymentTransaction, held - busy)._post_process()
+
+    def _esd_hold_for_post_processing(self, wait=POST_PROCESS_WAIT_SECONDS):
+        """Lock these transactions' rows, one by one, waiting up to ``wait`` seconds for
+        another transaction holding one. Returns (those held, those left for later): still held
+        by another after the wait, or changed by another since this transaction began (the
+        other post-processed it, most likely; the payment cron finds out)."""
+        self.env.flush_all()
+        cr = self.env.cr
+        held, later = self.browse(), self.browse()
+        for tx in self.sorted("id"):
+            try:
+                with esd_jobs.expected_conflicts(), cr.savepoint(flush=False):
+                    cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
+                    cr.execute(
+                        "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE", [tx.id]
+                    )
+                    cr.execute("SET LOCAL lock_timeout TO DEFAULT")
+                held |= tx
+            except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
+                later |= tx
+        return held, later
 
     def _esd_busy_orders(self):
         """The done transactions that would invoice (sale.automatic_invoice) a confirmed order

@@ -186,6 +186,84 @@ class TestLockOrder(CommittedSimulatorCase):
 
         self.committed(finished)
 
+    def test_the_status_poll_and_the_payment_cron_post_process_one_payment_once_quietly(self):
+        """The customer's status page polls while Odoo's payment cron post-processes the same
+        payment (both take every payment not post-processed yet). The second one waits for the
+        first, finds the payment done by it and leaves it: no error logged, one confirmation,
+        one invoice."""
+        if not self.committed(lambda env: "payment_demo" in env["ir.module.module"]._installed()):
+            self.skipTest("paid with payment_demo (ESD_EXTRA_MODULES)")
+        _instance_id, partner_id, order_ids = self.setup_committed_orders(3, confirm=False)
+
+        def pay(env):
+            env["ir.config_parameter"].set_param("sale.automatic_invoice", "True")
+            order = env["sale.order"].browse(order_ids)
+            order.website_id = env["website"].search([], limit=1)
+            provider = env.ref("payment.payment_provider_demo")
+            state = provider.state
+            provider.state = "test"
+            transaction = env["payment.transaction"].create(
+                {
+                    "provider_id": provider.id,
+                    "payment_method_id": env.ref("payment_demo.payment_method_demo").id,
+                    "amount": order.amount_total,
+                    "currency_id": order.currency_id.id,
+                    "partner_id": partner_id,
+                    "reference": f"{order.name}-paid",
+                    "sale_order_ids": [Command.set(order.ids)],
+                }
+            )
+            transaction._set_done()
+            return transaction.id, state
+
+        transaction_id, provider_state = self.committed(pay)
+        self.addCleanup(self._remove_payment, transaction_id, provider_state)
+        first_done, outcomes, errors = threading.Event(), {}, []
+
+        def post_process(name, then=None):
+            try:
+                with self.registry.cursor() as cr:
+                    transaction = self._env(cr)["payment.transaction"].browse(transaction_id)
+                    transaction._post_process()
+                    outcomes[name] = transaction.is_post_processed
+                    if then:
+                        then()
+            except Exception as exc:  # reported below
+                errors.append(exc)
+                first_done.set()
+
+        def cron_then_commit_a_second_later():
+            first_done.set()  # the poll's transaction begins now, before this one commits
+            time.sleep(1)
+
+        def poll():
+            first_done.wait(10)
+            post_process("poll")
+
+        threads = [
+            threading.Thread(target=post_process, args=("cron", cron_then_commit_a_second_later)),
+            threading.Thread(target=poll),
+        ]
+        with self.assertNoLogs("odoo", level="ERROR"):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        self.assertEqual(errors, [])
+        # the cron post-processed it; the poll left it, as it was in its own snapshot
+        self.assertEqual(outcomes, {"cron": True, "poll": False})
+
+        def once(env):
+            transaction = env["payment.transaction"].browse(transaction_id)
+            self.assertTrue(transaction.is_post_processed)
+            self.assertEqual(len(transaction.payment_id), 1)
+            orders = env["sale.order"].browse(order_ids)
+            self.assertEqual(orders.mapped("state"), ["sale"])
+            self.assertEqual(len(orders.esd_asset_ids), 3, "the order was confirmed once")
+            self.assertEqual(len(orders.invoice_ids), 1)
+
+        self.committed(once)
+
     def _remove_payment(self, transaction_id, provider_state):
         with self.registry.cursor() as cr:
             cr.execute(
