@@ -1,6 +1,7 @@
 import contextvars
 import datetime
 import logging
+import time
 
 import psycopg2.errors
 from markupsafe import Markup
@@ -649,8 +650,9 @@ class EsdAsset(models.Model):
 
         When every license whose email is due is held by another transaction (a provisioning
         batch holds its order through its CIS calls, an invoice being made), the call waits for
-        the oldest one, a few seconds at most, and tries again: the holder's own trigger of
-        this cron may come while this call runs, and Odoo's runner drops it at the call's end."""
+        the oldest one, a few seconds at most, then emails it while it holds it: the holder's
+        own trigger of this cron may come while this call runs, and Odoo's runner drops it at
+        the call's end."""
         done = 0
         with esd_jobs.expected_conflicts():
             for attempt in range(2):
@@ -682,22 +684,29 @@ class EsdAsset(models.Model):
     @api.model
     def _esd_wait_for_welcome_holder(self, wait=WELCOME_HOLDER_WAIT_SECONDS):
         """Commit, then wait up to ``wait`` seconds for the transaction holding the oldest
-        license whose email is due (its order's row, then its own): True once it let go, False
-        when it still holds it (or no license's email is due)."""
+        license whose email is due (its order's row, then its own) and keep it locked: True
+        once held, False when another transaction still holds it (or no license's email is
+        due). Had the holder changed it, the rest of the wait is in a fresh transaction."""
         esd_jobs.commit(self.env)
         cr = self.env.cr
-        try:
-            with cr.savepoint(flush=False):
-                cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
-                held = esd_jobs.lock_orders_then_licenses(cr, "welcome_pending", 1, wait=True)
-                cr.execute("SET LOCAL lock_timeout TO DEFAULT")
-        except psycopg2.errors.LockNotAvailable:
-            return False
-        except psycopg2.errors.SerializationFailure:
-            held = True  # the holder changed the row, then let go
-        # Nothing is kept locked: the next attempt claims in a transaction of its own.
-        esd_jobs.rollback(self.env)
-        return bool(held)
+        deadline = time.monotonic() + wait
+        for _attempt in range(3):
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                return False
+            try:
+                with cr.savepoint(flush=False):
+                    cr.execute("SET LOCAL lock_timeout = %s", [f"{left_ms}ms"])
+                    held = esd_jobs.lock_orders_then_licenses(cr, "welcome_pending", 1, wait=True)
+                    cr.execute("SET LOCAL lock_timeout TO DEFAULT")
+                return bool(held)
+            except psycopg2.errors.LockNotAvailable:
+                return False
+            except psycopg2.errors.SerializationFailure:
+                # The holder let go after changing the rows: a fresh snapshot, and lock again.
+                if not esd_jobs.rollback(self.env):
+                    return False
+        return False
 
     @api.model
     def _esd_welcome_work(self):
