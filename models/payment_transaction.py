@@ -17,8 +17,12 @@ _logger = logging.getLogger(__name__)
 PAID_CONFIRMATION = contextvars.ContextVar("esd_paid_confirmation", default=False)
 # A payment whose orders' licenses a job was working on is post-processed again this soon.
 POST_PROCESS_AGAIN_SECONDS = 10
-# A payment another request or job is post-processing is waited for this long, at most.
+# A payment another request or job is post-processing is waited for this long, at most, by the
+# status page's poll; Odoo's payment cron leaves it at once (it would hold a cron worker, which
+# the license jobs need, through every poll's post-processing).
 POST_PROCESS_WAIT_SECONDS = 5
+# True while Odoo's payment cron post-processes (set by code only).
+IN_PAYMENT_CRON = contextvars.ContextVar("esd_in_payment_cron", default=False)
 
 
 class PaymentTransaction(models.Model):
@@ -31,18 +35,28 @@ class PaymentTransaction(models.Model):
         finally:
             PAID_CONFIRMATION.reset(token)
 
+    def _cron_post_process(self):
+        token = IN_PAYMENT_CRON.set(True)
+        try:
+            return super()._cron_post_process()
+        finally:
+            IN_PAYMENT_CRON.reset(token)
+
     def _post_process(self):
         """Each payment is post-processed by one transaction at a time: the status page's poll
-        and Odoo's payment cron may take the same one at once. Its row is locked first; the one
-        that waited finds it changed by the other and leaves it to the payment cron (which
-        finds it done), quietly, instead of failing on the other's changes (a serialization
-        failure logged as an error, a poll answered "retry").
+        and Odoo's payment cron may take the same one at once. Its row is locked first. A poll
+        waits for the holder, finds the payment changed and leaves it; the cron leaves a held
+        one at once. What is left goes to the payment cron (which finds it done), quietly,
+        instead of failing on the other's changes (a serialization failure logged as an error,
+        a poll answered "retry").
 
         A payment that invoices orders whose licenses a job is working on right now (a
         provisioning batch holds an order's row through its CIS calls) is post-processed a
         moment later by Odoo's own cron, rather than waiting for the job and then failing on
         its changes: the invoice and the payment follow once the job is done."""
-        held, later = self._esd_hold_for_post_processing()
+        held, later = self._esd_hold_for_post_processing(
+            0 if IN_PAYMENT_CRON.get() else POST_PROCESS_WAIT_SECONDS
+        )
         busy = held._esd_busy_orders()
         if busy or later:
             _logger.info(
@@ -56,22 +70,27 @@ class PaymentTransaction(models.Model):
             )
         return super(PaymentTransaction, held - busy)._post_process()
 
-    def _esd_hold_for_post_processing(self, wait=POST_PROCESS_WAIT_SECONDS):
-        """Lock these transactions' rows, one by one, waiting up to ``wait`` seconds for
-        another transaction holding one. Returns (those held, those left for later): still held
-        by another after the wait, or changed by another since this transaction began (the
-        other post-processed it, most likely; the payment cron finds out)."""
+    def _esd_hold_for_post_processing(self, wait):
+        """Lock these transactions' rows, one by one, waiting up to ``wait`` seconds (0: not
+        at all) for another transaction holding one. Returns (those held, those left for
+        later): still held by another after the wait, or changed by another since this
+        transaction began (the other post-processed it, most likely; the payment cron finds
+        out)."""
         self.env.flush_all()
         cr = self.env.cr
         held, later = self.browse(), self.browse()
         for tx in self.sorted("id"):
             try:
                 with esd_jobs.expected_conflicts(), cr.savepoint(flush=False):
-                    cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
+                    if wait:
+                        cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
                     cr.execute(
-                        "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE", [tx.id]
+                        "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE"
+                        + ("" if wait else " NOWAIT"),
+                        [tx.id],
                     )
-                    cr.execute("SET LOCAL lock_timeout TO DEFAULT")
+                    if wait:
+                        cr.execute("SET LOCAL lock_timeout TO DEFAULT")
                 held |= tx
             except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
                 later |= tx

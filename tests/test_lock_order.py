@@ -186,14 +186,12 @@ class TestLockOrder(CommittedSimulatorCase):
 
         self.committed(finished)
 
-    def test_the_status_poll_and_the_payment_cron_post_process_one_payment_once_quietly(self):
-        """The customer's status page polls while Odoo's payment cron post-processes the same
-        payment (both take every payment not post-processed yet). The second one waits for the
-        first, finds the payment done by it and leaves it: no error logged, one confirmation,
-        one invoice."""
+    def _paid_not_post_processed(self, licenses=3):
+        """A shop order of ``licenses`` licenses, paid (done) and not post-processed yet, with
+        the invoice at payment, committed; (its order ids, its transaction id)."""
         if not self.committed(lambda env: "payment_demo" in env["ir.module.module"]._installed()):
             self.skipTest("paid with payment_demo (ESD_EXTRA_MODULES)")
-        _instance_id, partner_id, order_ids = self.setup_committed_orders(3, confirm=False)
+        _instance_id, partner_id, order_ids = self.setup_committed_orders(licenses, confirm=False)
 
         def pay(env):
             env["ir.config_parameter"].set_param("sale.automatic_invoice", "True")
@@ -218,31 +216,49 @@ class TestLockOrder(CommittedSimulatorCase):
 
         transaction_id, provider_state = self.committed(pay)
         self.addCleanup(self._remove_payment, transaction_id, provider_state)
-        first_done, outcomes, errors = threading.Event(), {}, []
+        return order_ids, transaction_id
 
-        def post_process(name, then=None):
+    def _post_processed_once(self, order_ids, transaction_id, licenses=3):
+        def once(env):
+            transaction = env["payment.transaction"].browse(transaction_id)
+            self.assertTrue(transaction.is_post_processed)
+            self.assertEqual(len(transaction.payment_id), 1)
+            orders = env["sale.order"].browse(order_ids)
+            self.assertEqual(orders.mapped("state"), ["sale"])
+            self.assertEqual(len(orders.esd_asset_ids), licenses, "the order was confirmed once")
+            self.assertEqual(len(orders.invoice_ids), 1)
+
+        self.committed(once)
+
+    def _post_process_in_threads(self, first, second, hold):
+        """``first(env)`` then, once it returned, ``second(env)``, each in a thread and a cursor
+        of its own; the first commits ``hold`` seconds after it returned (the second's
+        transaction begins before). Returns (their results, the second's seconds)."""
+        first_done, results, errors = threading.Event(), {}, []
+
+        def run(name, work, then=None):
             try:
                 with self.registry.cursor() as cr:
-                    transaction = self._env(cr)["payment.transaction"].browse(transaction_id)
-                    transaction._post_process()
-                    outcomes[name] = transaction.is_post_processed
+                    started = time.monotonic()
+                    results[name] = work(self._env(cr))
+                    results[f"{name} seconds"] = time.monotonic() - started
                     if then:
                         then()
             except Exception as exc:  # reported below
                 errors.append(exc)
                 first_done.set()
 
-        def cron_then_commit_a_second_later():
-            first_done.set()  # the poll's transaction begins now, before this one commits
-            time.sleep(1)
+        def hold_then_commit():
+            first_done.set()
+            time.sleep(hold)
 
-        def poll():
+        def after_the_first():
             first_done.wait(10)
-            post_process("poll")
+            run("second", second)
 
         threads = [
-            threading.Thread(target=post_process, args=("cron", cron_then_commit_a_second_later)),
-            threading.Thread(target=poll),
+            threading.Thread(target=run, args=("first", first, hold_then_commit)),
+            threading.Thread(target=after_the_first),
         ]
         with self.assertNoLogs("odoo", level="ERROR"):
             for thread in threads:
@@ -250,19 +266,48 @@ class TestLockOrder(CommittedSimulatorCase):
             for thread in threads:
                 thread.join(30)
         self.assertEqual(errors, [])
-        # the cron post-processed it; the poll left it, as it was in its own snapshot
-        self.assertEqual(outcomes, {"cron": True, "poll": False})
+        return results
 
-        def once(env):
+    def test_the_status_poll_and_the_payment_cron_post_process_one_payment_once_quietly(self):
+        """The customer's status page polls while Odoo's payment cron post-processes the same
+        payment (both take every payment not post-processed yet). The poll waits for the
+        cron, finds the payment done by it and leaves it: no error logged, one confirmation,
+        one invoice."""
+        order_ids, transaction_id = self._paid_not_post_processed()
+
+        def post_process(env):
             transaction = env["payment.transaction"].browse(transaction_id)
-            self.assertTrue(transaction.is_post_processed)
-            self.assertEqual(len(transaction.payment_id), 1)
-            orders = env["sale.order"].browse(order_ids)
-            self.assertEqual(orders.mapped("state"), ["sale"])
-            self.assertEqual(len(orders.esd_asset_ids), 3, "the order was confirmed once")
-            self.assertEqual(len(orders.invoice_ids), 1)
+            transaction._post_process()
+            return transaction.is_post_processed
 
-        self.committed(once)
+        # the first, the cron's post-processing of this payment (before its commit)
+        results = self._post_process_in_threads(post_process, post_process, hold=1)
+        # the cron post-processed it; the poll left it, as it was in its own snapshot
+        self.assertEqual((results["first"], results["second"]), (True, False))
+        self._post_processed_once(order_ids, transaction_id)
+
+    def test_the_payment_cron_leaves_at_once_a_payment_a_poll_is_post_processing(self):
+        """The cron would hold one of the server's cron workers, which the license jobs need,
+        for as long as the polls post-process: it leaves a payment a poll holds, at once, and
+        comes back to it."""
+        order_ids, transaction_id = self._paid_not_post_processed()
+
+        def poll(env):
+            transaction = env["payment.transaction"].browse(transaction_id)
+            transaction._post_process()
+            return transaction.is_post_processed
+
+        def cron(env):
+            cron = env.ref("payment.cron_post_process_payment_tx")
+            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+            env["payment.transaction"]._cron_post_process()
+            return env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+
+        results = self._post_process_in_threads(poll, cron, hold=3)
+        self.assertTrue(results["first"])
+        self.assertLess(results["second seconds"], 2, "the cron waited for the poll")
+        self.assertEqual(results["second"], 1, "the payment cron does not come back")
+        self._post_processed_once(order_ids, transaction_id)
 
     def _remove_payment(self, transaction_id, provider_state):
         with self.registry.cursor() as cr:
