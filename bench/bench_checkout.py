@@ -78,6 +78,8 @@ if os.environ.get("ESD_BASE_URL"):  # wkhtmltopdf then fetches the order PDF's s
     env["ir.config_parameter"].set_param("web.base.url.freeze", True)
 if os.environ.get("ESD_NO_ORDER_PDF"):  # as a shop may choose: order emails without their PDF
     env["mail.template"].search([("model", "=", "sale.order")]).report_template_ids = False
+if os.environ.get("ESD_ASYNC_ORDER_EMAILS"):  # Odoo's sale_async_emails: sent by a cron instead
+    env["ir.config_parameter"].set_param("sale.async_emails", True)
 env.cr.commit()
 print("BENCH-PRODUCT", product.product_variant_id.id, product.website_url)
 print("BENCH-CRONS", " ".join(
@@ -577,6 +579,12 @@ def main():
         "confirms the paid order, in the payment status poll)",
     )
     parser.add_argument(
+        "--async-order-emails",
+        action="store_true",
+        help="sale.async_emails on (Odoo's sale_async_emails): the order's confirmation email "
+        "and its PDF are made by a cron, not in the payment status poll that confirms the order",
+    )
+    parser.add_argument(
         "--base-url-self",
         action="store_true",
         help="web.base.url set to the server, so that wkhtmltopdf fetches the PDF's styles from "
@@ -598,6 +606,7 @@ def main():
     sink = simulator_smtp.SmtpSink(describe=welcome_license)
     report = {
         "order_pdf": not args.no_order_pdf,
+        "async_order_emails": args.async_order_emails,
         "base_url_self": args.base_url_self,
         "cpu_count": os.cpu_count(),
         "latency_ms": args.latency_ms,
@@ -608,6 +617,8 @@ def main():
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         options = {"ESD_NO_ORDER_PDF": "1"} if args.no_order_pdf else {}
+        if args.async_order_emails:
+            options["ESD_ASYNC_ORDER_EMAILS"] = "1"
         if args.base_url_self:
             options["ESD_BASE_URL"] = base
         out = cluster.shell(SETUP, ESD_SIM_CONFIG=cluster.sim_config, **options)
