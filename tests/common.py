@@ -176,19 +176,24 @@ def paid_order(case, partner, product, count=1):
             ],
         }
     )
+    transaction = demo_transaction(env, order)
+    transaction._set_done()
+    transaction._post_process()
+    return order
+
+
+def demo_transaction(env, order, suffix="paid"):
+    """A payment of ``order``'s amount by the demo provider (put in test mode), still draft."""
     provider = env.ref("payment.payment_provider_demo")
     provider.state = "test"
-    transaction = env["payment.transaction"].create(
+    return env["payment.transaction"].create(
         {
             "provider_id": provider.id,
             "payment_method_id": env.ref("payment_demo.payment_method_demo").id,
             "amount": order.amount_total,
             "currency_id": order.currency_id.id,
-            "partner_id": partner.id,
-            "reference": f"{order.name}-paid",
+            "partner_id": order.partner_id.id,
+            "reference": f"{order.name}-{suffix}",
             "sale_order_ids": [Command.set(order.ids)],
         }
     )
-    transaction._set_done()
-    transaction._post_process()
-    return order

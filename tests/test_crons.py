@@ -418,7 +418,9 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
         self.committed(credited_once)  # nothing left to do: no second credit note
 
-    def test_the_email_cron_comes_back_soon_when_every_pending_license_is_locked(self):
+    def _delivered_email_pending(self):
+        """A license delivered, its email pending, and no trigger of the email cron left,
+        committed: (its order's id, its id, the email cron's id)."""
         _instance_id, _partner_id, order_id = self.setup_committed_order(1)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
 
@@ -427,9 +429,12 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
             self.assertTrue(asset.welcome_pending)
             cron = env.ref("microsoft_esd.ir_cron_esd_welcome")
             env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
-            return asset.id, cron.id
+            return order_id, asset.id, cron.id
 
-        asset_id, cron_id = self.committed(forget_the_triggers)
+        return self.committed(forget_the_triggers)
+
+    def test_the_email_cron_comes_back_soon_when_every_pending_license_is_locked(self):
+        _order_id, asset_id, cron_id = self._delivered_email_pending()
         # Another transaction (a page writing the license, a batch invoicing it) holds its row.
         with self.registry.cursor() as other:
             other.execute("SELECT id FROM esd_asset WHERE id = %s FOR UPDATE", [asset_id])
@@ -459,17 +464,7 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         email cron when it commits; Odoo's runner drops that trigger if the email cron is
         running then. So the email cron waits for the holder and sends in the same run,
         rather than a minute later at the runners' next poll."""
-        _instance_id, _partner_id, order_id = self.setup_committed_order(1)
-        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
-
-        def forget_the_triggers(env):
-            asset = self._order(env, order_id).esd_asset_ids
-            self.assertTrue(asset.welcome_pending)
-            cron = env.ref("microsoft_esd.ir_cron_esd_welcome")
-            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
-            return asset.id
-
-        asset_id = self.committed(forget_the_triggers)
+        order_id, asset_id, _cron_id = self._delivered_email_pending()
         holding, errors = threading.Event(), []
 
         def batch_holding_the_order():

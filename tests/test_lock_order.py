@@ -16,7 +16,7 @@ from odoo.addons.microsoft_esd.models import esd_jobs
 from odoo.addons.microsoft_esd.models.esd_provisioning_run import COUNTS
 
 from .committed import CommittedSimulatorCase
-from .common import EsdSimulatorCase, customer_company, office_for_sale
+from .common import EsdSimulatorCase, customer_company, demo_transaction, office_for_sale
 
 
 @tagged("post_install", "-at_install")
@@ -120,26 +120,14 @@ class TestLockOrder(CommittedSimulatorCase):
         Odoo's payment cron instead of waiting and failing; no error is logged."""
         if not self.committed(lambda env: "payment_demo" in env["ir.module.module"]._installed()):
             self.skipTest("paid with payment_demo (ESD_EXTRA_MODULES)")
-        _instance_id, partner_id, order_ids = self.setup_committed_orders(3, confirm=False)
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(3, confirm=False)
 
         def pay_by_authorization(env):
             env["ir.config_parameter"].set_param("sale.automatic_invoice", "True")
             order = env["sale.order"].browse(order_ids)
             order.website_id = env["website"].search([], limit=1)
-            provider = env.ref("payment.payment_provider_demo")
-            state = provider.state
-            provider.state = "test"
-            transaction = env["payment.transaction"].create(
-                {
-                    "provider_id": provider.id,
-                    "payment_method_id": env.ref("payment_demo.payment_method_demo").id,
-                    "amount": order.amount_total,
-                    "currency_id": order.currency_id.id,
-                    "partner_id": partner_id,
-                    "reference": f"{order.name}-authorized",
-                    "sale_order_ids": [Command.set(order.ids)],
-                }
-            )
+            state = env.ref("payment.payment_provider_demo").state
+            transaction = demo_transaction(env, order, "authorized")
             transaction._set_authorized()
             transaction._post_process()  # the status page's poll: the order is confirmed
             self.assertEqual(order.state, "sale")
@@ -191,26 +179,14 @@ class TestLockOrder(CommittedSimulatorCase):
         the invoice at payment, committed; (its order ids, its transaction id)."""
         if not self.committed(lambda env: "payment_demo" in env["ir.module.module"]._installed()):
             self.skipTest("paid with payment_demo (ESD_EXTRA_MODULES)")
-        _instance_id, partner_id, order_ids = self.setup_committed_orders(licenses, confirm=False)
+        _instance_id, _partner_id, order_ids = self.setup_committed_orders(licenses, confirm=False)
 
         def pay(env):
             env["ir.config_parameter"].set_param("sale.automatic_invoice", "True")
             order = env["sale.order"].browse(order_ids)
             order.website_id = env["website"].search([], limit=1)
-            provider = env.ref("payment.payment_provider_demo")
-            state = provider.state
-            provider.state = "test"
-            transaction = env["payment.transaction"].create(
-                {
-                    "provider_id": provider.id,
-                    "payment_method_id": env.ref("payment_demo.payment_method_demo").id,
-                    "amount": order.amount_total,
-                    "currency_id": order.currency_id.id,
-                    "partner_id": partner_id,
-                    "reference": f"{order.name}-paid",
-                    "sale_order_ids": [Command.set(order.ids)],
-                }
-            )
+            state = env.ref("payment.payment_provider_demo").state
+            transaction = demo_transaction(env, order)
             transaction._set_done()
             return transaction.id, state
 
