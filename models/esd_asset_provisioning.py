@@ -381,14 +381,10 @@ class EsdAsset(models.Model):
         cr = self.env.cr
         with esd_jobs.expected_conflicts():
             try:
-                with cr.savepoint(flush=False):
-                    if wait:
-                        cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
+                with cr.savepoint(flush=False), esd_jobs.lock_wait(cr, wait):
                     held = esd_jobs.lock_orders_then_licenses(
                         cr, "id = ANY(%s)", len(self), params=[self.ids], wait=bool(wait)
                     )
-                    if wait:
-                        cr.execute("SET LOCAL lock_timeout TO DEFAULT")
             except psycopg2.errors.LockNotAvailable:
                 held = []
         if len(held) < len(self):
@@ -691,14 +687,12 @@ class EsdAsset(models.Model):
         cr = self.env.cr
         deadline = time.monotonic() + wait
         for _attempt in range(3):
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return False
             try:
-                with cr.savepoint(flush=False):
-                    cr.execute("SET LOCAL lock_timeout = %s", [f"{left_ms}ms"])
+                with cr.savepoint(flush=False), esd_jobs.lock_wait(cr, left):
                     held = esd_jobs.lock_orders_then_licenses(cr, "welcome_pending", 1, wait=True)
-                    cr.execute("SET LOCAL lock_timeout TO DEFAULT")
                 return bool(held)
             except psycopg2.errors.LockNotAvailable:
                 return False

@@ -67,6 +67,18 @@ def expected_conflicts(*unique_constraints):
         _expected.depth -= 1
 
 
+@contextlib.contextmanager
+def lock_wait(cr, seconds):
+    """Within this block, a lock this transaction waits for raises LockNotAvailable after
+    ``seconds`` (none: the server's own timeout); the server's default again after it. Used
+    inside a savepoint, whose rollback also undoes the setting when the block raises."""
+    if seconds:
+        cr.execute("SET LOCAL lock_timeout = %s", [f"{max(1, int(seconds * 1000))}ms"])
+    yield
+    if seconds:
+        cr.execute("SET LOCAL lock_timeout TO DEFAULT")
+
+
 def is_conflict(exc):
     return isinstance(exc, CONFLICTS)
 

@@ -81,16 +81,16 @@ class PaymentTransaction(models.Model):
         held, later = self.browse(), self.browse()
         for tx in self.sorted("id"):
             try:
-                with esd_jobs.expected_conflicts(), cr.savepoint(flush=False):
-                    if wait:
-                        cr.execute("SET LOCAL lock_timeout = %s", [f"{int(wait * 1000)}ms"])
+                with (
+                    esd_jobs.expected_conflicts(),
+                    cr.savepoint(flush=False),
+                    esd_jobs.lock_wait(cr, wait),
+                ):
                     cr.execute(
                         "SELECT id FROM payment_transaction WHERE id = %s FOR UPDATE"
                         + ("" if wait else " NOWAIT"),
                         [tx.id],
                     )
-                    if wait:
-                        cr.execute("SET LOCAL lock_timeout TO DEFAULT")
                 held |= tx
             except (psycopg2.errors.LockNotAvailable, psycopg2.errors.SerializationFailure):
                 later |= tx
