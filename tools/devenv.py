@@ -157,7 +157,10 @@ def find_odoo():
         install_odoo()
         found, why = probe_odoo()
     if not found:
-        raise HarnessError(f"Odoo is not importable ({why}); {ODOO_HOWTO}")
+        tarball = (
+            "" if path or odoo_tarball() else f"; no Odoo source tarball either: {tarball_wanted()}"
+        )
+        raise HarnessError(f"Odoo is not importable ({why}){tarball}; {ODOO_HOWTO}")
     version, pkg = found
     if not version.startswith("18.0"):
         raise HarnessError(f"found Odoo {version} at {pkg}, this addon needs 18.0; {ODOO_HOWTO}")
@@ -174,12 +177,23 @@ def odoo_tarball():
     return Path(found[-1]) if found and Path(found[-1]).is_file() else None
 
 
+def tarball_wanted():
+    """Where the harness looks for the Odoo source tarball, in words."""
+    named = os.environ.get("ESD_ODOO_TARBALL")
+    if named:
+        return f"ESD_ODOO_TARBALL={named} is not a file"
+    return (
+        f"none in {ROOT.parent / 'shared' / 'odoo'} (odoo-18.0-*.tar.xz beside the checkout; "
+        "ESD_ODOO_TARBALL names another)"
+    )
+
+
 def unpack_odoo():
     """The tarball's Odoo source tree in .build/odoo (unpacked once); its folder."""
     tarball, folder = odoo_tarball(), BUILD / "odoo"
     tree = folder / "odoo-18.0"  # the tarball's one top folder
     if not tarball:
-        raise HarnessError(f"no Odoo source tarball in {ROOT.parent / 'shared' / 'odoo'}")
+        raise HarnessError(f"no Odoo source tarball: {tarball_wanted()}")
     if not (tree / "odoo-bin").exists():
         say(f"no Odoo importable: unpacking {tarball} into {folder}")
         shutil.rmtree(folder, ignore_errors=True)
