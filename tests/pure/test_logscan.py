@@ -109,6 +109,52 @@ def test_a_traceback_on_a_server_s_standard_error_counts_as_unexpected(tmp_path)
     ]
 
 
+CUT_SHORT = [
+    "Running as user 'root' is a security risk.",
+    "Exception in thread odoo.service.cron.cron0:",
+    "Traceback (most recent call last):",
+    '  File "/usr/lib/python3.11/threading.py", line 1045, in _bootstrap_inner',
+]
+
+
+def test_a_cron_thread_cut_short_by_the_server_s_stop_is_expected_when_named(tmp_path):
+    """Odoo's threaded server stopped by a benchmark: its idle cron thread's exception, which
+    the interpreter's exit stops after the first frame (the scale-out's 4-server run, once in
+    a while). Named as expected, it is counted apart; not named, it still counts."""
+    log, stderr = tmp_path / "server4-7.log", tmp_path / "server4-7.stderr.log"
+    log.write_text(LOG.format("license delivered") + "\n")
+    stderr.write_text("\n".join(CUT_SHORT) + "\n")
+    lines, met = logscan.error_report([log, stderr], "scale-out", ("cron_thread_at_stop",))
+    assert met
+    assert lines == [
+        "scale-out: 0 ERROR lines, 1 Traceback lines in 1 Odoo logs and 1 standard errors; "
+        "unexpected: 0 ERROR, 0 Traceback (goal 0: met)",
+        "  expected: 0 ERROR, 1 Traceback: Odoo's threaded server stopped by the benchmark: an "
+        "idle cron thread's exception, cut short on its standard error by the interpreter's exit",
+        "  server4-7.stderr.log: 0 ERROR (none), 1 Traceback",
+    ]
+    assert not logscan.error_report([log, stderr], "scale-out")[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The traceback goes on to its exception: the thread failed while the server ran.
+        [*CUT_SHORT, "    self.run()", "psycopg2.InterfaceError: connection already closed"],
+        # Another thread than Odoo's cron threads.
+        [CUT_SHORT[0], "Exception in thread Thread-5:", *CUT_SHORT[2:]],
+        # A complete one first, then one cut short: the first counts.
+        [*CUT_SHORT, "RuntimeError: boom", *CUT_SHORT[1:]],
+    ],
+)
+def test_other_thread_tracebacks_on_a_standard_error_still_count(tmp_path, text):
+    stderr = tmp_path / "server1-1.stderr.log"
+    stderr.write_text("\n".join(text) + "\n")
+    lines, met = logscan.error_report([stderr], "scale-out", ("cron_thread_at_stop",))
+    assert not met
+    assert "unexpected: 0 ERROR, 1 Traceback (goal 0: MISSED)" in lines[0]
+
+
 def test_error_counts_name_each_logs_errors_and_tracebacks_by_logger(tmp_path):
     """What the soak and the benchmarks print of every Odoo log they produced: ERROR and
     Traceback lines, by logger, never the messages."""
