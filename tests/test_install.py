@@ -46,7 +46,7 @@ class TestCronOrder(TransactionCase):
 
     def _ready_order(self):
         crons = self._crons(SHORT_CRONS + PROVISION_CRONS)
-        crons.write({"active": True, "nextcall": "2000-01-01 00:00:00"})
+        crons.write({"active": True, "nextcall": "2000-01-01 00:00:00", "failure_count": 0})
         crons.flush_recordset()
         jobs = type(self.env["ir.cron"])._get_all_ready_jobs(self.env.cr)
         return [job["id"] for job in jobs if job["id"] in crons.ids]
