@@ -1,7 +1,7 @@
 {
     "name": "Microsoft ESD",
     "summary": "Sell perpetual Microsoft licenses (ESD tokens) through Microsoft's CIS API",
-    "version": "18.0.1.7.6",
+    "version": "18.0.1.7.7",
     "category": "Sales/Sales",
     "author": "microsoft_esd contributors",
     "license": "LGPL-3",

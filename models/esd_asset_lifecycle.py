@@ -1,5 +1,6 @@
 import datetime
 import logging
+import time
 import uuid
 
 from odoo import Command, api, fields, models
@@ -17,6 +18,9 @@ _logger = logging.getLogger(__name__)
 # The portal's Update status and Resend activation: at most once a minute per license.
 PORTAL_INTERVAL = 60
 RETURNS_PER_CALL = 50
+# A returns call takes up returns for this long (each a CIS call): past it, with returns still
+# due, it ends the cron's run and wakes the cron again at once, as a provisioning call does.
+RETURNS_WINDOW_SECONDS = 10.0
 # Returns due now: requested or accepted, and not waiting for CIS to answer again.
 RETURNS_DUE = (
     "return_state IN ('requested', 'accepted') AND "
@@ -557,10 +561,22 @@ class EsdAsset(models.Model):
         """Carry out the returns due, one license at a time: claimed after its order's row (the
         lock order of every writer of licenses), its CIS call and credit note under a savepoint
         of its own, committed; report the progress. A concurrent update rolls back quietly the
-        license it met, which the next call takes up again."""
+        license it met, which the next call takes up again.
+
+        A call takes up returns for a window of RETURNS_WINDOW_SECONDS (at least one): each is a
+        CIS call, a second or more when CIS is slow or failing. Odoo's runner calls a cron
+        again, up to 10 times in one run, while it reports returns remaining, and a run must
+        end within the cron's real-time limit (limit_time_real, 120 s by default: past it a
+        threaded server reloads, a cron worker is killed). A call that used its window ends the
+        run and wakes its cron at once instead."""
         done, tried = 0, []
+        deadline = time.monotonic() + RETURNS_WINDOW_SECONDS
+        window_used = False
         with esd_jobs.expected_conflicts():
             for _index in range(RETURNS_PER_CALL):
+                if done and time.monotonic() >= deadline:
+                    window_used = True
+                    break
                 try:
                     asset = self._esd_lock(
                         f"{RETURNS_DUE} AND id != ALL(%s)", 1, fresh=True, params=[tried]
@@ -591,6 +607,12 @@ class EsdAsset(models.Model):
                     ("next_attempt_at", "<=", fields.Datetime.now()),
                 ]
             )
+            if remaining and window_used:
+                _logger.info(
+                    "ESD returns: %s returns still due, the cron runs again at once", remaining
+                )
+                esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_returns")
+                remaining = 0  # this run ends here
             esd_jobs.finish(self.env, done, remaining)
 
     # ------------------------------------------------------------------ state changes

@@ -9,7 +9,7 @@ from unittest.mock import patch
 from odoo import Command, fields
 from odoo.tests import tagged
 
-from odoo.addons.microsoft_esd.models import esd_provisioning_run
+from odoo.addons.microsoft_esd.models import esd_asset_lifecycle, esd_provisioning_run
 from odoo.addons.microsoft_esd.models.esd_asset_provisioning import PROVISION_CRONS
 
 from .committed import CommittedSimulatorCase
@@ -417,6 +417,45 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self.committed(later)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
         self.committed(credited_once)  # nothing left to do: no second credit note
+
+    def test_a_returns_call_that_used_its_window_ends_the_crons_run(self):
+        """Each return is a CIS call, a second or more when CIS is slow or failing: the soak saw
+        calls of 50 returns take 40-60 s, and Odoo's runner call the cron three times in one
+        run, 147 s, past the cron's real-time limit (the threaded server reloaded). A returns
+        call that used its window ends the run and wakes its cron at once; the next run takes
+        up the returns left."""
+        _instance_id, _partner_id, order_id = self.setup_committed_order(3)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
+
+        def cancel_all(env):
+            cron = env.ref("microsoft_esd.ir_cron_esd_returns")
+            self._order(env, order_id).esd_asset_ids.action_cancel_license()
+            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+            env.cr.execute("DELETE FROM ir_cron_progress WHERE cron_id = %s", [cron.id])
+            return cron.id
+
+        cron_id = self.committed(cancel_all)
+        with patch.object(esd_asset_lifecycle, "RETURNS_WINDOW_SECONDS", 0.0):
+            self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
+
+        def after_one_call(env):
+            progress = env["ir.cron.progress"].search([("cron_id", "=", cron_id)])
+            self.assertEqual(len(progress), 1, "one call in the run, not up to ten")
+            self.assertEqual((progress.done, progress.remaining), (1, 0))
+            assets = self._order(env, order_id).esd_asset_ids
+            self.assertEqual(sorted(assets.mapped("return_state")), ["done", "requested", "requested"])
+            call_at = env["ir.cron.trigger"].search([("cron_id", "=", cron_id)]).mapped("call_at")
+            self.assertTrue(call_at and min(call_at) <= fields.Datetime.now(), "woken at once")
+
+        self.committed(after_one_call)
+        self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns", woken=True), 0)
+
+        def all_credited(env):
+            for asset in self._order(env, order_id).esd_asset_ids:
+                self.assertEqual((asset.return_state, asset.state), ("done", "cancelled"))
+                self.assertEqual(len(self._credits(asset)), 1, asset.name)
+
+        self.committed(all_credited)
 
     def _delivered_email_pending(self):
         """A license delivered, its email pending, and no trigger of the email cron left,

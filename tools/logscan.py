@@ -89,6 +89,8 @@ def is_known(test_id, known):
 # "2026-01-01 10:00:00,000 42 ERROR db odoo.sql_db: bad query: ..." (and CRITICAL lines).
 _ERROR_LINE = re.compile(r"^\S+ \S+ \d+ (?:ERROR|CRITICAL) \S+ ([\w.]+):", re.M)
 _TRACEBACK = re.compile(r"^Traceback \(most recent call last\):", re.M)
+# On a standard error, anywhere in a line: two writers' output may be interleaved there.
+_ANY_TRACEBACK = re.compile(r"Traceback \(most recent call last\):")
 
 
 def error_counts(paths):
@@ -101,7 +103,8 @@ def error_counts(paths):
         loggers = {}
         for logger in _ERROR_LINE.findall(text):
             loggers[logger] = loggers.get(logger, 0) + 1
-        counts[path] = (sum(loggers.values()), len(_TRACEBACK.findall(text)), loggers)
+        traceback = _ANY_TRACEBACK if path.name.endswith(STDERR_SUFFIX) else _TRACEBACK
+        counts[path] = (sum(loggers.values()), len(traceback.findall(text)), loggers)
     return counts
 
 
@@ -186,7 +189,7 @@ def error_report(paths, what, expected=()):
             if kind:
                 tally = known.setdefault(kind, [0, 0])
                 tally[0] += bool(_ERROR_LINE.match(entry))
-                tally[1] += len(_TRACEBACK.findall(entry))
+                tally[1] += len(_ANY_TRACEBACK.findall(entry))
     unexpected = errors - sum(x[0] for x in known.values())
     unexpected_tracebacks = tracebacks - sum(x[1] for x in known.values())
     verdict = "met" if not unexpected and not unexpected_tracebacks else "MISSED"

@@ -155,6 +155,30 @@ def test_other_thread_tracebacks_on_a_standard_error_still_count(tmp_path, text)
     assert "unexpected: 0 ERROR, 1 Traceback (goal 0: MISSED)" in lines[0]
 
 
+def test_tracebacks_interleaved_on_a_standard_error_are_all_counted(tmp_path):
+    """The soak's server2-16: a cron thread's exception, and on the same line the traceback of
+    the server Odoo re-executed after its cron thread passed the real-time limit (which could
+    not import Odoo: its Python found no virtualenv). Both count; neither is the cut-short
+    kind."""
+    stderr = tmp_path / "server2-16.stderr.log"
+    stderr.write_text(
+        "\n".join(
+            [
+                "Running as user 'root' is a security risk.",
+                "Exception in thread odoo.service.cron.cron1Traceback (most recent call last):",
+                '  File "odoo-bin", line 5, in <module>',
+                "    import odoo",
+                "ModuleNotFoundError: No module named 'babel'",
+            ]
+        )
+        + "\n"
+    )
+    lines, met = logscan.error_report([stderr], "soak", ("cron_thread_at_stop",))
+    assert not met
+    assert "1 Traceback lines" in lines[0]
+    assert "unexpected: 0 ERROR, 1 Traceback (goal 0: MISSED)" in lines[0]
+
+
 def test_error_counts_name_each_logs_errors_and_tracebacks_by_logger(tmp_path):
     """What the soak and the benchmarks print of every Odoo log they produced: ERROR and
     Traceback lines, by logger, never the messages."""
