@@ -443,7 +443,9 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
             self.assertEqual(len(progress), 1, "one call in the run, not up to ten")
             self.assertEqual((progress.done, progress.remaining), (1, 0))
             assets = self._order(env, order_id).esd_asset_ids
-            self.assertEqual(sorted(assets.mapped("return_state")), ["done", "requested", "requested"])
+            self.assertEqual(
+                sorted(assets.mapped("return_state")), ["done", "requested", "requested"]
+            )
             call_at = env["ir.cron.trigger"].search([("cron_id", "=", cron_id)]).mapped("call_at")
             self.assertTrue(call_at and min(call_at) <= fields.Datetime.now(), "woken at once")
 
