@@ -103,8 +103,7 @@ def error_counts(paths):
         loggers = {}
         for logger in _ERROR_LINE.findall(text):
             loggers[logger] = loggers.get(logger, 0) + 1
-        traceback = _ANY_TRACEBACK if path.name.endswith(STDERR_SUFFIX) else _TRACEBACK
-        counts[path] = (sum(loggers.values()), len(traceback.findall(text)), loggers)
+        counts[path] = (sum(loggers.values()), len(_tracebacks(path).findall(text)), loggers)
     return counts
 
 
@@ -170,13 +169,24 @@ def error_entries(text, stderr=False):
 STDERR_SUFFIX = ".stderr.log"
 
 
+def _is_stderr(path):
+    return path.name.endswith(STDERR_SUFFIX)
+
+
+def _tracebacks(path):
+    """What counts as a traceback in this file: at a line's start in an Odoo log, anywhere on a
+    standard error (two writers' output may be interleaved there). The count and the tally of
+    the expected kinds use the same rule, so an expected traceback is one the count saw."""
+    return _ANY_TRACEBACK if _is_stderr(path) else _TRACEBACK
+
+
 def error_report(paths, what, expected=()):
     """Lines saying how many ERROR and Traceback lines the Odoo logs of ``what`` (and the
     servers' standard errors, ``*.stderr.log``) hold, and how many of them are none of the
     ``expected`` kinds (of EXPECTED), against the goal of no unexpected one; (the lines,
     whether the goal is met)."""
     counts = error_counts(paths)
-    stderrs = sum(path.name.endswith(STDERR_SUFFIX) for path in counts)
+    stderrs = sum(_is_stderr(path) for path in counts)
     files = f"{len(counts) - stderrs} Odoo logs"
     if stderrs:
         files += f" and {stderrs} standard errors"
@@ -184,12 +194,12 @@ def error_report(paths, what, expected=()):
     tracebacks = sum(count[1] for count in counts.values())
     known = {}  # kind: [ERROR lines, Traceback lines]
     for path in counts:
-        for entry in error_entries(read(path), stderr=path.name.endswith(STDERR_SUFFIX)):
+        for entry in error_entries(read(path), stderr=_is_stderr(path)):
             kind = next((k for k in expected if EXPECTED[k][0].search(entry)), None)
             if kind:
                 tally = known.setdefault(kind, [0, 0])
                 tally[0] += bool(_ERROR_LINE.match(entry))
-                tally[1] += len(_ANY_TRACEBACK.findall(entry))
+                tally[1] += len(_tracebacks(path).findall(entry))
     unexpected = errors - sum(x[0] for x in known.values())
     unexpected_tracebacks = tracebacks - sum(x[1] for x in known.values())
     verdict = "met" if not unexpected and not unexpected_tracebacks else "MISSED"
