@@ -564,11 +564,9 @@ class EsdAsset(models.Model):
         license it met, which the next call takes up again.
 
         A call takes up returns for a window of RETURNS_WINDOW_SECONDS (at least one): each is a
-        CIS call, a second or more when CIS is slow or failing. Odoo's runner calls a cron
-        again, up to 10 times in one run, while it reports returns remaining, and a run must
-        end within the cron's real-time limit (limit_time_real, 120 s by default: past it a
-        threaded server reloads, a cron worker is killed). A call that used its window ends the
-        run and wakes its cron at once instead."""
+        CIS call, a second or more when CIS is slow or failing. A call that used its window
+        with returns still due ends the cron's run and wakes the cron at once
+        (``esd_jobs.finish_window``)."""
         done, tried = 0, []
         deadline = time.monotonic() + RETURNS_WINDOW_SECONDS
         window_used = False
@@ -611,9 +609,13 @@ class EsdAsset(models.Model):
                 _logger.info(
                     "ESD returns: %s returns still due, the cron runs again at once", remaining
                 )
-                esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_returns")
-                remaining = 0  # this run ends here
-            esd_jobs.finish(self.env, done, remaining)
+                esd_jobs.finish_window(
+                    self.env,
+                    done,
+                    lambda: esd_jobs.trigger(self.env, "microsoft_esd.ir_cron_esd_returns"),
+                )
+            else:
+                esd_jobs.finish(self.env, done, remaining)
 
     # ------------------------------------------------------------------ state changes
     # Each goes through _esd_update_state (esd_asset.py): licenses in a state the change may not

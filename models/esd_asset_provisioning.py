@@ -445,17 +445,12 @@ class EsdAsset(models.Model):
             done = run.run()
             remaining = self.search_count(self._esd_due_domain())
             if remaining and run.window_used():
-                # Odoo's runner would call again, up to 10 times in one run of the cron, and a
-                # run must end within the cron's real-time limit (limit_time_real, 120 s by
-                # default: past it a worker is killed, a threaded server reloaded). A new run,
-                # at once, instead: one run lasts one window, and the other crons go between.
-                # The orders it left to invoice are invoiced while that run orders.
+                # The orders it left to invoice are invoiced while the next run orders.
                 _logger.info(
                     "ESD provisioning: %s licenses still due, the cron runs again at once",
                     remaining,
                 )
-                self._esd_trigger_provisioning()
-                esd_jobs.finish(self.env, done, 0)
+                esd_jobs.finish_window(self.env, done, self._esd_trigger_provisioning)
                 return done
             try:
                 # Whatever the batches left (an order another worker was invoicing, say), each

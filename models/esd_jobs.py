@@ -131,6 +131,17 @@ def finish(env, done, remaining):
     commit(env)
 
 
+def finish_window(env, done, wake):
+    """End a cron call that used its time window while work remains: ``wake()`` asks for a new
+    run at once, and the runner is told nothing remains. Odoo's runner would otherwise call the
+    job again, up to 10 times in one run, and a run must end within the cron's real-time limit
+    (limit_time_real, 120 s by default, counted over every job a cron thread runs in one pass:
+    past it a threaded server reloads, a cron worker is killed). One run lasts one window, and
+    the other crons go between."""
+    wake()
+    finish(env, done, 0)
+
+
 def trigger(env, xmlid, at=None):
     """Run the cron of ``xmlid`` now, or at ``at``."""
     env.ref(xmlid).sudo()._trigger(at)

@@ -47,6 +47,22 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
             lambda line: line.move_id.move_type == "out_refund"
         )
 
+    def _forget_runs(self, env, xmlid):
+        """No trigger and no progress of the cron of ``xmlid`` left (uncommitted); its id."""
+        cron = env.ref(xmlid)
+        env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
+        env.cr.execute("DELETE FROM ir_cron_progress WHERE cron_id = %s", [cron.id])
+        return cron.id
+
+    def _assert_one_call_then_woken(self, env, cron_id, done):
+        """The cron's last run made one call, which did ``done`` and reported nothing remaining
+        (the run ended there), and the cron is due again at once."""
+        progress = env["ir.cron.progress"].search([("cron_id", "=", cron_id)])
+        self.assertEqual(len(progress), 1, "one call in the run, not up to ten")
+        self.assertEqual((progress.done, progress.remaining), (done, 0))
+        call_at = env["ir.cron.trigger"].search([("cron_id", "=", cron_id)]).mapped("call_at")
+        self.assertTrue(call_at and min(call_at) <= fields.Datetime.now(), "woken at once")
+
     def test_a_provisioning_call_that_used_its_window_ends_the_crons_run(self):
         """Odoo's runner calls a cron up to 10 times in one run, which must end within the
         cron's real-time limit (120 s by default); a provisioning call that used its whole
@@ -57,26 +73,18 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
 
         self._base_batch_size(2)
 
-        def no_earlier_runs(env):
-            cron = env.ref("microsoft_esd.ir_cron_esd_provision")
-            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
-            env.cr.execute("DELETE FROM ir_cron_progress WHERE cron_id = %s", [cron.id])
-            return cron.id
-
-        cron_id = self.committed(no_earlier_runs)
+        cron_id = self.committed(
+            lambda env: self._forget_runs(env, "microsoft_esd.ir_cron_esd_provision")
+        )
         with patch.object(esd_provisioning_run, "PIPELINE_SECONDS", 0.0):
             self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
 
         def after_one_call(env):
-            progress = env["ir.cron.progress"].search([("cron_id", "=", cron_id)])
-            self.assertEqual(len(progress), 1, "one call in the run, not up to ten")
-            self.assertEqual((progress.done, progress.remaining), (2, 0))
+            self._assert_one_call_then_woken(env, cron_id, 2)
             first, second = env["sale.order"].browse(order_ids)
             self.assertEqual(set(first.esd_asset_ids.mapped("lifecycle_state")), {"delivered"})
             self.assertFalse(first.invoice_ids, "left to the next run's start")
             self.assertFalse(any(second.esd_asset_ids.mapped("esd_license_id")))
-            call_at = env["ir.cron.trigger"].search([("cron_id", "=", cron_id)]).mapped("call_at")
-            self.assertTrue(call_at and min(call_at) <= fields.Datetime.now(), "woken at once")
 
         self.committed(after_one_call)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
@@ -428,26 +436,19 @@ class TestCronsWithRealCommits(CommittedSimulatorCase):
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_provision"), 0)
 
         def cancel_all(env):
-            cron = env.ref("microsoft_esd.ir_cron_esd_returns")
             self._order(env, order_id).esd_asset_ids.action_cancel_license()
-            env.cr.execute("DELETE FROM ir_cron_trigger WHERE cron_id = %s", [cron.id])
-            env.cr.execute("DELETE FROM ir_cron_progress WHERE cron_id = %s", [cron.id])
-            return cron.id
+            return self._forget_runs(env, "microsoft_esd.ir_cron_esd_returns")
 
         cron_id = self.committed(cancel_all)
         with patch.object(esd_asset_lifecycle, "RETURNS_WINDOW_SECONDS", 0.0):
             self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns"), 0)
 
         def after_one_call(env):
-            progress = env["ir.cron.progress"].search([("cron_id", "=", cron_id)])
-            self.assertEqual(len(progress), 1, "one call in the run, not up to ten")
-            self.assertEqual((progress.done, progress.remaining), (1, 0))
+            self._assert_one_call_then_woken(env, cron_id, 1)
             assets = self._order(env, order_id).esd_asset_ids
             self.assertEqual(
                 sorted(assets.mapped("return_state")), ["done", "requested", "requested"]
             )
-            call_at = env["ir.cron.trigger"].search([("cron_id", "=", cron_id)]).mapped("call_at")
-            self.assertTrue(call_at and min(call_at) <= fields.Datetime.now(), "woken at once")
 
         self.committed(after_one_call)
         self.assertEqual(self.run_cron("microsoft_esd.ir_cron_esd_returns", woken=True), 0)
